@@ -1,0 +1,73 @@
+# Every target installs what it needs: a fresh clone runs `make demo` or `make test` directly.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_STAMP := node_modules/.vcp-installed
+DEMO_ENV := .stack/demo/env
+TEST_ENV := .stack/test/env
+with_env = set -a; . $(1); set +a;
+
+.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories
+
+help:
+	@echo "make demo        start the local stack, seed the demo instance, run the runbooks, leave the UI up"
+	@echo "make test        install and start a separate test stack, run every test, stop it"
+	@echo "make lint        eslint and the TypeScript type check"
+	@echo "make stack-up    start the demo stack (Temporal + UI, moto, dynalite)"
+	@echo "make stack-down  stop the demo stack and its worker"
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+deps: $(NODE_STAMP)
+
+tools:
+	scripts/stack/install.sh
+
+build: deps
+	npx tsc -p tsconfig.build.json
+
+typecheck: deps
+	npx tsc -p tsconfig.json --noEmit
+
+lint: typecheck
+	npx eslint --max-warnings 0 .
+
+stack-up: deps
+	VCP_STACK_PROFILE=demo scripts/stack/up.sh
+
+stack-down:
+	VCP_STACK_PROFILE=demo scripts/stack/down.sh
+
+seed: stack-up
+	$(call with_env,$(DEMO_ENV)) npx tsx scripts/seed/main.ts demo
+
+worker: stack-up
+	VCP_STACK_PROFILE=demo scripts/stack/worker.sh
+
+demo: seed worker
+	$(call with_env,$(DEMO_ENV)) npx tsx client/demo.ts demo
+	@$(call with_env,$(DEMO_ENV)) echo; echo "Temporal UI: $$TEMPORAL_UI_URL"; echo "The stack keeps running; stop it with: make stack-down"
+
+# The test stack is separate (ports offset by 10000, its own state), started fresh and always stopped.
+test: deps
+	VCP_STACK_PROFILE=test scripts/stack/down.sh
+	rm -rf .stack/test
+	VCP_STACK_PROFILE=test scripts/stack/up.sh
+	status=0; $(call with_env,$(TEST_ENV)) npx vitest run || status=$$?; \
+	  VCP_STACK_PROFILE=test scripts/stack/down.sh; exit $$status
+
+# Runs the tests against an already running test stack (fast inner loop).
+test-only: deps
+	$(call with_env,$(TEST_ENV)) npx vitest run $(TESTS)
+
+clean: stack-down
+	VCP_STACK_PROFILE=test scripts/stack/down.sh
+	rm -rf .stack dist
+
+# Re-records the replay histories in test/histories against the test stack.
+record-histories: deps
+	VCP_STACK_PROFILE=test scripts/stack/up.sh
+	$(call with_env,$(TEST_ENV)) npx tsx scripts/record-histories.ts

@@ -1,0 +1,40 @@
+import { DescribeTableCommand, ResourceNotFoundException, ScanCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { heartbeat } from '@temporalio/activity';
+import type { TableStatus } from '../../common/definitions';
+import { instanceTableNames } from '../../common/instance';
+
+/** Counts items with a paginated COUNT scan; DescribeTable's ItemCount is hours stale on AWS. */
+export async function countItemsByScan(dynamodb: DynamoDBClient, tableName: string): Promise<number> {
+  let count = 0;
+  let exclusiveStartKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await dynamodb.send(
+      new ScanCommand({ TableName: tableName, Select: 'COUNT', ExclusiveStartKey: exclusiveStartKey }),
+    );
+    count += page.Count ?? 0;
+    exclusiveStartKey = page.LastEvaluatedKey;
+    heartbeat({ tableName, counted: count });
+  } while (exclusiveStartKey);
+  return count;
+}
+
+export function createDynamoDbActivities({ dynamodb }: { dynamodb: DynamoDBClient }) {
+  return {
+    /** Status and item count of each of the instance's platform tables; read-only. */
+    async describeInstanceTables(instance: string): Promise<TableStatus[]> {
+      return Promise.all(
+        instanceTableNames(instance).map(async (tableName): Promise<TableStatus> => {
+          try {
+            const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+            const itemCount = await countItemsByScan(dynamodb, tableName);
+            return { tableName, exists: true, status: Table?.TableStatus, itemCount };
+          } catch (err) {
+            if (err instanceof ResourceNotFoundException) return { tableName, exists: false };
+            throw err;
+          }
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * Every activity the worker registers, built on injected clients so tests use the same object
+ * against the local stack. Workflows see this only as a type (proxyActivities).
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createDynamoDbActivities } from './aws/dynamodb';
+import { createS3Activities } from './aws/s3';
+
+export interface ActivityDeps {
+  dynamodb: DynamoDBClient;
+  s3: S3Client;
+  backupBucket: string;
+  expectedBucketOwner?: string;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createDynamoDbActivities(deps),
+    ...createS3Activities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

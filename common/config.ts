@@ -1,0 +1,97 @@
+/**
+ * The one typed config loader for worker, CLI and tests. Reads the ecosystem's own variables
+ * (TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE via @temporalio/envconfig, KUBECONFIG, the AWS default chain
+ * and AWS_ENDPOINT_URL*) plus a few VCP_* settings, and fails fast with every problem at once.
+ * Not for workflow code: it reads the environment.
+ */
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { TASK_QUEUE } from './definitions';
+
+export interface RunbooksConfig {
+  temporal: {
+    connection: NativeConnectionOptions;
+    namespace: string;
+    taskQueue: string;
+  };
+  aws: {
+    region: string;
+    /** Where backups, bundles and audit records go. */
+    backupBucket: string;
+    /** Sent as ExpectedBucketOwner so a bucket taken over by another account is refused. */
+    expectedBucketOwner?: string;
+    /** Emulators (moto) serve S3 path-style only. */
+    s3ForcePathStyle: boolean;
+  };
+  kubernetes: {
+    /** Path to a kubeconfig; when absent, in-cluster config or ~/.kube/config is used. */
+    kubeconfig?: string;
+  };
+  worker: {
+    /** host:port for the SDK runtime's Prometheus endpoint; unset disables it. */
+    metricsBindAddress?: string;
+  };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const HOST_PORT = /^[^:\s]+:\d{1,5}$/;
+
+export function loadConfig(env: Env = process.env): RunbooksConfig {
+  const problems: string[] = [];
+  const definedEnv = Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+
+  let connection: NativeConnectionOptions = {};
+  let namespace = 'default';
+  try {
+    const loaded = loadClientConnectConfig({ overrideEnvVars: definedEnv, disableFile: !env.TEMPORAL_CONFIG_FILE });
+    connection = loaded.connectionOptions;
+    namespace = loaded.namespace ?? namespace;
+  } catch (err) {
+    problems.push(`Temporal client config: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  connection.address ??= DEFAULT_TEMPORAL_ADDRESS;
+
+  const backupBucket = env.VCP_BACKUP_BUCKET ?? 'vcp-runbooks-backups';
+  if (!BUCKET_NAME.test(backupBucket)) {
+    problems.push(`VCP_BACKUP_BUCKET=${JSON.stringify(backupBucket)} is not a valid S3 bucket name`);
+  }
+  const expectedBucketOwner = env.VCP_EXPECTED_BUCKET_OWNER || undefined;
+  if (expectedBucketOwner !== undefined && !/^\d{12}$/.test(expectedBucketOwner)) {
+    problems.push('VCP_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account ID');
+  }
+
+  const metricsBindAddress = env.VCP_METRICS_ADDRESS || undefined;
+  if (metricsBindAddress !== undefined && !HOST_PORT.test(metricsBindAddress)) {
+    problems.push(`VCP_METRICS_ADDRESS=${JSON.stringify(metricsBindAddress)} must look like host:port`);
+  }
+
+  const pathStyle = env.VCP_S3_FORCE_PATH_STYLE;
+  if (pathStyle !== undefined && pathStyle !== 'true' && pathStyle !== 'false') {
+    problems.push('VCP_S3_FORCE_PATH_STYLE must be "true" or "false"');
+  }
+  const usesEmulatorEndpoint = Boolean(env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3);
+
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  return {
+    temporal: { connection, namespace, taskQueue: env.VCP_TASK_QUEUE || TASK_QUEUE },
+    aws: {
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-west-2',
+      backupBucket,
+      expectedBucketOwner,
+      s3ForcePathStyle: pathStyle === undefined ? usesEmulatorEndpoint : pathStyle === 'true',
+    },
+    kubernetes: { kubeconfig: env.KUBECONFIG || undefined },
+    worker: { metricsBindAddress },
+  };
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs every tool the local stack runs, once, into a versioned cache outside the clone
+# ($VCP_CACHE_DIR/<tool>-<version>/). Independent installs run in parallel; a finished install is
+# marked complete, so an interrupted one is redone rather than trusted.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+mkdir -p "$VCP_CACHE_DIR/logs"
+
+# install_once <dir> <name> <command...>: runs the command (which fills <dir>) unless <dir> is complete.
+install_once() {
+  local dir=$1 name=$2
+  shift 2
+  [ -f "$dir/.complete" ] && return 0
+  exec 9>"$dir.lock"
+  flock 9
+  [ -f "$dir/.complete" ] && return 0
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  log "installing $name into $dir (log: $VCP_CACHE_DIR/logs/$name.log)"
+  local started=$SECONDS
+  if "$@" >"$VCP_CACHE_DIR/logs/$name.log" 2>&1; then
+    touch "$dir/.complete"
+    log "installed $name in $((SECONDS - started))s"
+  else
+    tail -n 30 "$VCP_CACHE_DIR/logs/$name.log" >&2
+    die "installing $name failed; full log: $VCP_CACHE_DIR/logs/$name.log"
+  fi
+}
+
+install_temporal() {
+  if [ "$(temporal_bin)" != "$TEMPORAL_BIN_DIR/temporal" ]; then
+    log "using temporal on PATH: $(temporal_bin)"
+    return 0
+  fi
+  # Later CLI versions carry a replace directive and cannot be `go install`ed.
+  install_once "$TEMPORAL_BIN_DIR" "temporal-cli-$TEMPORAL_CLI_VERSION" \
+    env GOBIN="$TEMPORAL_BIN_DIR" go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"
+}
+
+install_moto() {
+  install_once "$MOTO_DIR" "moto-$MOTO_VERSION" \
+    bash -c "python3 -m venv '$MOTO_DIR' && '$MOTO_DIR/bin/pip' install --disable-pip-version-check 'moto[server]==$MOTO_VERSION'"
+}
+
+command -v go >/dev/null || die "go is required to build the Temporal CLI"
+command -v python3 >/dev/null || die "python3 is required for moto"
+
+pids=()
+install_temporal & pids+=($!)
+install_moto & pids+=($!)
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || die "some tools failed to install (see above)"

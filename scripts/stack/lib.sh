@@ -1,0 +1,61 @@
+# Shared by the stack scripts: versions, cache and state locations, ports per profile, helpers.
+# Profiles keep stacks apart: `demo` on the usual ports, `test` offset by 10000, so `make test`
+# never collides with a running `make demo`. Every port can be overridden by its VCP_PORT_* variable.
+set -euo pipefail
+
+STACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PROJECT_DIR=$(cd "$STACK_DIR/../.." && pwd)
+# shellcheck source=versions.env
+. "$STACK_DIR/versions.env"
+
+VCP_CACHE_DIR=${VCP_CACHE_DIR:-$HOME/.cache/vcp-runbooks}
+PROFILE=${VCP_STACK_PROFILE:-demo}
+case "$PROFILE" in
+  demo) default_offset=0 ;;
+  test) default_offset=10000 ;;
+  *) default_offset=${VCP_PORT_OFFSET:-20000} ;;
+esac
+PORT_OFFSET=${VCP_PORT_OFFSET:-$default_offset}
+STATE_DIR=${VCP_STATE_DIR:-$PROJECT_DIR/.stack/$PROFILE}
+ENV_FILE="$STATE_DIR/env"
+
+PORT_TEMPORAL=${VCP_PORT_TEMPORAL:-$((7233 + PORT_OFFSET))}
+PORT_TEMPORAL_HTTP=${VCP_PORT_TEMPORAL_HTTP:-$((7243 + PORT_OFFSET))}
+PORT_TEMPORAL_UI=${VCP_PORT_TEMPORAL_UI:-$((8233 + PORT_OFFSET))}
+PORT_TEMPORAL_METRICS=${VCP_PORT_TEMPORAL_METRICS:-$((7235 + PORT_OFFSET))}
+PORT_MOTO=${VCP_PORT_MOTO:-$((5000 + PORT_OFFSET))}
+PORT_DYNALITE=${VCP_PORT_DYNALITE:-$((4567 + PORT_OFFSET))}
+PORT_WORKER_METRICS=${VCP_PORT_WORKER_METRICS:-$((9464 + PORT_OFFSET))}
+
+TEMPORAL_BIN_DIR="$VCP_CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION"
+MOTO_DIR="$VCP_CACHE_DIR/moto-$MOTO_VERSION"
+
+# The search attributes the workflows set (common/definitions.ts); name=Type as the CLI takes them.
+SEARCH_ATTRIBUTES="RunbookName=Keyword RunbookInstance=Keyword RunbookStatus=Keyword RunbookStep=Keyword"
+
+log() { printf '[stack:%s] %s\n' "$PROFILE" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# Path of the temporal CLI at the pinned version: one on PATH if it matches, else the cached build.
+temporal_bin() {
+  if command -v temporal >/dev/null 2>&1 && temporal --version 2>/dev/null | grep -q "${TEMPORAL_CLI_VERSION#v}"; then
+    command -v temporal
+  else
+    echo "$TEMPORAL_BIN_DIR/temporal"
+  fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_until <seconds> <description> <command...>: polls the command until it succeeds.
+wait_until() {
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.3
+  done
+  log "$what is up"
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Starts the local stack for one profile on loopback, waits until each server answers, and writes
+# $STATE_DIR/env for the worker, the CLI and the tests. Servers already running are left alone.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+"$STACK_DIR/install.sh"
+mkdir -p "$STATE_DIR/logs"
+
+# start <name> <command...>: starts a server in the background unless its pid is alive.
+start() {
+  local name=$1
+  shift
+  if pid_alive "$STATE_DIR/$name.pid"; then
+    log "$name already running (pid $(cat "$STATE_DIR/$name.pid"))"
+    return 0
+  fi
+  setsid "$@" >"$STATE_DIR/logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$STATE_DIR/$name.pid"
+}
+
+require_port_free() {
+  local name=$1 port=$2
+  if ! pid_alive "$STATE_DIR/$name.pid" && port_open "$port"; then
+    die "port $port for $name is taken by another process; set VCP_PORT_* or VCP_PORT_OFFSET"
+  fi
+}
+
+require_port_free temporal "$PORT_TEMPORAL"
+require_port_free moto "$PORT_MOTO"
+require_port_free dynalite "$PORT_DYNALITE"
+
+temporal=$(temporal_bin)
+sa_flags=()
+for sa in $SEARCH_ATTRIBUTES; do sa_flags+=(--search-attribute "$sa"); done
+# A SQLite file keeps runs across restarts of the dev server.
+start temporal "$temporal" server start-dev \
+  --ip 127.0.0.1 --port "$PORT_TEMPORAL" --http-port "$PORT_TEMPORAL_HTTP" \
+  --ui-ip 127.0.0.1 --ui-port "$PORT_TEMPORAL_UI" --metrics-port "$PORT_TEMPORAL_METRICS" \
+  --db-filename "$STATE_DIR/temporal.db" --namespace default --log-level warn "${sa_flags[@]}"
+
+start moto "$MOTO_DIR/bin/moto_server" -H 127.0.0.1 -p "$PORT_MOTO"
+
+dynalite="$PROJECT_DIR/node_modules/.bin/dynalite"
+[ -x "$dynalite" ] || die "dynalite is missing: run 'npm ci' first (make does)"
+mkdir -p "$STATE_DIR/dynalite"
+# --createTableMs 0: tables are ACTIVE at once, as the runbooks wait for them anyway.
+start dynalite "$dynalite" --host 127.0.0.1 --port "$PORT_DYNALITE" --path "$STATE_DIR/dynalite" \
+  --createTableMs 0 --deleteTableMs 0 --updateTableMs 0
+
+wait_until 60 "temporal (127.0.0.1:$PORT_TEMPORAL, UI http://127.0.0.1:$PORT_TEMPORAL_UI)" \
+  "$temporal" operator cluster health --address "127.0.0.1:$PORT_TEMPORAL" ||
+  { tail -n 20 "$STATE_DIR/logs/temporal.log" >&2; die "temporal did not become healthy"; }
+wait_until 60 "moto (127.0.0.1:$PORT_MOTO)" curl -sf "http://127.0.0.1:$PORT_MOTO/moto-api/data.json" ||
+  { tail -n 20 "$STATE_DIR/logs/moto.log" >&2; die "moto did not start"; }
+wait_until 30 "dynalite (127.0.0.1:$PORT_DYNALITE)" port_open "$PORT_DYNALITE" ||
+  { tail -n 20 "$STATE_DIR/logs/dynalite.log" >&2; die "dynalite did not start"; }
+
+# Emulator credentials: the emulators accept any; these are not secrets.
+cat >"$ENV_FILE" <<ENV
+# Written by scripts/stack/up.sh for the '$PROFILE' stack. Source it: set -a; . $ENV_FILE; set +a
+VCP_STACK_PROFILE=$PROFILE
+TEMPORAL_ADDRESS=127.0.0.1:$PORT_TEMPORAL
+TEMPORAL_NAMESPACE=default
+TEMPORAL_UI_URL=http://127.0.0.1:$PORT_TEMPORAL_UI
+TEMPORAL_CLI=$temporal
+AWS_REGION=us-west-2
+AWS_ACCESS_KEY_ID=test
+AWS_SECRET_ACCESS_KEY=test
+AWS_ENDPOINT_URL=http://127.0.0.1:$PORT_MOTO
+AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$PORT_DYNALITE
+VCP_BACKUP_BUCKET=vcp-runbooks-backups
+VCP_METRICS_ADDRESS=127.0.0.1:$PORT_WORKER_METRICS
+ENV
+log "stack is up; environment in $ENV_FILE"

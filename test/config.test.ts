@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../common/config';
+
+describe('config loader', () => {
+  it('defaults to the local stack and the vcp-runbooks task queue', () => {
+    const config = loadConfig({});
+    expect(config.temporal.connection.address).toBe('127.0.0.1:7233');
+    expect(config.temporal.namespace).toBe('default');
+    expect(config.temporal.taskQueue).toBe('vcp-runbooks');
+    expect(config.aws.region).toBe('us-west-2');
+    expect(config.aws.s3ForcePathStyle).toBe(false);
+    expect(config.worker.metricsBindAddress).toBeUndefined();
+  });
+
+  it('reads the ecosystem variables: TEMPORAL_*, AWS_*, KUBECONFIG', () => {
+    const config = loadConfig({
+      TEMPORAL_ADDRESS: 'temporal.example:7233',
+      TEMPORAL_NAMESPACE: 'ops',
+      AWS_REGION: 'eu-west-1',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:5000',
+      KUBECONFIG: '/tmp/kubeconfig',
+      VCP_BACKUP_BUCKET: 'ops-backups',
+      VCP_METRICS_ADDRESS: '0.0.0.0:9464',
+    });
+    expect(config.temporal.connection.address).toBe('temporal.example:7233');
+    expect(config.temporal.namespace).toBe('ops');
+    expect(config.aws.region).toBe('eu-west-1');
+    expect(config.aws.s3ForcePathStyle).toBe(true);
+    expect(config.aws.backupBucket).toBe('ops-backups');
+    expect(config.kubernetes.kubeconfig).toBe('/tmp/kubeconfig');
+    expect(config.worker.metricsBindAddress).toBe('0.0.0.0:9464');
+  });
+
+  it('fails fast naming every bad setting at once', () => {
+    const load = () =>
+      loadConfig({ VCP_BACKUP_BUCKET: 'Not_A_Bucket', VCP_METRICS_ADDRESS: 'nine', VCP_EXPECTED_BUCKET_OWNER: 'me' });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/VCP_BACKUP_BUCKET.*\n.*VCP_EXPECTED_BUCKET_OWNER.*\n.*VCP_METRICS_ADDRESS/);
+  });
+});

@@ -1,0 +1,53 @@
+/** Helpers for tests on the real local stack (started by `make test`). */
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { Worker } from '@temporalio/worker';
+import { loadConfig } from '../../common/config';
+import type { RunbooksConfig } from '../../common/config';
+import { createActivityDeps } from '../../worker/dependencies';
+import { createRunbookWorker } from '../../worker/create-worker';
+import type { ActivityDeps } from '../../activities';
+
+export const config: RunbooksConfig = loadConfig(process.env);
+
+/** A fresh instance name per test, so tests never share tables or workflow IDs. */
+export function uniqueInstance(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export function awsClients(): ActivityDeps & { close: () => void } {
+  return createActivityDeps(config);
+}
+
+export async function temporalClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address: config.temporal.connection.address });
+  return { client: new Client({ connection, namespace: config.temporal.namespace }), close: () => connection.close() };
+}
+
+/**
+ * Runs `fn` while a real worker polls a task queue of its own on the stack's Temporal server,
+ * then shuts the worker down.
+ */
+export async function withWorker<T>(
+  fn: (ctx: { client: Client; taskQueue: string; worker: Worker }) => Promise<T>,
+  overrides: Partial<ActivityDeps> = {},
+): Promise<T> {
+  const taskQueue = `test-${randomBytes(6).toString('hex')}`;
+  const connection = await NativeConnection.connect({ address: config.temporal.connection.address });
+  const deps = awsClients();
+  const { client, close } = await temporalClient();
+  try {
+    const worker = await createRunbookWorker({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue,
+      deps: { ...deps, ...overrides },
+    });
+    return await worker.runUntil(fn({ client, taskQueue, worker }));
+  } finally {
+    deps.close();
+    await close();
+    await connection.close();
+  }
+}

@@ -1,0 +1,77 @@
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startInstanceStatus } from '../client/runbooks';
+import { RUNBOOK_INSTANCE, RUNBOOK_NAME } from '../common/definitions';
+import { InvalidInputError } from '../common/instance';
+import { ensureBackupBucket, seedInstanceTables } from '../scripts/seed/aws';
+import { awsClients, config, uniqueInstance, withWorker } from './helpers/stack';
+
+describe('instance status workflow (real Temporal, dynalite, moto)', () => {
+  const aws = awsClients();
+  beforeAll(() => ensureBackupBucket(aws.s3, config.aws.backupBucket));
+  afterAll(() => aws.close());
+
+  it('reports every seeded table as ACTIVE with its scanned item count, and the backup bucket', async () => {
+    const instance = uniqueInstance('status');
+    const seeded = await seedInstanceTables(aws.dynamodb, instance, { users: 37, matches: 12, feedback: 0 });
+
+    const { report, description } = await withWorker(async ({ client, taskQueue }) => {
+      const handle = await startInstanceStatus(client, taskQueue, instance);
+      return { report: await handle.result(), description: await handle.describe() };
+    });
+
+    expect(report.instance).toBe(instance);
+    expect(report.tables.map((t) => [t.tableName, t.exists, t.status, t.itemCount])).toEqual([
+      [`users-${instance}`, true, 'ACTIVE', 37],
+      [`matches-${instance}`, true, 'ACTIVE', 12],
+      [`feedback-${instance}`, true, 'ACTIVE', 0],
+    ]);
+    expect(Object.keys(seeded)).toEqual(report.tables.map((t) => t.tableName));
+    expect(report.backupBucket).toEqual({ bucket: config.aws.backupBucket, exists: true, versioning: 'Enabled', region: 'us-east-1' });
+    expect(report.problems).toEqual([]);
+    expect(report.healthy).toBe(true);
+    expect(description.typedSearchAttributes.get(RUNBOOK_NAME)).toBe('instance-status');
+    expect(description.typedSearchAttributes.get(RUNBOOK_INSTANCE)).toBe(instance);
+  });
+
+  it('names a missing table and a missing backup bucket as problems', async () => {
+    const instance = uniqueInstance('status');
+    await seedInstanceTables(aws.dynamodb, instance, { users: 3, matches: 1, feedback: 1 });
+    await aws.dynamodb.send(new DeleteTableCommand({ TableName: `matches-${instance}` }));
+
+    const report = await withWorker(
+      async ({ client, taskQueue }) => (await startInstanceStatus(client, taskQueue, instance)).result(),
+      { backupBucket: `missing-${instance}` },
+    );
+
+    expect(report.tables.find((t) => t.tableName === `matches-${instance}`)).toEqual({ tableName: `matches-${instance}`, exists: false });
+    expect(report.backupBucket).toEqual({ bucket: `missing-${instance}`, exists: false });
+    expect(report.problems).toEqual([`table matches-${instance} does not exist`, `backup bucket missing-${instance} does not exist`]);
+    expect(report.healthy).toBe(false);
+  });
+
+  it('refuses an instance name that is not a DNS-1123 label, at the edge and in the workflow', async () => {
+    await withWorker(async ({ client, taskQueue }) => {
+      await expect(startInstanceStatus(client, taskQueue, 'Bad_Name')).rejects.toThrow(InvalidInputError);
+
+      // Bypass the edge check: the workflow itself must fail fast, not retry its task forever.
+      const handle = await client.workflow.start('instanceStatus', {
+        taskQueue,
+        workflowId: uniqueInstance('bad-input'),
+        args: [{ instance: 'Bad_Name' }],
+      });
+      const failure = await handle.result().then(
+        () => expect.unreachable('the workflow accepted a bad instance name'),
+        (err: unknown) => err,
+      );
+      expect(failure).toBeInstanceOf(WorkflowFailedError);
+      const cause = (failure as WorkflowFailedError).cause;
+      expect(cause).toBeInstanceOf(ApplicationFailure);
+      expect((cause as ApplicationFailure).type).toBe('InvalidInputError');
+      expect((cause as ApplicationFailure).nonRetryable).toBe(true);
+      expect((cause as ApplicationFailure).message).toMatch(/not a DNS-1123 label/);
+    });
+  });
+});

@@ -1,0 +1,1 @@
+export { instanceStatus } from './instance-status';
