@@ -10,7 +10,7 @@ import {
 import { validateInstanceName } from '../common/instance';
 import type { instanceStatus } from '../workflows';
 
-export function startInstanceStatus(
+export async function startInstanceStatus(
   client: Client,
   taskQueue: string,
   instanceInput: string,

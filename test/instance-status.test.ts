@@ -29,7 +29,7 @@ describe('instance status workflow (real Temporal, dynalite, moto)', () => {
       [`feedback-${instance}`, true, 'ACTIVE', 0],
     ]);
     expect(Object.keys(seeded)).toEqual(report.tables.map((t) => t.tableName));
-    expect(report.backupBucket).toEqual({ bucket: config.aws.backupBucket, exists: true, versioning: 'Enabled', region: 'us-east-1' });
+    expect(report.backupBucket).toEqual({ bucket: config.aws.backupBucket, exists: true, versioning: 'Enabled', region: config.aws.region });
     expect(report.problems).toEqual([]);
     expect(report.healthy).toBe(true);
     expect(description.typedSearchAttributes.get(RUNBOOK_NAME)).toBe('instance-status');

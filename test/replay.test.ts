@@ -3,6 +3,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
+import { workflowsPath } from '../worker/create-worker';
 
 const HISTORY_DIR = path.join(__dirname, 'histories');
 
@@ -18,7 +19,7 @@ describe('replay of recorded histories (scripts/record-histories.ts)', () => {
       }
     }
     const results = [];
-    for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../workflows') }, histories())) {
+    for await (const result of Worker.runReplayHistories({ workflowsPath: workflowsPath() }, histories())) {
       results.push({ workflowId: result.workflowId, error: result.error?.message });
     }
     expect(results).toEqual(files.map((workflowId) => ({ workflowId, error: undefined })));

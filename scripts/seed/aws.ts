@@ -11,7 +11,7 @@ import {
 import type { AttributeValue, CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, PutBucketVersioningCommand, S3ServiceException } from '@aws-sdk/client-s3';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { BucketLocationConstraint, S3Client } from '@aws-sdk/client-s3';
 
 export interface SeedSizes {
   users: number;
@@ -141,8 +141,11 @@ export async function seedInstanceTables(
 }
 
 export async function ensureBackupBucket(s3: S3Client, bucket: string): Promise<void> {
+  const region = await s3.config.region();
+  // Outside us-east-1, S3 requires the location constraint to match the endpoint's region.
+  const location = region === 'us-east-1' ? undefined : { LocationConstraint: region as BucketLocationConstraint };
   try {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: location }));
   } catch (err) {
     const alreadyOurs = err instanceof S3ServiceException && err.name === 'BucketAlreadyOwnedByYou';
     if (!alreadyOurs) throw err;
