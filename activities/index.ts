@@ -6,18 +6,23 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createDynamoDbActivities } from './aws/dynamodb';
 import { createS3Activities } from './aws/s3';
+import { createRunbookActivities } from './runbook';
+import type { ApprovalConfig } from '../common/runbook';
 
 export interface ActivityDeps {
   dynamodb: DynamoDBClient;
   s3: S3Client;
   backupBucket: string;
   expectedBucketOwner?: string;
+  approvals: ApprovalConfig;
+  notifyWebhookUrl?: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDynamoDbActivities(deps),
     ...createS3Activities(deps),
+    ...createRunbookActivities(deps),
   };
 }
 

@@ -27,6 +27,12 @@ export interface RunbooksConfig {
     /** Path to a kubeconfig; when absent, in-cluster config or ~/.kube/config is used. */
     kubeconfig?: string;
   };
+  approvals: {
+    /** JSON file with the approvers' keyring and approval policies (common/approval-config.ts). */
+    approversFile?: string;
+    /** Slack-compatible webhook for approval requests, reminders and outcomes; off when unset. */
+    notifyWebhookUrl?: string;
+  };
   worker: {
     /** host:port for the SDK runtime's Prometheus endpoint; unset disables it. */
     metricsBindAddress?: string;
@@ -78,6 +84,10 @@ export function loadConfig(env: Env = process.env): RunbooksConfig {
   if (pathStyle !== undefined && pathStyle !== 'true' && pathStyle !== 'false') {
     problems.push('VCP_S3_FORCE_PATH_STYLE must be "true" or "false"');
   }
+  const notifyWebhookUrl = env.VCP_NOTIFY_WEBHOOK_URL || undefined;
+  if (notifyWebhookUrl !== undefined && !/^https?:\/\//.test(notifyWebhookUrl)) {
+    problems.push('VCP_NOTIFY_WEBHOOK_URL must be an http(s) URL');
+  }
   const usesEmulatorEndpoint = Boolean(env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3);
 
   if (problems.length > 0) {
@@ -92,6 +102,7 @@ export function loadConfig(env: Env = process.env): RunbooksConfig {
       s3ForcePathStyle: pathStyle === undefined ? usesEmulatorEndpoint : pathStyle === 'true',
     },
     kubernetes: { kubeconfig: env.KUBECONFIG || undefined },
+    approvals: { approversFile: env.VCP_APPROVERS_FILE || undefined, notifyWebhookUrl },
     worker: { metricsBindAddress },
   };
 }

@@ -1,5 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { readFileSync } from 'node:fs';
 import { S3Client } from '@aws-sdk/client-s3';
+import { parseApprovalConfig } from '../common/approval-config';
+import type { ApprovalConfig } from '../common/runbook';
 import type { ActivityDeps } from '../activities';
 import type { RunbooksConfig } from '../common/config';
 
@@ -11,6 +14,8 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
   const dynamodb = new DynamoDBClient({ region: config.aws.region });
   const s3 = new S3Client({ region: config.aws.region, forcePathStyle: config.aws.s3ForcePathStyle });
   return {
+    approvals: loadApprovalConfig(config.approvals.approversFile),
+    notifyWebhookUrl: config.approvals.notifyWebhookUrl,
     dynamodb,
     s3,
     backupBucket: config.aws.backupBucket,
@@ -20,4 +25,16 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
       s3.destroy();
     },
   };
+}
+
+/** Reads the approvers file; without one, nobody can approve (unless a policy allows unsigned approvals). */
+export function loadApprovalConfig(file: string | undefined): ApprovalConfig {
+  if (!file) return parseApprovalConfig({});
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read the approvers file ${file} (VCP_APPROVERS_FILE)`, { cause: err });
+  }
+  return parseApprovalConfig(json, `approvers file ${file}`);
 }

@@ -1,0 +1,143 @@
+/**
+ * The shared runbook vocabulary: how a run is started, what its progress and audit look like, and
+ * the messages a client exchanges with it. Pure code: imported by workflows, worker and CLI.
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { ApprovalPolicy, ApprovalPolicyOverrides, ApproverKeyring, SignedApproval } from './approval';
+
+/** Who asked for a run, and from where: the audit's first line. */
+export interface Requester {
+  user: string;
+  via: 'cli' | 'alert' | 'api' | 'demo' | 'test';
+  /** Host or address of the CLI, or the alert receiver. */
+  origin?: string;
+  /** For alert-started runs: the alert's fingerprint and startsAt. */
+  alert?: { name: string; fingerprint: string; startsAt: string };
+}
+
+/** What every runbook's input carries besides its own parameters. */
+export interface RunbookOptions {
+  requestedBy: Requester;
+  reason?: string;
+  /** Run the read-only steps, return the plan, change nothing. */
+  dryRun?: boolean;
+  approvalPolicy?: ApprovalPolicyOverrides;
+}
+
+export type RunbookStatus =
+  | 'Running'
+  | 'AwaitingApproval'
+  | 'Succeeded'
+  | 'Failed'
+  | 'Rejected'
+  | 'TimedOut'
+  | 'Cancelled'
+  | 'Planned';
+
+export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
+
+export interface StepProgress {
+  name: string;
+  title: string;
+  state: StepState;
+  startedAt?: string;
+  endedAt?: string;
+  note?: string;
+}
+
+export interface ApprovalRecord {
+  approver: string;
+  groups: string[];
+  decision: 'approve' | 'reject';
+  comment: string;
+  inputs: Record<string, string>;
+  /** True when the Ed25519 signature verified against the approver's key on the keyring. */
+  signatureVerified: boolean;
+  keyFingerprint?: string;
+  at: string;
+}
+
+export interface ApprovalProgress {
+  state: 'waiting' | 'approved' | 'rejected' | 'timed-out';
+  planDigest: string;
+  requestedAt: string;
+  deadline: string;
+  minApprovals: number;
+  approvals: ApprovalRecord[];
+  /** Digest of the plan plus the approval inputs: what was actually approved. */
+  approvedDigest?: string;
+  inputs?: Record<string, string>;
+}
+
+export interface ProgressSnapshot {
+  runbook: string;
+  instance: string;
+  status: RunbookStatus;
+  steps: StepProgress[];
+  counters: Record<string, number>;
+  approval?: ApprovalProgress;
+  plan?: unknown;
+  planDigest?: string;
+}
+
+export interface ChangeRecord {
+  at: string;
+  object: string;
+  action: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface AuditRecord {
+  runbook: string;
+  instance: string;
+  workflowId: string;
+  runId: string;
+  requestedBy: Requester;
+  reason?: string;
+  startedAt: string;
+  endedAt?: string;
+  dryRun: boolean;
+  planDigest?: string;
+  approvals: ApprovalRecord[];
+  changes: ChangeRecord[];
+  outcome?: RunbookOutcome;
+  outcomeReason?: string;
+}
+
+export type RunbookOutcome = 'succeeded' | 'failed' | 'rejected' | 'timed-out' | 'cancelled' | 'planned';
+
+export interface RunbookResult<T> {
+  outcome: RunbookOutcome;
+  reason?: string;
+  plan?: unknown;
+  planDigest?: string;
+  details?: T;
+  audit: AuditRecord;
+  /** s3://bucket/key of the audit record. */
+  auditLocation?: string;
+}
+
+/** Worker-side approval settings: the keyring and each runbook's configured policy. */
+export interface ApprovalConfig {
+  keyring: ApproverKeyring;
+  policies: Record<string, ApprovalPolicy>;
+}
+
+export type ApprovalUpdateResult = ApprovalProgress;
+
+export const approveUpdate = defineUpdate<ApprovalUpdateResult, [SignedApproval]>('approve');
+export const progressQuery = defineQuery<ProgressSnapshot>('progress');
+
+/**
+ * Every destructive runbook of an instance runs under this one workflow ID, so Temporal itself
+ * guarantees at most one at a time across runbooks; a second start is refused naming the holder.
+ */
+export function destructiveWorkflowId(instance: string): string {
+  return `destructive/${instance}`;
+}
+
+/** A dry run holds no lock: its ID is unique per request. */
+export function planWorkflowId(runbook: string, instance: string, nonce: string): string {
+  return `plan/${runbook}/${instance}/${nonce}`;
+}

@@ -1,0 +1,210 @@
+/**
+ * The human in the loop. A runbook asks for approval of a plan (bound by its digest) and waits.
+ * Approvals arrive as the `approve` Update; its validator verifies each signed statement in pure
+ * code, so a refused approval is answered at once and leaves no trace in history (it is logged).
+ */
+import { CancellationScope, condition, isCancellation, log, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { approvedDigest, keyFingerprint, verifySignature } from '../../common/approval';
+import type { ApprovalPolicy, ApproverKeyring, SignedApproval } from '../../common/approval';
+import { approveUpdate } from '../../common/runbook';
+import type { ApprovalProgress, ApprovalRecord, Requester } from '../../common/runbook';
+
+export class ApprovalRefused extends Error {
+  override readonly name = 'ApprovalRefused';
+}
+
+export interface ApprovalGateOptions {
+  planDigest: string;
+  policy: ApprovalPolicy;
+  keyring: ApproverKeyring;
+  requester: Requester;
+  /** Called (outside the validator) when the gate opens, for each reminder, and never from a validator. */
+  onReminder?: (remainingMs: number) => Promise<void>;
+}
+
+export type ApprovalDecisionResult =
+  | { approved: true; progress: ApprovalProgress; byTimeout: boolean }
+  | { approved: false; progress: ApprovalProgress; reason: string; timedOut: boolean };
+
+/** One gate per run; the Update handler is installed once and answers "not waiting" outside a gate. */
+export class ApprovalGate {
+  private waiting?: { options: ApprovalGateOptions; progress: ApprovalProgress };
+
+  constructor(private readonly onChange: (progress: ApprovalProgress) => void) {
+    setHandler(approveUpdate, (approval) => this.accept(approval), {
+      validator: (approval: SignedApproval) => {
+        try {
+          this.check(approval);
+        } catch (err) {
+          // Rejected Updates are not recorded in history, so the log is their only trace.
+          log.warn('approval refused', {
+            approver: (approval as Partial<SignedApproval> | undefined)?.approver,
+            reason: err instanceof Error ? err.message : String(err),
+          });
+          throw err;
+        }
+      },
+    });
+  }
+
+  /** Opens the gate and waits for a quorum, a rejection or the timeout (which rejects by default). */
+  async waitForDecision(options: ApprovalGateOptions): Promise<ApprovalDecisionResult> {
+    const now = Date.now();
+    const progress: ApprovalProgress = {
+      state: 'waiting',
+      planDigest: options.planDigest,
+      requestedAt: new Date(now).toISOString(),
+      deadline: new Date(now + options.policy.timeoutMs).toISOString(),
+      minApprovals: options.policy.minApprovals,
+      approvals: [],
+    };
+    this.waiting = { options, progress };
+    this.onChange(progress);
+
+    const reminders = new CancellationScope();
+    const reminding = reminders.run(() => this.remind(options)).catch((err: unknown) => {
+      if (!isCancellation(err)) throw err;
+    });
+    const decided = await condition(() => progress.state !== 'waiting', options.policy.timeoutMs);
+    reminders.cancel();
+    await reminding;
+
+    if (!decided) {
+      if (options.policy.onTimeout === 'approve') {
+        progress.state = 'approved';
+        progress.inputs = {};
+        progress.approvedDigest = approvedDigest(options.planDigest, {});
+      } else {
+        progress.state = 'timed-out';
+      }
+    }
+    this.waiting = undefined;
+    this.onChange(progress);
+    if (progress.state === 'approved') return { approved: true, progress, byTimeout: !decided };
+    const rejection = progress.approvals.find((a) => a.decision === 'reject');
+    const reason = rejection
+      ? `rejected by ${rejection.approver}${rejection.comment ? `: ${rejection.comment}` : ''}`
+      : `no decision within ${Math.round(options.policy.timeoutMs / 1000)}s; the policy rejects on timeout`;
+    return { approved: false, progress, reason, timedOut: !rejection };
+  }
+
+  private async remind(options: ApprovalGateOptions): Promise<void> {
+    const timeout = options.policy.timeoutMs;
+    const marks = [...new Set(options.policy.remindBeforeTimeoutMs)]
+      .filter((before) => before > 0 && before < timeout)
+      .sort((a, b) => b - a);
+    let elapsed = 0;
+    for (const before of marks) {
+      await sleep(timeout - before - elapsed);
+      elapsed = timeout - before;
+      await options.onReminder?.(before);
+    }
+  }
+
+  /** Every reason an approval is refused; throws ApprovalRefused with a message for the approver. */
+  private check(approval: SignedApproval): { groups: string[]; verified: boolean } {
+    const gate = this.waiting;
+    if (!gate) throw new ApprovalRefused('this run is not waiting for an approval');
+    const { options, progress } = gate;
+    const { policy } = options;
+    const info = workflowInfo();
+    if (typeof approval !== 'object' || approval === null) throw new ApprovalRefused('an approval must be an object');
+    if (approval.decision !== 'approve' && approval.decision !== 'reject') {
+      throw new ApprovalRefused('decision must be "approve" or "reject"');
+    }
+    if (typeof approval.approver !== 'string' || approval.approver === '') throw new ApprovalRefused('approver is required');
+    if (approval.workflowId !== info.workflowId || approval.runId !== info.runId) {
+      throw new ApprovalRefused(
+        `this approval is for run ${approval.workflowId}/${approval.runId}, not ${info.workflowId}/${info.runId}`,
+      );
+    }
+    if (approval.planDigest !== progress.planDigest) {
+      throw new ApprovalRefused(
+        `this approval is for plan ${approval.planDigest}, but the plan awaiting approval is ${progress.planDigest}`,
+      );
+    }
+    const now = Date.now();
+    if (now > Date.parse(progress.deadline)) throw new ApprovalRefused(`the approval window closed at ${progress.deadline}`);
+    const expiresAt = Date.parse(approval.expiresAt);
+    if (Number.isNaN(expiresAt)) throw new ApprovalRefused('expiresAt must be an ISO timestamp');
+    if (expiresAt <= now) throw new ApprovalRefused(`this approval expired at ${approval.expiresAt}`);
+
+    const key = options.keyring.approvers.find((k) => k.user === approval.approver);
+    let verified = false;
+    if (approval.signature !== undefined) {
+      if (!key) throw new ApprovalRefused(`${approval.approver} has no key on the approvers keyring`);
+      if (!verifySignature(approval, key.publicKey)) {
+        throw new ApprovalRefused(`the signature does not verify against ${approval.approver}'s key (${keyFingerprint(key.publicKey)})`);
+      }
+      verified = true;
+    } else if (!policy.allowUnsigned) {
+      throw new ApprovalRefused('unsigned approvals are not accepted: sign it with your approver key (runbook keys init)');
+    }
+    const groups = key?.groups ?? [];
+    const { users: allowedUsers, groups: allowedGroups } = policy.approvers;
+    const anyoneOnKeyring = allowedUsers.length === 0 && allowedGroups.length === 0;
+    if (!anyoneOnKeyring && !allowedUsers.includes(approval.approver) && !groups.some((g) => allowedGroups.includes(g))) {
+      throw new ApprovalRefused(
+        `${approval.approver} may not approve this runbook (allowed: ${[...allowedUsers, ...allowedGroups.map((g) => `group ${g}`)].join(', ')})`,
+      );
+    }
+    if (policy.fourEyes && approval.approver === options.requester.user) {
+      throw new ApprovalRefused(`four-eyes policy: ${approval.approver} requested this run and may not approve it`);
+    }
+    if (progress.approvals.some((a) => a.approver === approval.approver)) {
+      throw new ApprovalRefused(`${approval.approver} has already decided on this run`);
+    }
+    if (approval.decision === 'approve') this.checkInputs(approval.inputs ?? {}, policy, progress);
+    return { groups, verified };
+  }
+
+  private checkInputs(inputs: Record<string, string>, policy: ApprovalPolicy, progress: ApprovalProgress): void {
+    if (typeof inputs !== 'object' || inputs === null) throw new ApprovalRefused('inputs must be an object of strings');
+    const specs = new Map(policy.inputs.map((spec) => [spec.name, spec]));
+    for (const [name, value] of Object.entries(inputs)) {
+      const spec = specs.get(name);
+      if (!spec) throw new ApprovalRefused(`unknown input ${name} (this approval takes: ${[...specs.keys()].join(', ') || 'none'})`);
+      if (typeof value !== 'string') throw new ApprovalRefused(`input ${name} must be a string`);
+      if (spec.pattern !== undefined && !new RegExp(`^(?:${spec.pattern})$`).test(value)) {
+        throw new ApprovalRefused(`input ${name}=${JSON.stringify(value)} does not match ${spec.pattern}`);
+      }
+      if (spec.allowedValues && !spec.allowedValues.includes(value)) {
+        throw new ApprovalRefused(`input ${name}=${JSON.stringify(value)} is not one of ${spec.allowedValues.join(', ')}`);
+      }
+    }
+    for (const spec of policy.inputs) {
+      if (spec.required && inputs[spec.name] === undefined) throw new ApprovalRefused(`input ${spec.name} is required: ${spec.description}`);
+    }
+    const earlier = progress.approvals.find((a) => a.decision === 'approve');
+    if (earlier && approvedDigest('', earlier.inputs) !== approvedDigest('', inputs)) {
+      throw new ApprovalRefused(`inputs differ from ${earlier.approver}'s approval (${JSON.stringify(earlier.inputs)}); every approver must approve the same inputs`);
+    }
+  }
+
+  private accept(approval: SignedApproval): ApprovalProgress {
+    // The validator ran, but state may have moved since (another Update in the same activation).
+    const { groups, verified } = this.check(approval);
+    const gate = this.waiting!;
+    const { progress, options } = gate;
+    const record: ApprovalRecord = {
+      approver: approval.approver,
+      groups,
+      decision: approval.decision,
+      comment: approval.comment ?? '',
+      inputs: approval.decision === 'approve' ? (approval.inputs ?? {}) : {},
+      signatureVerified: verified,
+      keyFingerprint: verified ? keyFingerprint(options.keyring.approvers.find((k) => k.user === approval.approver)!.publicKey) : undefined,
+      at: new Date().toISOString(),
+    };
+    progress.approvals.push(record);
+    if (record.decision === 'reject') {
+      progress.state = 'rejected';
+    } else if (progress.approvals.filter((a) => a.decision === 'approve').length >= options.policy.minApprovals) {
+      progress.state = 'approved';
+      progress.inputs = record.inputs;
+      progress.approvedDigest = approvedDigest(options.planDigest, record.inputs);
+    }
+    this.onChange(progress);
+    return progress;
+  }
+}

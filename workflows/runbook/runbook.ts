@@ -1,0 +1,373 @@
+/**
+ * The machinery every runbook shares, so each runbook file reads like the guide's procedure:
+ * named steps with progress (search attributes, UI details, the `progress` query), the approval gate,
+ * dry-run plans, an audit record of every change, cleanups that run whatever happens, and the
+ * one-destructive-run-per-instance rule.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { effectivePolicy } from '../../common/approval';
+import { planDigest } from '../../common/canonical';
+import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS, RUNBOOK_STEP } from '../../common/definitions';
+import { destructiveWorkflowId, progressQuery } from '../../common/runbook';
+import type {
+  ApprovalProgress,
+  AuditRecord,
+  ChangeRecord,
+  ProgressSnapshot,
+  RunbookOptions,
+  RunbookOutcome,
+  RunbookResult,
+  RunbookStatus,
+  StepProgress,
+} from '../../common/runbook';
+import { ApprovalGate } from './approval-gate';
+import type { RunbookNotification } from '../../activities/runbook';
+
+/** An activity proxy whose calls carry a one-line summary the Temporal UI shows. */
+export function activity<K extends keyof Activities>(
+  name: K,
+  summary: string,
+  options: ActivityOptions = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } },
+): Activities[K] {
+  return proxyActivities<Activities>({ ...options, summary })[name];
+}
+
+/** Ends a run early but normally: a rejection, a timeout, or a dry run that has its plan. */
+export class RunbookStopped extends Error {
+  override readonly name = 'RunbookStopped';
+  constructor(
+    readonly outcome: Extract<RunbookOutcome, 'rejected' | 'timed-out' | 'planned'>,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const STATUS_OF: Record<RunbookOutcome, RunbookStatus> = {
+  succeeded: 'Succeeded',
+  failed: 'Failed',
+  rejected: 'Rejected',
+  'timed-out': 'TimedOut',
+  cancelled: 'Cancelled',
+  planned: 'Planned',
+};
+
+export interface RunbookDefinition {
+  /** The runbook's name, as in RUNBOOKS; also the approval policy's key. */
+  name: string;
+  title: string;
+  instance: string;
+  steps: { name: string; title: string }[];
+  options: RunbookOptions;
+  /** Destructive runbooks must run under destructiveWorkflowId(instance). */
+  destructive: boolean;
+}
+
+export interface Approved {
+  inputs: Record<string, string>;
+  approvedDigest: string;
+  approval: ApprovalProgress;
+}
+
+export class Runbook {
+  private status: RunbookStatus = 'Running';
+  private readonly steps: StepProgress[];
+  private readonly counters: Record<string, number> = {};
+  private readonly notes: string[] = [];
+  private readonly cleanups: { name: string; run: () => Promise<void> }[] = [];
+  private approval?: ApprovalProgress;
+  private plan?: unknown;
+  private digest?: string;
+  private readonly audit: AuditRecord;
+  private readonly gate: ApprovalGate;
+
+  constructor(private readonly definition: RunbookDefinition) {
+    const info = workflowInfo();
+    this.steps = definition.steps.map((s) => ({ ...s, state: 'pending' }));
+    this.audit = {
+      runbook: definition.name,
+      instance: definition.instance,
+      workflowId: info.workflowId,
+      runId: info.runId,
+      requestedBy: definition.options.requestedBy,
+      reason: definition.options.reason,
+      startedAt: new Date().toISOString(),
+      dryRun: Boolean(definition.options.dryRun),
+      approvals: [],
+      changes: [],
+    };
+    setHandler(progressQuery, () => this.snapshot());
+    this.gate = new ApprovalGate((progress) => {
+      this.approval = progress;
+      this.audit.approvals = progress.approvals;
+      this.setStatus(progress.state === 'waiting' ? 'AwaitingApproval' : 'Running');
+    });
+    upsertSearchAttributes([
+      { key: RUNBOOK_NAME, value: definition.name },
+      { key: RUNBOOK_INSTANCE, value: definition.instance },
+      { key: RUNBOOK_STATUS, value: this.status },
+    ]);
+    this.publishDetails();
+  }
+
+  get dryRun(): boolean {
+    return Boolean(this.definition.options.dryRun);
+  }
+
+  snapshot(): ProgressSnapshot {
+    return {
+      runbook: this.definition.name,
+      instance: this.definition.instance,
+      status: this.status,
+      steps: this.steps.map((s) => ({ ...s })),
+      counters: { ...this.counters },
+      approval: this.approval,
+      plan: this.plan,
+      planDigest: this.digest,
+    };
+  }
+
+  /** Runs one named step of the procedure, keeping the UI, search attributes and query current. */
+  async step<T>(name: string, body: () => Promise<T>): Promise<T> {
+    const step = this.findStep(name);
+    step.state = 'running';
+    step.startedAt = new Date().toISOString();
+    upsertSearchAttributes([{ key: RUNBOOK_STEP, value: name }]);
+    this.publishDetails();
+    try {
+      const result = await body();
+      step.state = 'done';
+      return result;
+    } catch (err) {
+      step.state = 'failed';
+      throw err;
+    } finally {
+      step.endedAt = new Date().toISOString();
+      this.publishDetails();
+    }
+  }
+
+  skip(name: string, note: string): void {
+    const step = this.findStep(name);
+    step.state = 'skipped';
+    step.note = note;
+    this.publishDetails();
+  }
+
+  setCounter(name: string, value: number): void {
+    this.counters[name] = value;
+    this.publishDetails();
+  }
+
+  /** A line shown in the UI details (e.g. the backup location). */
+  note(line: string): void {
+    this.notes.push(line);
+    this.publishDetails();
+  }
+
+  /** Records a change made to a live object, for the audit record. */
+  recordChange(change: Omit<ChangeRecord, 'at'>): void {
+    this.audit.changes.push({ at: new Date().toISOString(), ...change });
+  }
+
+  /** Registers a restore to run at the end whatever happens (success, failure, rejection, cancellation). */
+  onCleanup(name: string, run: () => Promise<void>): void {
+    this.cleanups.push({ name, run });
+  }
+
+  /**
+   * Presents the plan. In a dry run the runbook stops here with the plan as its result; otherwise the
+   * approval gate opens, and the run continues only with a quorum of verified approvals.
+   */
+  async approve(plan: unknown): Promise<Approved> {
+    this.plan = plan;
+    this.digest = planDigest(plan);
+    this.audit.planDigest = this.digest;
+    if (this.dryRun) throw new RunbookStopped('planned', 'dry run: plan computed, nothing changed');
+
+    const { keyring, policy: configured } = await activity('loadApprovalConfig', 'Load the approvers keyring and policy')(
+      this.definition.name,
+    );
+    const policy = effectivePolicy(configured, this.definition.options.approvalPolicy);
+    await this.notify('approval-requested', `${this.describe()} is waiting for approval of plan ${this.digest}`);
+    const decision = await this.gate.waitForDecision({
+      planDigest: this.digest,
+      policy,
+      keyring,
+      requester: this.definition.options.requestedBy,
+      onReminder: (remainingMs) =>
+        this.notify('approval-reminder', `${this.describe()} still waits for approval; ${Math.round(remainingMs / 60000)} min left`),
+    });
+    if (!decision.approved) {
+      throw new RunbookStopped(decision.timedOut ? 'timed-out' : 'rejected', decision.reason);
+    }
+    return {
+      inputs: decision.progress.inputs ?? {},
+      approvedDigest: decision.progress.approvedDigest!,
+      approval: decision.progress,
+    };
+  }
+
+  /**
+   * Just before a destructive step: the live state must still be the one the plan was made from,
+   * or the approval no longer holds.
+   */
+  confirmUnchanged(what: string, planned: unknown, live: unknown): void {
+    const before = planDigest(planned);
+    const now = planDigest(live);
+    if (before !== now) {
+      throw ApplicationFailure.create({
+        type: 'PlanNoLongerHolds',
+        message: `${what} changed after the plan was approved (planned ${before}, now ${now}); start a new run to re-plan`,
+        nonRetryable: true,
+        details: [{ planned, live }],
+      });
+    }
+  }
+
+  /** Runs the procedure and always finishes the same way: cleanups, audit record, final status. */
+  async run<T>(procedure: () => Promise<T>): Promise<RunbookResult<T>> {
+    let outcome: RunbookOutcome;
+    let reason: string | undefined;
+    let details: T | undefined;
+    let failure: unknown;
+    try {
+      this.requireLockIfDestructive();
+      details = await procedure();
+      outcome = 'succeeded';
+    } catch (err) {
+      if (err instanceof RunbookStopped) {
+        outcome = err.outcome;
+        reason = err.message;
+      } else if (isCancellation(err)) {
+        outcome = 'cancelled';
+        reason = 'the run was cancelled';
+      } else {
+        outcome = 'failed';
+        reason = err instanceof Error ? err.message : String(err);
+        failure = err;
+      }
+    }
+    const auditLocation = await CancellationScope.nonCancellable(async () => {
+      const cleanupProblems = await this.runCleanups();
+      if (cleanupProblems.length > 0) {
+        reason = [reason, `CLEANUP FAILED: ${cleanupProblems.join('; ')}`].filter(Boolean).join(' | ');
+        if (outcome === 'succeeded') outcome = 'failed';
+      }
+      this.audit.endedAt = new Date().toISOString();
+      this.audit.outcome = outcome;
+      this.audit.outcomeReason = reason;
+      this.setStatus(STATUS_OF[outcome]);
+      const location = await activity('writeAuditRecord', 'Write the audit record to S3')(this.audit);
+      if (!this.dryRun) await this.notify('ended', `${this.describe()} ended: ${outcome}${reason ? ` (${reason})` : ''}`);
+      return location;
+    });
+    if (outcome === 'failed') {
+      throw ApplicationFailure.create({
+        type: 'RunbookFailed',
+        message: reason ?? 'the runbook failed',
+        nonRetryable: true,
+        cause: failure instanceof Error ? failure : undefined,
+        details: [{ auditLocation, progress: this.snapshot() }],
+      });
+    }
+    return { outcome, reason, plan: this.plan, planDigest: this.digest, details, audit: this.audit, auditLocation };
+  }
+
+  private requireLockIfDestructive(): void {
+    const expected = destructiveWorkflowId(this.definition.instance);
+    if (this.definition.destructive && !this.dryRun && workflowInfo().workflowId !== expected) {
+      throw ApplicationFailure.create({
+        type: 'InvalidInputError',
+        message: `a destructive runbook for ${this.definition.instance} must run as workflow ${expected}, so only one runs per instance`,
+        nonRetryable: true,
+      });
+    }
+  }
+
+  private async runCleanups(): Promise<string[]> {
+    const problems: string[] = [];
+    for (const cleanup of [...this.cleanups].reverse()) {
+      try {
+        await cleanup.run();
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        log.error('cleanup failed', { cleanup: cleanup.name, error: message });
+        problems.push(`${cleanup.name}: ${message}`);
+      }
+    }
+    return problems;
+  }
+
+  private async notify(event: RunbookNotification['event'], text: string): Promise<void> {
+    const info = workflowInfo();
+    try {
+      await activity('notify', `Notify: ${event}`, { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } })({
+        event,
+        runbook: this.definition.name,
+        instance: this.definition.instance,
+        workflowId: info.workflowId,
+        runId: info.runId,
+        text,
+      });
+    } catch (err) {
+      // A notification is a courtesy: it must never stop or fail a recovery.
+      log.warn('notification failed', { event, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private describe(): string {
+    return `${this.definition.title} of ${this.definition.instance} (${workflowInfo().workflowId})`;
+  }
+
+  private findStep(name: string): StepProgress {
+    const step = this.steps.find((s) => s.name === name);
+    if (!step) throw new Error(`runbook ${this.definition.name} has no step ${name}`);
+    return step;
+  }
+
+  private setStatus(status: RunbookStatus): void {
+    if (status === this.status) return;
+    this.status = status;
+    upsertSearchAttributes([{ key: RUNBOOK_STATUS, value: status }]);
+    this.publishDetails();
+  }
+
+  /** The markdown the Temporal UI shows as the run's current details. */
+  private publishDetails(): void {
+    const done = this.steps.filter((s) => s.state === 'done' || s.state === 'skipped').length;
+    const current = this.steps.find((s) => s.state === 'running');
+    const icon: Record<StepProgress['state'], string> = { pending: '⬜', running: '⏳', done: '✅', failed: '❌', skipped: '➖' };
+    const lines = [
+      `**${this.definition.title}** of \`${this.definition.instance}\`: **${this.status}**`,
+      '',
+      `Step ${Math.min(done + (current ? 1 : 0), this.steps.length)} of ${this.steps.length}${current ? `: ${current.title}` : ''}`,
+      '',
+      ...this.steps.map((s, i) => `${i + 1}. ${icon[s.state]} ${s.title}${s.note ? ` (${s.note})` : ''}`),
+    ];
+    const counters = Object.entries(this.counters);
+    if (counters.length > 0) lines.push('', ...counters.map(([k, v]) => `- ${k}: ${v}`));
+    if (this.approval) {
+      const approvals = this.approval.approvals.filter((a) => a.decision === 'approve').length;
+      lines.push(
+        '',
+        `Approval: ${this.approval.state}, ${approvals} of ${this.approval.minApprovals} (deadline ${this.approval.deadline})`,
+        `Plan digest: \`${this.approval.planDigest}\``,
+      );
+    }
+    if (this.notes.length > 0) lines.push('', ...this.notes.map((n) => `- ${n}`));
+    setCurrentDetails(lines.join('\n'));
+  }
+}
