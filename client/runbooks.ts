@@ -1,12 +1,15 @@
 /** Starting runbooks from a client: the IDs, queue and search attributes each start needs. */
-import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Client, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import {
   instanceStatusWorkflowId,
   RUNBOOK_INSTANCE,
   RUNBOOK_NAME,
+  RUNBOOK_STATUS,
   RUNBOOKS,
 } from '../common/definitions';
+import { destructiveWorkflowId } from '../common/runbook';
 import { validateInstanceName } from '../common/instance';
 import type { instanceStatus } from '../workflows';
 
@@ -29,4 +32,60 @@ export async function startInstanceStatus(
     ],
     staticSummary: `Instance status of ${instance}`,
   });
+}
+
+/** Refusal to start a second destructive runbook on an instance; names the run holding it. */
+export class InstanceBusyError extends WorkflowExecutionAlreadyStartedError {
+  constructor(
+    message: string,
+    workflowId: string,
+    workflowType: string,
+    readonly holder: { runbook?: string; runId: string; status?: string; startTime: Date },
+  ) {
+    super(message, workflowId, workflowType);
+  }
+}
+
+export interface DestructiveStart {
+  workflowType: string;
+  taskQueue: string;
+  runbook: string;
+  instance: string;
+  args: unknown[];
+  staticSummary?: string;
+}
+
+/**
+ * Starts a destructive runbook under the instance's one destructive workflow ID. Temporal refuses a
+ * second while one runs, whatever its runbook; the refusal says which run holds the instance.
+ */
+export async function startDestructiveRunbook(client: Client, start: DestructiveStart): Promise<WorkflowHandle> {
+  const instance = validateInstanceName(start.instance);
+  const workflowId = destructiveWorkflowId(instance);
+  try {
+    return await client.workflow.start(start.workflowType, {
+      taskQueue: start.taskQueue,
+      workflowId,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      args: start.args,
+      typedSearchAttributes: [
+        { key: RUNBOOK_NAME, value: start.runbook },
+        { key: RUNBOOK_INSTANCE, value: instance },
+      ],
+      staticSummary: start.staticSummary ?? `${start.runbook} of ${instance}`,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const holder = await client.workflow.getHandle(workflowId).describe();
+    const runbook = holder.typedSearchAttributes.get(RUNBOOK_NAME);
+    const status = holder.typedSearchAttributes.get(RUNBOOK_STATUS);
+    throw new InstanceBusyError(
+      `instance ${instance} is held by ${runbook ?? holder.type} run ${workflowId} (run ${holder.runId}), ` +
+        `${status ?? holder.status.name} since ${holder.startTime.toISOString()}; wait for it, or cancel it first`,
+      workflowId,
+      start.workflowType,
+      { runbook, runId: holder.runId, status, startTime: holder.startTime },
+    );
+  }
 }

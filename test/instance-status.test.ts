@@ -43,7 +43,7 @@ describe('instance status workflow (real Temporal, dynalite, moto)', () => {
 
     const report = await withWorker(
       async ({ client, taskQueue }) => (await startInstanceStatus(client, taskQueue, instance)).result(),
-      { backupBucket: `missing-${instance}` },
+      { overrides: { backupBucket: `missing-${instance}` } },
     );
 
     expect(report.tables.find((t) => t.tableName === `matches-${instance}`)).toEqual({ tableName: `matches-${instance}`, exists: false });

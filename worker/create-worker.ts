@@ -10,6 +10,10 @@ export interface RunbookWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** A prebuilt workflow bundle (tests share one instead of bundling per worker). */
+  workflowBundle?: { code: string };
+  /** Activities registered beside the product's (test drills). */
+  extraActivities?: object;
 }
 
 /** The workflow bundle's entry: compiled JavaScript in dist/, TypeScript when run from source (tsx, vitest). */
@@ -21,12 +25,13 @@ export function workflowsPath(): string {
 }
 
 /** One place that wires workflows and activities, shared by the worker process and the tests. */
-export function createRunbookWorker({ connection, namespace, taskQueue, deps }: RunbookWorkerOptions): Promise<Worker> {
+export function createRunbookWorker(options: RunbookWorkerOptions): Promise<Worker> {
+  const { connection, namespace, taskQueue, deps, workflowBundle, extraActivities } = options;
   return Worker.create({
     connection,
     namespace,
     taskQueue,
-    workflowsPath: workflowsPath(),
-    activities: createActivities(deps),
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: workflowsPath() }),
+    activities: { ...createActivities(deps), ...extraActivities },
   });
 }

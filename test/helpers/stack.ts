@@ -1,7 +1,8 @@
 /** Helpers for tests on the real local stack (started by `make test`). */
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import path from 'node:path';
+import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
 import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../../common/config';
 import type { RunbooksConfig } from '../../common/config';
@@ -25,14 +26,45 @@ export async function temporalClient(): Promise<{ client: Client; close: () => P
   return { client: new Client({ connection, namespace: config.temporal.namespace }), close: () => connection.close() };
 }
 
+const bundles = new Map<string, Promise<{ code: string }>>();
+
+/** Bundles a workflow entry once per test file; bundling takes seconds. */
+function bundle(entry: 'product' | 'drills'): Promise<{ code: string }> {
+  let found = bundles.get(entry);
+  if (!found) {
+    const workflowsPath =
+      entry === 'product' ? path.join(__dirname, '../../workflows/index.ts') : path.join(__dirname, '../workflows/index.ts');
+    found = bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+    bundles.set(entry, found);
+  }
+  return found;
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string, meta?: object) => console.warn(message, meta),
+  error: (message: string, meta?: object) => console.error(message, meta),
+};
+
+export interface WorkerOptions {
+  overrides?: Partial<ActivityDeps>;
+  workflows?: 'product' | 'drills';
+  extraActivities?: object;
+}
+
 /**
  * Runs `fn` while a real worker polls a task queue of its own on the stack's Temporal server,
  * then shuts the worker down.
  */
 export async function withWorker<T>(
   fn: (ctx: { client: Client; taskQueue: string; worker: Worker }) => Promise<T>,
-  overrides: Partial<ActivityDeps> = {},
+  options: WorkerOptions = {},
 ): Promise<T> {
+  const { overrides = {}, workflows = 'product', extraActivities } = options;
+  const workflowBundle = await bundle(workflows);
   const taskQueue = `test-${randomBytes(6).toString('hex')}`;
   const connection = await NativeConnection.connect({ address: config.temporal.connection.address });
   const deps = awsClients();
@@ -43,6 +75,8 @@ export async function withWorker<T>(
       namespace: config.temporal.namespace,
       taskQueue,
       deps: { ...deps, ...overrides },
+      workflowBundle,
+      extraActivities,
     });
     return await worker.runUntil(fn({ client, taskQueue, worker }));
   } finally {
