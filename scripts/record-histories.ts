@@ -1,16 +1,42 @@
 /**
- * Records the event histories that the replay tests replay against the current workflow code.
- * Run it against a running stack (`make record-histories`) after a deliberate workflow change, and
- * commit the files: a later change that breaks determinism then fails `make test`.
+ * Records the event histories that the replay tests replay against the current workflow code:
+ * the status workflow, and the runbook machinery on every approval path (approve, reject, timeout,
+ * quorum of two, cancellation, dry run). Run it against a running test stack (`make record-histories`)
+ * after a deliberate workflow change, and commit the files: a later change that breaks determinism
+ * then fails `make test`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { decide } from '../client/approvals';
 import { startInstanceStatus } from '../client/runbooks';
+import { generateApproverKey } from '../common/approval';
+import type { ApprovalPolicyOverrides } from '../common/approval';
+import { parseApprovalConfig } from '../common/approval-config';
+import { destructiveWorkflowId, planWorkflowId, progressQuery } from '../common/runbook';
 import { ensureBackupBucket, seedInstanceTables } from './seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from '../test/helpers/stack';
+import { createDrillActivities } from '../test/workflows/drill-activities';
+import type { DrillSystem } from '../test/workflows/drill-activities';
 
 const HISTORY_DIR = path.join(__dirname, '..', 'test', 'histories');
+
+async function save(name: string, handle: WorkflowHandle): Promise<void> {
+  const file = path.join(HISTORY_DIR, `${name}.json`);
+  // Replay needs the original workflow ID too: the runbook machinery checks it (the destructive lock).
+  const history: unknown = JSON.parse(historyToJSON(await handle.fetchHistory()));
+  await writeFile(file, JSON.stringify({ workflowId: handle.workflowId, history }) + '\n');
+  console.log(`recorded ${path.relative(process.cwd(), file)}`);
+}
+
+async function awaitGate(handle: WorkflowHandle): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await handle.query(progressQuery)).status === 'AwaitingApproval') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${handle.workflowId} never reached the approval gate`);
+}
 
 async function main(): Promise<void> {
   const aws = awsClients();
@@ -22,10 +48,66 @@ async function main(): Promise<void> {
     await withWorker(async ({ client, taskQueue }) => {
       const handle = await startInstanceStatus(client, taskQueue, instance);
       await handle.result();
-      const file = path.join(HISTORY_DIR, 'instance-status.json');
-      await writeFile(file, historyToJSON(await handle.fetchHistory()) + '\n');
-      console.log(`recorded ${path.relative(process.cwd(), file)}`);
+      await save('instance-status', handle);
     });
+
+    const alice = generateApproverKey();
+    const carol = generateApproverKey();
+    const approvals = parseApprovalConfig({
+      approvers: [
+        { user: 'alice', groups: ['sre'], publicKey: alice.publicKey },
+        { user: 'carol', groups: ['sre'], publicKey: carol.publicKey },
+      ],
+      policies: { default: { timeoutMs: 60_000, remindBeforeTimeoutMs: [] } },
+    });
+    const systems = new Map<string, DrillSystem>();
+    const start = (client: Client, taskQueue: string, policy: ApprovalPolicyOverrides = {}, dryRun = false) => {
+      const drillInstance = uniqueInstance('replay-drill');
+      return client.workflow.start('approvalDrill', {
+        taskQueue,
+        workflowId: dryRun ? planWorkflowId('approval-drill', drillInstance, drillInstance) : destructiveWorkflowId(drillInstance),
+        args: [{ instance: drillInstance, options: { requestedBy: { user: 'bob', via: 'test' }, dryRun, approvalPolicy: policy } }],
+      });
+    };
+    await withWorker(
+      async ({ client, taskQueue }) => {
+        const approved = await start(client, taskQueue, {
+          inputs: [{ name: 'revision', description: 'revision', required: false }],
+        });
+        await awaitGate(approved);
+        await decide(approved, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve', inputs: { revision: 'abc' } });
+        await approved.result();
+        await save('drill-approved', approved);
+
+        const rejected = await start(client, taskQueue);
+        await awaitGate(rejected);
+        await decide(rejected, { approver: 'carol', privateKey: carol.privateKey, decision: 'reject', comment: 'no' });
+        await rejected.result();
+        await save('drill-rejected', rejected);
+
+        const timedOut = await start(client, taskQueue, { timeoutMs: 1_500, remindBeforeTimeoutMs: [700] });
+        await timedOut.result();
+        await save('drill-timed-out', timedOut);
+
+        const quorum = await start(client, taskQueue, { minApprovals: 2 });
+        await awaitGate(quorum);
+        await decide(quorum, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve' });
+        await decide(quorum, { approver: 'carol', privateKey: carol.privateKey, decision: 'approve' });
+        await quorum.result();
+        await save('drill-quorum', quorum);
+
+        const cancelled = await start(client, taskQueue);
+        await awaitGate(cancelled);
+        await cancelled.cancel();
+        await cancelled.result();
+        await save('drill-cancelled', cancelled);
+
+        const planned = await start(client, taskQueue, {}, true);
+        await planned.result();
+        await save('drill-dry-run', planned);
+      },
+      { workflows: 'drills', extraActivities: createDrillActivities(systems), overrides: { approvals } },
+    );
   } finally {
     aws.close();
   }
