@@ -42,12 +42,28 @@ install_moto() {
     bash -c "python3 -m venv '$MOTO_DIR' && '$MOTO_DIR/bin/pip' install --disable-pip-version-check 'moto[server]==$MOTO_VERSION'"
 }
 
-command -v go >/dev/null || die "go is required to build the Temporal CLI"
+install_kubernetes() {
+  install_once "$KUBERNETES_DIR" "kubernetes-$KUBERNETES_VERSION" \
+    "$STACK_DIR/build-kubernetes.sh" "$KUBERNETES_VERSION" "$KUBERNETES_DIR"
+}
+
+install_kine() {
+  install_once "$KINE_DIR" "kine-$KINE_VERSION" env GOBIN="$KINE_DIR" go install "github.com/k3s-io/kine@$KINE_VERSION"
+}
+
+install_kwok() {
+  install_once "$KWOK_DIR" "kwok-$KWOK_VERSION" "$STACK_DIR/kube/install-kwok.sh" "$KWOK_VERSION" "$KWOK_DIR"
+}
+
+command -v go >/dev/null || die "go is required to build the Temporal CLI and the Kubernetes control plane"
 command -v python3 >/dev/null || die "python3 is required for moto"
 
 pids=()
 install_temporal & pids+=($!)
 install_moto & pids+=($!)
+install_kine & pids+=($!)
+install_kwok & pids+=($!)
+install_kubernetes & pids+=($!)
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || die "some tools failed to install (see above)"

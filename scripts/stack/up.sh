@@ -55,6 +55,9 @@ wait_until 60 "moto (127.0.0.1:$PORT_MOTO)" curl -sf "http://127.0.0.1:$PORT_MOT
 wait_until 30 "dynalite (127.0.0.1:$PORT_DYNALITE)" port_open "$PORT_DYNALITE" ||
   { tail -n 20 "$STATE_DIR/logs/dynalite.log" >&2; die "dynalite did not start"; }
 
+# shellcheck source=kube/up.sh
+. "$STACK_DIR/kube/up.sh"
+
 # Emulator credentials: the emulators accept any; these are not secrets.
 cat >"$ENV_FILE" <<ENV
 # Written by scripts/stack/up.sh for the '$PROFILE' stack. Source it: set -a; . $ENV_FILE; set +a
@@ -70,5 +73,7 @@ AWS_ENDPOINT_URL=http://127.0.0.1:$PORT_MOTO
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$PORT_DYNALITE
 VCP_BACKUP_BUCKET=vcp-runbooks-backups
 VCP_METRICS_ADDRESS=127.0.0.1:$PORT_WORKER_METRICS
+KUBECONFIG=$KUBE_DIR/admin.kubeconfig
+KUBECTL=$KUBECTL
 ENV
 log "stack is up; environment in $ENV_FILE"
