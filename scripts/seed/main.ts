@@ -1,7 +1,9 @@
 /** `make seed`: seeds the demo instance into the running stack (idempotent). */
+import { createKubeClients, loadKubeConfig } from '../../activities/kubernetes/client';
 import { loadConfig } from '../../common/config';
+import { seedInstance } from '../../platform-sim/seed';
 import { createActivityDeps } from '../../worker/dependencies';
-import { ensureBackupBucket, seedInstanceTables } from './aws';
+import { ensureBackupBucket } from './aws';
 
 async function main(): Promise<void> {
   const instance = process.argv[2] ?? 'demo';
@@ -9,8 +11,10 @@ async function main(): Promise<void> {
   const deps = createActivityDeps(config);
   try {
     await ensureBackupBucket(deps.s3, config.aws.backupBucket);
-    const items = await seedInstanceTables(deps.dynamodb, instance);
-    for (const [table, rows] of Object.entries(items)) console.log(`seeded ${table}: ${rows.length} items`);
+    const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
+    const seeded = await seedInstance(kube, deps.dynamodb, instance);
+    for (const [table, rows] of Object.entries(seeded.items)) console.log(`seeded ${table}: ${rows.length} items`);
+    console.log(`seeded namespace ${instance}, Application virtual-coffee-${instance}, claim ${instance}-dynamodb`);
     console.log(`backup bucket: s3://${config.aws.backupBucket}`);
   } finally {
     deps.close();

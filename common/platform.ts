@@ -1,0 +1,144 @@
+/**
+ * The platform's Kubernetes resources as the runbooks see them: API coordinates and the parts of
+ * each object they read. Pure code.
+ */
+export const ARGOCD_NAMESPACE = 'argocd';
+
+export const APPLICATION = { group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', kind: 'Application' } as const;
+export const DYNAMODB_CLAIM = {
+  group: 'virtualcoffee.io',
+  version: 'v1alpha1',
+  plural: 'virtualcoffeedynamodbclaims',
+  kind: 'VirtualCoffeeDynamoDBClaim',
+} as const;
+export const DYNAMODB_COMPOSITE = {
+  group: 'virtualcoffee.io',
+  version: 'v1alpha1',
+  plural: 'xvirtualcoffeedynamodbs',
+  kind: 'XVirtualCoffeeDynamoDB',
+} as const;
+export const MANAGED_TABLE = { group: 'dynamodb.aws.upbound.io', version: 'v1beta1', plural: 'tables', kind: 'Table' } as const;
+
+export const API_DEPLOYMENT = 'virtual-coffee-api';
+export const FRONTEND_DEPLOYMENT = 'virtual-coffee-frontend';
+export const MATCHING_CRONJOB = 'virtual-coffee-matching-cronjob';
+export const CONFIG_MAP = 'virtual-coffee-config';
+export const INSTANCE_DEPLOYMENTS = [API_DEPLOYMENT, FRONTEND_DEPLOYMENT] as const;
+
+/** Namespaces of platform instances carry this label. */
+export const INSTANCE_LABEL = 'virtualcoffee.io/instance';
+export const EXTERNAL_NAME_ANNOTATION = 'crossplane.io/external-name';
+export const REFRESH_ANNOTATION = 'argocd.argoproj.io/refresh';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }[];
+}
+
+export interface ApplicationSource {
+  repoURL: string;
+  path?: string;
+  targetRevision?: string;
+  chart?: string;
+}
+
+export interface SyncOperation {
+  revision?: string;
+  revisions?: string[];
+  prune?: boolean;
+  source?: ApplicationSource;
+}
+
+export interface HistoryEntry {
+  id: number;
+  revision?: string;
+  revisions?: string[];
+  deployedAt: string;
+  deployStartedAt?: string;
+  source?: ApplicationSource;
+  initiatedBy?: { username?: string; automated?: boolean };
+}
+
+export interface OperationState {
+  operation: { sync?: SyncOperation; initiatedBy?: { username?: string; automated?: boolean } };
+  phase: 'Running' | 'Terminating' | 'Failed' | 'Error' | 'Succeeded';
+  message?: string;
+  startedAt: string;
+  finishedAt?: string;
+  syncResult?: { revision: string; source?: ApplicationSource };
+}
+
+export interface Application {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec: {
+    project: string;
+    destination: { server?: string; namespace?: string; name?: string };
+    source?: ApplicationSource;
+    sources?: ApplicationSource[];
+    syncPolicy?: { automated?: { prune?: boolean; selfHeal?: boolean; enabled?: boolean }; syncOptions?: string[] };
+  };
+  operation?: { sync?: SyncOperation; initiatedBy?: { username?: string; automated?: boolean }; info?: { name: string; value: string }[] };
+  status?: {
+    reconciledAt?: string;
+    sync?: { status: 'Synced' | 'OutOfSync' | 'Unknown'; revision?: string; revisions?: string[] };
+    health?: { status: 'Healthy' | 'Progressing' | 'Degraded' | 'Suspended' | 'Missing' | 'Unknown'; message?: string };
+    history?: HistoryEntry[];
+    operationState?: OperationState;
+  };
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+export interface DynamoDbClaim {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec: {
+    parameters: { instance: string; region?: string; billingMode?: string; deletionPolicy?: 'Delete' | 'Orphan' };
+    compositeDeletePolicy?: 'Background' | 'Foreground';
+    compositionRef?: { name: string };
+    resourceRef?: { apiVersion: string; kind: string; name: string };
+  };
+  status?: { conditions?: Condition[] };
+}
+
+export interface DynamoDbComposite {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec: {
+    parameters: DynamoDbClaim['spec']['parameters'];
+    claimRef?: { apiVersion: string; kind: string; name: string; namespace: string };
+    resourceRefs?: { apiVersion: string; kind: string; name: string }[];
+  };
+  status?: { conditions?: Condition[] };
+}
+
+export interface ManagedTable {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec: { deletionPolicy?: 'Delete' | 'Orphan'; forProvider: Record<string, unknown> };
+  status?: { conditions?: Condition[]; atProvider?: { arn?: string; id?: string } };
+}
+
+export function conditionStatus(conditions: Condition[] | undefined, type: string): Condition['status'] {
+  return conditions?.find((c) => c.type === type)?.status ?? 'Unknown';
+}
