@@ -7,9 +7,12 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createDynamoDbActivities } from './aws/dynamodb';
 import { createS3Activities } from './aws/s3';
 import { createRunbookActivities } from './runbook';
+import type { KubeClients } from './kubernetes/client';
+import { createPlatformReadActivities } from './kubernetes/platform';
 import type { ApprovalConfig } from '../common/runbook';
 
 export interface ActivityDeps {
+  kube: KubeClients;
   dynamodb: DynamoDBClient;
   s3: S3Client;
   backupBucket: string;
@@ -23,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDynamoDbActivities(deps),
     ...createS3Activities(deps),
     ...createRunbookActivities(deps),
+    ...createPlatformReadActivities(deps),
   };
 }
 

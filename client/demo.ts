@@ -15,6 +15,15 @@ async function main(): Promise<void> {
     console.log(`\n== Instance status: ${instance}`);
     const handle = await startInstanceStatus(client, config.temporal.taskQueue, instance);
     const report = await handle.result();
+    const app = report.application;
+    console.log(
+      app.exists
+        ? `  Application ${app.name}: ${app.syncStatus}/${app.health} at ${app.syncedRevision?.slice(0, 7)} (tracking ${app.targetRevision})`
+        : `  Application ${app.name}: MISSING`,
+    );
+    for (const d of report.deployments) {
+      console.log(`  Deployment ${d.name}: ${d.exists ? `${d.availableReplicas}/${d.replicas} available` : 'MISSING'}`);
+    }
     for (const table of report.tables) {
       console.log(`  table ${table.tableName}: ${table.exists ? `${table.status}, ${table.itemCount} items` : 'MISSING'}`);
     }

@@ -46,9 +46,35 @@ export interface BackupBucketStatus {
   region?: string;
 }
 
+export interface ApplicationStatus {
+  name: string;
+  exists: boolean;
+  targetRevision?: string;
+  syncedRevision?: string;
+  syncStatus?: string;
+  health?: string;
+  automatedSync?: boolean;
+  selfHeal?: boolean;
+  lastOperation?: { phase: string; revision?: string; startedAt: string; finishedAt?: string };
+}
+
+export interface DeploymentStatus {
+  name: string;
+  exists: boolean;
+  replicas?: number;
+  readyReplicas?: number;
+  availableReplicas?: number;
+  updatedReplicas?: number;
+  /** Every desired replica is updated and available. */
+  available?: boolean;
+  images?: string[];
+}
+
 export interface InstanceStatusReport {
   instance: string;
   checkedAt: string;
+  application: ApplicationStatus;
+  deployments: DeploymentStatus[];
   tables: TableStatus[];
   backupBucket: BackupBucketStatus;
   /** Human-readable findings: missing tables, tables not ACTIVE, a missing bucket. */

@@ -123,9 +123,16 @@ export class ArgoCdSimulator {
       message: 'one or more tasks are running',
       startedAt: now,
     };
+    // A merge patch merges objects: clear what the previous operation left, so nothing of it leaks in.
+    const replaced = {
+      ...operationState,
+      operation: { sync: { revision }, initiatedBy: { username: initiatedBy.username ?? null, automated: initiatedBy.automated ?? null } },
+      finishedAt: null,
+      syncResult: null,
+    };
     await this.patchApp(app, {
       operation: null,
-      status: { operationState, health: { status: 'Progressing', message: `syncing to ${revision ?? 'unknown'}` } },
+      status: { operationState: replaced, health: { status: 'Progressing', message: `syncing to ${revision ?? 'unknown'}` } },
     });
     if (!revision || annotationList(app, SIM.failingRevisions).includes(revision)) return;
     await this.rollDeployments(app, revision);

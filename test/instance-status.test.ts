@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInstanceStatus } from '../client/runbooks';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME } from '../common/definitions';
 import { InvalidInputError } from '../common/instance';
+import { SEEDED_REVISIONS, seedInstance } from '../platform-sim/seed';
 import { ensureBackupBucket, seedInstanceTables } from '../scripts/seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from './helpers/stack';
 
@@ -13,9 +14,9 @@ describe('instance status workflow (real Temporal, dynalite, moto)', () => {
   beforeAll(() => ensureBackupBucket(aws.s3, config.aws.backupBucket));
   afterAll(() => aws.close());
 
-  it('reports every seeded table as ACTIVE with its scanned item count, and the backup bucket', async () => {
+  it('reports the seeded Application, Deployments, tables with scanned item counts, and the backup bucket', async () => {
     const instance = uniqueInstance('status');
-    const seeded = await seedInstanceTables(aws.dynamodb, instance, { users: 37, matches: 12, feedback: 0 });
+    const seeded = await seedInstance(aws.kube, aws.dynamodb, instance, { sizes: { users: 37, matches: 12, feedback: 0 }, replicas: { api: 3, frontend: 1 } });
 
     const { report, description } = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startInstanceStatus(client, taskQueue, instance);
@@ -23,12 +24,27 @@ describe('instance status workflow (real Temporal, dynalite, moto)', () => {
     });
 
     expect(report.instance).toBe(instance);
+    expect(report.application).toMatchObject({
+      name: `virtual-coffee-${instance}`,
+      exists: true,
+      targetRevision: 'main',
+      syncedRevision: SEEDED_REVISIONS[2],
+      syncStatus: 'Synced',
+      health: 'Healthy',
+      automatedSync: true,
+      selfHeal: true,
+    });
+    expect(report.deployments.map((d) => [d.name, d.replicas, d.availableReplicas, d.available])).toEqual([
+      ['virtual-coffee-api', 3, 3, true],
+      ['virtual-coffee-frontend', 1, 1, true],
+    ]);
+    expect(report.deployments[0]?.images).toEqual([`ghcr.io/virtual-coffee/api:${SEEDED_REVISIONS[2].slice(0, 7)}`]);
     expect(report.tables.map((t) => [t.tableName, t.exists, t.status, t.itemCount])).toEqual([
       [`users-${instance}`, true, 'ACTIVE', 37],
       [`matches-${instance}`, true, 'ACTIVE', 12],
       [`feedback-${instance}`, true, 'ACTIVE', 0],
     ]);
-    expect(Object.keys(seeded)).toEqual(report.tables.map((t) => t.tableName));
+    expect(Object.keys(seeded.items)).toEqual(report.tables.map((t) => t.tableName));
     expect(report.backupBucket).toEqual({ bucket: config.aws.backupBucket, exists: true, versioning: 'Enabled', region: config.aws.region });
     expect(report.problems).toEqual([]);
     expect(report.healthy).toBe(true);
@@ -36,7 +52,7 @@ describe('instance status workflow (real Temporal, dynalite, moto)', () => {
     expect(description.typedSearchAttributes.get(RUNBOOK_INSTANCE)).toBe(instance);
   });
 
-  it('names a missing table and a missing backup bucket as problems', async () => {
+  it('names a missing Application, Deployments, table and backup bucket as problems', async () => {
     const instance = uniqueInstance('status');
     await seedInstanceTables(aws.dynamodb, instance, { users: 3, matches: 1, feedback: 1 });
     await aws.dynamodb.send(new DeleteTableCommand({ TableName: `matches-${instance}` }));
@@ -48,7 +64,14 @@ describe('instance status workflow (real Temporal, dynalite, moto)', () => {
 
     expect(report.tables.find((t) => t.tableName === `matches-${instance}`)).toEqual({ tableName: `matches-${instance}`, exists: false });
     expect(report.backupBucket).toEqual({ bucket: `missing-${instance}`, exists: false });
-    expect(report.problems).toEqual([`table matches-${instance} does not exist`, `backup bucket missing-${instance} does not exist`]);
+    expect(report.application).toEqual({ name: `virtual-coffee-${instance}`, exists: false });
+    expect(report.problems).toEqual([
+      `Argo CD Application virtual-coffee-${instance} does not exist`,
+      'Deployment virtual-coffee-api does not exist',
+      'Deployment virtual-coffee-frontend does not exist',
+      `table matches-${instance} does not exist`,
+      `backup bucket missing-${instance} does not exist`,
+    ]);
     expect(report.healthy).toBe(false);
   });
 

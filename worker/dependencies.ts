@@ -4,16 +4,19 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { parseApprovalConfig } from '../common/approval-config';
 import type { ApprovalConfig } from '../common/runbook';
 import type { ActivityDeps } from '../activities';
+import { createKubeClients, loadKubeConfig } from '../activities/kubernetes/client';
 import type { RunbooksConfig } from '../common/config';
 
 /**
  * Builds the real clients the activities use. Endpoints and credentials come from the AWS SDK's own
- * default chain (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, profiles, IRSA, ...).
+ * default chain (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, profiles, IRSA, ...); Kubernetes from
+ * KUBECONFIG, in-cluster config or ~/.kube/config.
  */
 export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { close: () => void } {
   const dynamodb = new DynamoDBClient({ region: config.aws.region });
   const s3 = new S3Client({ region: config.aws.region, forcePathStyle: config.aws.s3ForcePathStyle });
   return {
+    kube: createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig)),
     approvals: loadApprovalConfig(config.approvals.approversFile),
     notifyWebhookUrl: config.approvals.notifyWebhookUrl,
     dynamodb,

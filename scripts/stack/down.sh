@@ -4,14 +4,18 @@
 
 [ -d "$STATE_DIR" ] || { log "no stack state in $STATE_DIR"; exit 0; }
 shopt -s nullglob
-pidfiles=("$STATE_DIR"/*.pid)
+# Clients before servers, the API server before its storage, so nothing logs a storm of errors.
+order="worker platform-sim kwok kube-scheduler kube-controller-manager kube-apiserver kine temporal moto dynalite"
+pidfiles=()
+for name in $order; do [ -f "$STATE_DIR/$name.pid" ] && pidfiles+=("$STATE_DIR/$name.pid"); done
+for pidfile in "$STATE_DIR"/*.pid; do [[ " ${pidfiles[*]} " == *" $pidfile "* ]] || pidfiles+=("$pidfile"); done
 for pidfile in "${pidfiles[@]}"; do
   if pid_alive "$pidfile"; then
     # Servers were started with setsid, so the pid is also the process group.
     kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
   fi
 done
-deadline=$((SECONDS + 15))
+deadline=$((SECONDS + 20))
 for pidfile in "${pidfiles[@]}"; do
   while pid_alive "$pidfile" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
   if pid_alive "$pidfile"; then

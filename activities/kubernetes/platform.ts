@@ -1,0 +1,57 @@
+/** Read-only views of an instance's Argo CD Application and Deployments. */
+import type { KubeClients } from './client';
+import { getOrUndefined } from './client';
+import type { ApplicationStatus, DeploymentStatus } from '../../common/definitions';
+import { argoApplicationName } from '../../common/instance';
+import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS } from '../../common/platform';
+import type { Application } from '../../common/platform';
+
+export function summarizeApplication(name: string, app: Application | undefined): ApplicationStatus {
+  if (!app) return { name, exists: false };
+  const automated = app.spec.syncPolicy?.automated;
+  const op = app.status?.operationState;
+  return {
+    name,
+    exists: true,
+    targetRevision: app.spec.sources?.[0]?.targetRevision ?? app.spec.source?.targetRevision,
+    syncedRevision: app.status?.sync?.revision,
+    syncStatus: app.status?.sync?.status ?? 'Unknown',
+    health: app.status?.health?.status ?? 'Unknown',
+    automatedSync: automated !== undefined && automated.enabled !== false,
+    selfHeal: Boolean(automated?.selfHeal),
+    lastOperation: op ? { phase: op.phase, revision: op.syncResult?.revision ?? op.operation.sync?.revision, startedAt: op.startedAt, finishedAt: op.finishedAt } : undefined,
+  };
+}
+
+export function createPlatformReadActivities({ kube }: { kube: KubeClients }) {
+  return {
+    async readApplicationStatus(instance: string): Promise<ApplicationStatus> {
+      const name = argoApplicationName(instance);
+      const app = (await getOrUndefined(kube.custom.getNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name }))) as
+        | Application
+        | undefined;
+      return summarizeApplication(name, app);
+    },
+
+    async describeDeployments(instance: string): Promise<DeploymentStatus[]> {
+      return Promise.all(
+        INSTANCE_DEPLOYMENTS.map(async (name): Promise<DeploymentStatus> => {
+          const d = await getOrUndefined(kube.apps.readNamespacedDeployment({ name, namespace: instance }));
+          if (!d) return { name, exists: false };
+          const replicas = d.spec?.replicas ?? 1;
+          const s = d.status ?? {};
+          return {
+            name,
+            exists: true,
+            replicas,
+            readyReplicas: s.readyReplicas ?? 0,
+            availableReplicas: s.availableReplicas ?? 0,
+            updatedReplicas: s.updatedReplicas ?? 0,
+            available: (s.availableReplicas ?? 0) >= replicas && (s.updatedReplicas ?? 0) >= replicas,
+            images: (d.spec?.template.spec?.containers ?? []).map((c) => c.image ?? ''),
+          };
+        }),
+      );
+    },
+  };
+}
