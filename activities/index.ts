@@ -9,6 +9,7 @@ import { createS3Activities } from './aws/s3';
 import { createRunbookActivities } from './runbook';
 import type { KubeClients } from './kubernetes/client';
 import { createPlatformReadActivities } from './kubernetes/platform';
+import { createArgoCdActivities } from './kubernetes/argocd';
 import type { ApprovalConfig } from '../common/runbook';
 
 export interface ActivityDeps {
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createS3Activities(deps),
     ...createRunbookActivities(deps),
     ...createPlatformReadActivities(deps),
+    ...createArgoCdActivities(deps),
   };
 }
 

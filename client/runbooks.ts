@@ -9,7 +9,9 @@ import {
   RUNBOOK_STATUS,
   RUNBOOKS,
 } from '../common/definitions';
-import { destructiveWorkflowId } from '../common/runbook';
+import { randomUUID as uuid4 } from 'node:crypto';
+import type { RollbackInput } from '../common/rollback';
+import { destructiveWorkflowId, planWorkflowId } from '../common/runbook';
 import { validateInstanceName } from '../common/instance';
 import type { instanceStatus } from '../workflows';
 
@@ -88,4 +90,34 @@ export async function startDestructiveRunbook(client: Client, start: Destructive
       { runbook, runId: holder.runId, status, startTime: holder.startTime },
     );
   }
+}
+
+export function startRollback(client: Client, taskQueue: string, input: RollbackInput): Promise<WorkflowHandle> {
+  return startRunbook(client, taskQueue, 'rollback', RUNBOOKS.rollback, input.instance, [input], Boolean(input.options.dryRun),
+    `Rollback ${input.instance} to ${input.target}`);
+}
+
+/** Destructive runs take the instance's lock ID; dry runs get a unique plan ID and change nothing. */
+async function startRunbook(
+  client: Client,
+  taskQueue: string,
+  workflowType: string,
+  runbook: string,
+  instanceInput: string,
+  args: unknown[],
+  dryRun: boolean,
+  staticSummary: string,
+): Promise<WorkflowHandle> {
+  const instance = validateInstanceName(instanceInput);
+  if (!dryRun) return startDestructiveRunbook(client, { workflowType, taskQueue, runbook, instance, args, staticSummary });
+  return client.workflow.start(workflowType, {
+    taskQueue,
+    workflowId: planWorkflowId(runbook, instance, uuid4()),
+    args,
+    typedSearchAttributes: [
+      { key: RUNBOOK_NAME, value: runbook },
+      { key: RUNBOOK_INSTANCE, value: instance },
+    ],
+    staticSummary: `Plan: ${staticSummary}`,
+  });
 }

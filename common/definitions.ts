@@ -16,6 +16,8 @@ export const SEARCH_ATTRIBUTES = [RUNBOOK_NAME, RUNBOOK_INSTANCE, RUNBOOK_STATUS
 
 export const RUNBOOKS = {
   instanceStatus: 'instance-status',
+  rollback: 'rollback',
+  unpin: 'unpin',
 } as const;
 
 /**

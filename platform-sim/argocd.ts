@@ -35,6 +35,8 @@ export const SIM = {
   desiredState: 'sim.virtualcoffee.io/desired-state',
   /** How long a sync takes, in ms (default 1500). */
   syncDurationMs: 'sim.virtualcoffee.io/sync-duration-ms',
+  /** How long before a requested or automated sync starts, in ms (default 0): status stays stale meanwhile. */
+  syncStartDelayMs: 'sim.virtualcoffee.io/sync-start-delay-ms',
   /** Deployment pod-template annotation carrying the deployed revision. */
   revision: 'virtualcoffee.io/revision',
   /** Pod-template annotation kwok's stages read to crash-loop a pod. */
@@ -61,6 +63,7 @@ export class ArgoCdSimulator {
   /** Revisions that failed to auto-sync: Argo CD does not retry those until the revision changes. */
   private readonly failedAutoSync = new Map<string, string>();
   private readonly selfHealPendingSince = new Map<string, number>();
+  private readonly syncWantedSince = new Map<string, number>();
 
   constructor(private readonly kube: KubeClients) {}
 
@@ -95,12 +98,13 @@ export class ArgoCdSimulator {
     const requested = app.operation?.sync;
     const automated = app.spec.syncPolicy?.automated;
     const autoEnabled = automated !== undefined && automated.enabled !== false;
+    const autoSyncDue = autoEnabled && desired && desired !== status.sync?.revision && this.failedAutoSync.get(app.metadata.name) !== desired;
+    if ((requested || autoSyncDue) && this.startDelayed(app)) return;
     if (requested) {
-      return this.startSync(app, requested.revision ?? desired, app.operation?.initiatedBy ?? { username: 'unknown' });
+      return this.startSync(app, this.resolve(app, requested.revision) ?? desired, app.operation?.initiatedBy ?? { username: 'unknown' });
     }
-    if (autoEnabled && desired && desired !== status.sync?.revision && this.failedAutoSync.get(app.metadata.name) !== desired) {
-      return this.startSync(app, desired, { automated: true });
-    }
+    if (autoSyncDue) return this.startSync(app, desired, { automated: true });
+    this.syncWantedSince.delete(app.metadata.name);
 
     const syncStatus = desired !== undefined && desired === status.sync?.revision ? 'Synced' : 'OutOfSync';
     const health = await this.health(app, status.sync?.revision);
@@ -113,6 +117,22 @@ export class ArgoCdSimulator {
     }
     if (autoEnabled && automated?.selfHeal && syncStatus === 'Synced') await this.selfHeal(app);
     if (Object.keys(patch).length > 0) await this.patchApp(app, patch);
+  }
+
+  /** True while a wanted sync is held back by the start-delay fixture. */
+  private startDelayed(app: Application): boolean {
+    const delay = Number(app.metadata.annotations?.[SIM.syncStartDelayMs] ?? 0);
+    const since = this.syncWantedSince.get(app.metadata.name) ?? Date.now();
+    this.syncWantedSince.set(app.metadata.name, since);
+    if (Date.now() - since < delay) return true;
+    this.syncWantedSince.delete(app.metadata.name);
+    return false;
+  }
+
+  /** A branch or tag resolves to the commit the (simulated) repository has for it. */
+  private resolve(app: Application, revision: string | undefined): string | undefined {
+    if (revision === undefined || COMMIT.test(revision)) return revision;
+    return app.metadata.annotations?.[SIM.branchHead];
   }
 
   private async startSync(app: Application, revision: string | undefined, initiatedBy: { username?: string; automated?: boolean }) {

@@ -1,1 +1,2 @@
 export { instanceStatus } from './instance-status';
+export { rollback } from './rollback';

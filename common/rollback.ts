@@ -1,0 +1,171 @@
+/**
+ * The rollback runbook's inputs, plan and results, and the pure planning logic (shared by the
+ * workflow and the CLI's preview). Pure code.
+ */
+import { InvalidInputError } from './instance';
+import type { RunbookOptions } from './runbook';
+
+export interface RollbackInput {
+  instance: string;
+  /** "previous" (the newest history entry before the current revision) or a revision from the history. */
+  target: string;
+  reason: string;
+  options: RunbookOptions;
+  /** Proceed although the app is owned by a parent (app-of-apps / ApplicationSet) that may revert the change. */
+  acceptOwnedApplication?: boolean;
+  /** Proceed although the app has several sources: only the first source's revision is changed. */
+  acceptMultiSource?: boolean;
+  /** How long to wait for the rollout (and, on failure, for the revert). Default 10 minutes. */
+  rolloutTimeoutMs?: number;
+}
+
+export interface UnpinInput {
+  instance: string;
+  /** The branch to follow again; defaults to the one the rollback recorded on the Application. */
+  branch?: string;
+  reason: string;
+  options: RunbookOptions;
+  rolloutTimeoutMs?: number;
+}
+
+export interface HistorySummary {
+  id: number;
+  revision: string;
+  deployedAt: string;
+}
+
+export interface ApplicationSnapshot {
+  name: string;
+  namespace?: string;
+  resourceVersion: string;
+  /** spec.source.targetRevision (of the first source for multi-source apps): a branch, tag or commit. */
+  desiredRevision: string;
+  syncedRevision?: string;
+  syncStatus: string;
+  health: string;
+  history: HistorySummary[];
+  automatedSync: boolean;
+  selfHeal: boolean;
+  multiSource: boolean;
+  owners: { kind: string; name: string }[];
+  pinnedFrom?: string;
+  lastOperation?: { phase: string; revision?: string; startedAt: string; finishedAt?: string; message?: string };
+}
+
+export interface RolloutState extends ApplicationSnapshot {
+  deploymentsAvailable: boolean;
+  newOperation: boolean;
+}
+
+export interface RevisionChange {
+  instance: string;
+  /** Unique per change, so a retried attempt does not request a second sync. */
+  changeId: string;
+  expectedDesiredRevision: string;
+  toRevision: string;
+  /** Set when automated sync is off: the revision to sync explicitly. */
+  requestSyncOf?: string;
+  initiatedBy: string;
+  reason: string;
+  annotations?: Record<string, string | null>;
+}
+
+export interface RollbackPlan {
+  application: string;
+  from: { desiredRevision: string; syncedRevision?: string };
+  to: { revision: string; historyId: number; deployedAt: string };
+  /** How the change reaches the cluster. */
+  syncMode: 'automated' | 'explicit-operation';
+  risks: string[];
+  /** What pinning a commit means for the app afterwards. */
+  pinning: string;
+  refusals: string[];
+  /** What must still hold just before the patch for the approval to stand. */
+  planned: PlannedState;
+}
+
+export interface PlannedState {
+  desiredRevision: string;
+  syncedRevision?: string;
+  automatedSync: boolean;
+  multiSource: boolean;
+}
+
+export interface RollbackDetails {
+  application: string;
+  from: { desiredRevision: string; syncedRevision?: string };
+  to: string;
+  timings: { planReadyAt: string; approvedAt: string; patchedAt: string; syncedAt: string; rolloutSeconds: number };
+  final: { syncStatus: string; health: string; syncedRevision?: string };
+}
+
+const REVISION = /^[0-9a-f]{7,40}$/;
+
+export function validateRollbackTarget(target: unknown): string {
+  if (typeof target !== 'string' || target.length === 0) throw new InvalidInputError('target is required: "previous" or a commit from the history');
+  if (target !== 'previous' && !REVISION.test(target)) {
+    throw new InvalidInputError(`target ${JSON.stringify(target)} is neither "previous" nor a commit hash (7-40 lowercase hex digits)`);
+  }
+  return target;
+}
+
+export function validateReason(reason: unknown): string {
+  if (typeof reason !== 'string' || reason.trim().length < 3) throw new InvalidInputError('a reason is required (at least 3 characters): it goes into the audit record');
+  return reason.trim();
+}
+
+export function plannedState(app: ApplicationSnapshot): PlannedState {
+  return { desiredRevision: app.desiredRevision, syncedRevision: app.syncedRevision, automatedSync: app.automatedSync, multiSource: app.multiSource };
+}
+
+/** Resolves the target against the history and states what the rollback will do and risk. */
+export function planRollback(app: ApplicationSnapshot, target: string, accept: { owned?: boolean; multiSource?: boolean } = {}): RollbackPlan {
+  const current = app.syncedRevision;
+  const matches = (entry: HistorySummary) => entry.revision === target || (target.length < 40 && entry.revision.startsWith(target));
+  const entry =
+    target === 'previous'
+      ? [...app.history].reverse().find((h) => h.revision !== current)
+      : [...app.history].reverse().find(matches);
+  if (!entry) {
+    const known = [...new Set(app.history.map((h) => h.revision.slice(0, 12)))].join(', ') || 'none';
+    throw new InvalidInputError(
+      target === 'previous'
+        ? `${app.name} has no earlier revision in its history to roll back to (history: ${known})`
+        : `revision ${target} is not in ${app.name}'s deployment history (known: ${known})`,
+    );
+  }
+  if (entry.revision === current) throw new InvalidInputError(`${app.name} already runs ${entry.revision}`);
+
+  const risks: string[] = [];
+  const refusals: string[] = [];
+  if (app.owners.length > 0) {
+    const owners = app.owners.map((o) => `${o.kind} ${o.name}`).join(', ');
+    const handling = `owned by ${owners}, which may revert the change on its next sync (Argo CD issue #5351); pause or update the parent too`;
+    risks.push(handling);
+    if (!accept.owned) refusals.push(`${app.name} is ${handling}. Accept this handling explicitly to proceed.`);
+  }
+  if (app.multiSource) {
+    const handling = 'has several sources: only the first source\'s targetRevision is changed';
+    risks.push(handling);
+    if (!accept.multiSource) refusals.push(`${app.name} ${handling}. Accept this handling explicitly to proceed.`);
+  }
+  if (app.health !== 'Healthy') risks.push(`the application is ${app.health} now`);
+  if (app.syncStatus !== 'Synced') risks.push(`the application is ${app.syncStatus} now (desired ${app.desiredRevision}, synced ${current ?? 'unknown'})`);
+  if (app.lastOperation?.phase === 'Running') risks.push('a sync operation is running now');
+  const newer = app.history.filter((h) => h.id > entry.id && h.revision !== entry.revision).length;
+  if (newer > 1) risks.push(`skips ${newer} newer deployments`);
+
+  const pinned = REVISION.test(app.desiredRevision);
+  return {
+    application: app.name,
+    from: { desiredRevision: app.desiredRevision, syncedRevision: current },
+    to: { revision: entry.revision, historyId: entry.id, deployedAt: entry.deployedAt },
+    syncMode: app.automatedSync ? 'automated' : 'explicit-operation',
+    risks,
+    pinning: pinned
+      ? `${app.name} is already pinned to ${app.desiredRevision}; it stays pinned, now to ${entry.revision}`
+      : `${app.name} stops following ${app.desiredRevision} and stays on ${entry.revision} until unpinned (runbook unpin ${app.namespace ?? ''})`.trim(),
+    refusals,
+    planned: plannedState(app),
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * The guide's "Rollback to Previous Version": read the Application's history, set
+ * spec.source.targetRevision to an earlier commit. Around those two commands, what a careful operator
+ * does: plan, get approval, request the sync, wait for a sync that started after the change to
+ * finish healthy, and revert if it does not.
+ */
+import { ActivityFailure, ApplicationFailure, proxyActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { RUNBOOKS } from '../common/definitions';
+import { validateInstanceName } from '../common/instance';
+import { planRollback, plannedState, validateReason, validateRollbackTarget } from '../common/rollback';
+import type { RollbackDetails, RollbackInput, RollbackPlan } from '../common/rollback';
+import type { RunbookResult } from '../common/runbook';
+import { activity, Runbook } from './runbook/runbook';
+import { validateInput } from './runbook/validation';
+
+const DEFAULT_ROLLOUT_TIMEOUT_MS = 10 * 60 * 1000;
+const PINNED_FROM = 'vcp-runbooks.io/pinned-from';
+const PINNED_BY = 'vcp-runbooks.io/pinned-by';
+
+const inspectApplication = activity('inspectApplication', 'Read the Argo CD Application and its history');
+
+/** Polling is the retry policy: each attempt checks once; "not yet" is retried every 2 s until the deadline. */
+export function pollRollout(timeoutMs: number, summary: string): Activities['checkRollout'] {
+  return proxyActivities<Activities>({
+    summary,
+    scheduleToCloseTimeout: timeoutMs,
+    startToCloseTimeout: '30 seconds',
+    retry: {
+      initialInterval: '2 seconds',
+      backoffCoefficient: 1,
+      maximumInterval: '2 seconds',
+      nonRetryableErrorTypes: ['SyncFailed', 'Degraded', 'ApplicationNotFoundError'],
+    },
+  }).checkRollout;
+}
+
+/** Why a wait ended without success, in words for the report. */
+export function rolloutFailureReason(err: unknown, timeoutMs: number): string {
+  if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
+    return `the rollout did not finish within ${Math.round(timeoutMs / 1000)}s`;
+  }
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function rollback(input: RollbackInput): Promise<RunbookResult<RollbackDetails>> {
+  const instance = validateInput(() => validateInstanceName(input.instance));
+  const target = validateInput(() => validateRollbackTarget(input.target));
+  const reason = validateInput(() => validateReason(input.reason));
+  const timeoutMs = input.rolloutTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS;
+  const info = workflowInfo();
+
+  const runbook = new Runbook({
+    name: RUNBOOKS.rollback,
+    title: 'Rollback',
+    instance,
+    options: { ...input.options, reason },
+    destructive: true,
+    steps: [
+      { name: 'read-history', title: 'Read the Application and its history' },
+      { name: 'approve', title: 'Approval' },
+      { name: 'patch', title: 'Set the target revision (and request the sync)' },
+      { name: 'wait', title: 'Wait for the sync: Synced, Healthy, Deployments available' },
+      { name: 'revert', title: 'Revert to the original revision (only on failure)' },
+    ],
+  });
+
+  return runbook.run(async () => {
+    const app = await runbook.step('read-history', () => inspectApplication(instance));
+    const plan: RollbackPlan = validateInput(() =>
+      planRollback(app, target, { owned: input.acceptOwnedApplication, multiSource: input.acceptMultiSource }),
+    );
+    if (!runbook.dryRun && plan.refusals.length > 0) {
+      throw ApplicationFailure.create({ type: 'RollbackRefused', message: plan.refusals.join(' '), nonRetryable: true, details: [plan] });
+    }
+    const planReadyAt = new Date().toISOString();
+    runbook.note(`Rollback ${plan.application}: ${plan.from.syncedRevision?.slice(0, 12) ?? '?'} → ${plan.to.revision.slice(0, 12)}`);
+
+    await runbook.step('approve', () => runbook.approve(plan));
+    const approvedAt = new Date().toISOString();
+
+    const requester = input.options.requestedBy.user;
+    const change = await runbook.step('patch', async () => {
+      const live = await inspectApplication(instance);
+      runbook.confirmUnchanged(`Application ${plan.application}`, plan.planned, plannedState(live));
+      const result = await activity('setDesiredRevision', `Set ${plan.application} to ${plan.to.revision.slice(0, 12)}`)({
+        instance,
+        changeId: `${info.workflowId}/${info.runId}/rollback`,
+        expectedDesiredRevision: plan.from.desiredRevision,
+        toRevision: plan.to.revision,
+        requestSyncOf: plan.syncMode === 'explicit-operation' ? plan.to.revision : undefined,
+        initiatedBy: `vcp-runbooks:${requester}`,
+        reason,
+        // Remember what the pin replaced, so unpin can return to it (kept when already pinned).
+        annotations: app.pinnedFrom ? { [PINNED_BY]: info.workflowId } : { [PINNED_FROM]: plan.from.desiredRevision, [PINNED_BY]: info.workflowId },
+      });
+      runbook.recordChange({
+        object: `applications.argoproj.io/argocd/${plan.application}`,
+        action: `set spec.source.targetRevision${plan.syncMode === 'explicit-operation' ? ' and request operation.sync' : ''}`,
+        before: plan.from.desiredRevision,
+        after: plan.to.revision,
+      });
+      return result;
+    });
+
+    let final;
+    try {
+      final = await runbook.step('wait', () =>
+        pollRollout(timeoutMs, `Wait for ${plan.application} to sync ${plan.to.revision.slice(0, 12)}`)({
+          instance,
+          revision: plan.to.revision,
+          previousOperationStartedAt: change.previousOperationStartedAt,
+        }),
+      );
+    } catch (err) {
+      const why = rolloutFailureReason(err, timeoutMs);
+      await runbook.step('revert', () => revert(runbook, instance, plan, requester, reason, timeoutMs, why));
+      throw ApplicationFailure.create({
+        type: 'RollbackFailed',
+        message: `rollback of ${plan.application} to ${plan.to.revision} failed (${why}); reverted to ${plan.from.desiredRevision} (${plan.from.syncedRevision ?? 'unknown'}), which is Synced and Healthy`,
+        nonRetryable: true,
+      });
+    }
+    runbook.skip('revert', 'not needed');
+    return {
+      application: plan.application,
+      from: plan.from,
+      to: plan.to.revision,
+      timings: {
+        planReadyAt,
+        approvedAt,
+        patchedAt: change.changedAt,
+        syncedAt: final.lastOperation?.finishedAt ?? new Date().toISOString(),
+        rolloutSeconds: Math.round((Date.now() - Date.parse(change.changedAt)) / 1000),
+      },
+      final: { syncStatus: final.syncStatus, health: final.health, syncedRevision: final.syncedRevision },
+    };
+  });
+}
+
+/** Back to the recorded revision; if that fails too, say loudly what state is left behind. */
+async function revert(
+  runbook: Runbook,
+  instance: string,
+  plan: RollbackPlan,
+  requester: string,
+  reason: string,
+  timeoutMs: number,
+  why: string,
+): Promise<void> {
+  const info = workflowInfo();
+  const original = plan.from.syncedRevision;
+  try {
+    const change = await activity('setDesiredRevision', `Revert ${plan.application} to ${plan.from.desiredRevision}`)({
+      instance,
+      changeId: `${info.workflowId}/${info.runId}/revert`,
+      expectedDesiredRevision: plan.to.revision,
+      toRevision: plan.from.desiredRevision,
+      requestSyncOf: plan.syncMode === 'explicit-operation' ? original : undefined,
+      initiatedBy: `vcp-runbooks:${requester}`,
+      reason: `revert: ${why} (${reason})`,
+      annotations: { [PINNED_FROM]: null, [PINNED_BY]: null },
+    });
+    runbook.recordChange({
+      object: `applications.argoproj.io/argocd/${plan.application}`,
+      action: 'revert spec.source.targetRevision',
+      before: plan.to.revision,
+      after: plan.from.desiredRevision,
+    });
+    await pollRollout(timeoutMs, `Wait for ${plan.application} to sync back to ${original?.slice(0, 12) ?? plan.from.desiredRevision}`)({
+      instance,
+      revision: original,
+      previousOperationStartedAt: change.previousOperationStartedAt,
+    });
+  } catch (err) {
+    const revertWhy = rolloutFailureReason(err, timeoutMs);
+    const left = await inspectApplication(instance).catch(() => undefined);
+    const state = left
+      ? `desired ${left.desiredRevision}, synced ${left.syncedRevision ?? '?'}, sync ${left.syncStatus}, health ${left.health}, last operation ${left.lastOperation?.phase ?? 'none'} at ${left.lastOperation?.revision ?? '?'}`
+      : 'unknown (the Application could not be read)';
+    throw ApplicationFailure.create({
+      type: 'RevertFailed',
+      message: `ROLLBACK FAILED AND THE REVERT FAILED: rollback of ${plan.application} to ${plan.to.revision} failed (${why}); reverting to ${plan.from.desiredRevision} failed too (${revertWhy}). State left behind: ${state}. Act now.`,
+      nonRetryable: true,
+      details: [left],
+    });
+  }
+}
