@@ -10,7 +10,8 @@ import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { decide } from '../client/approvals';
-import { startInstanceStatus } from '../client/runbooks';
+import { startInstanceStatus, startRollback } from '../client/runbooks';
+import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { generateApproverKey } from '../common/approval';
 import type { ApprovalPolicyOverrides } from '../common/approval';
 import { parseApprovalConfig } from '../common/approval-config';
@@ -108,6 +109,25 @@ async function main(): Promise<void> {
       },
       { workflows: 'drills', extraActivities: createDrillActivities(systems), overrides: { approvals } },
     );
+
+    const rollbackInstance = uniqueInstance('replay-rollback');
+    await seedInstance(aws.kube, aws.dynamodb, rollbackInstance, { sizes: { users: 2, matches: 1, feedback: 1 }, automatedSync: false });
+    await withWorker(
+      async ({ client, taskQueue }) => {
+        const handle = await startRollback(client, taskQueue, {
+          instance: rollbackInstance,
+          target: 'previous',
+          reason: 'replay fixture',
+          options: { requestedBy: { user: 'bob', via: 'test' } },
+        });
+        await awaitGate(handle);
+        await decide(handle, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve' });
+        await handle.result();
+        await save('rollback-approved', handle);
+      },
+      { overrides: { approvals } },
+    );
+    await deleteInstance(aws.kube, rollbackInstance);
   } finally {
     aws.close();
   }

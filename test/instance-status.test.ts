@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInstanceStatus } from '../client/runbooks';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME } from '../common/definitions';
 import { InvalidInputError } from '../common/instance';
-import { SEEDED_REVISIONS, seedInstance } from '../platform-sim/seed';
+import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { ensureBackupBucket, seedInstanceTables } from '../scripts/seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from './helpers/stack';
+import { seedForTest } from './helpers/seed';
 
 describe('instance status workflow (real Temporal, dynalite, moto)', () => {
   const aws = awsClients();
@@ -16,7 +17,7 @@ describe('instance status workflow (real Temporal, dynalite, moto)', () => {
 
   it('reports the seeded Application, Deployments, tables with scanned item counts, and the backup bucket', async () => {
     const instance = uniqueInstance('status');
-    const seeded = await seedInstance(aws.kube, aws.dynamodb, instance, { sizes: { users: 37, matches: 12, feedback: 0 }, replicas: { api: 3, frontend: 1 } });
+    const seeded = await seedForTest(instance, { sizes: { users: 37, matches: 12, feedback: 0 }, replicas: { api: 3, frontend: 1 } });
 
     const { report, description } = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startInstanceStatus(client, taskQueue, instance);

@@ -19,8 +19,9 @@ import {
 import type { Application, DynamoDbClaim } from '../common/platform';
 import { SIM } from '../platform-sim/argocd';
 import { LOGGED_BEARER_TOKEN } from '../platform-sim/pod-logs';
-import { SEEDED_REVISIONS, seedInstance, waitFor } from '../platform-sim/seed';
+import { SEEDED_REVISIONS, waitFor } from '../platform-sim/seed';
 import { awsClients, uniqueInstance } from './helpers/stack';
+import { seedForTest } from './helpers/seed';
 
 const aws = awsClients();
 const { kube, dynamodb } = aws;
@@ -57,7 +58,7 @@ const tiny = { users: 3, matches: 1, feedback: 1 };
 describe('simulated Argo CD', () => {
   it('with automated sync, a new desired revision is synced: operation, history, Deployments and health follow', async () => {
     const instance = uniqueInstance('argo-auto');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny });
+    await seedForTest(instance, { sizes: tiny });
     const before = await readApp(instance);
     await patchApp(instance, { spec: { source: { targetRevision: PREVIOUS } } });
 
@@ -75,7 +76,7 @@ describe('simulated Argo CD', () => {
 
   it('with automated sync off, a changed revision waits for an explicit operation.sync; refresh only re-evaluates', async () => {
     const instance = uniqueInstance('argo-manual');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
     await patchApp(instance, { metadata: { annotations: { [REFRESH_ANNOTATION]: 'hard' } }, spec: { source: { targetRevision: OLDEST } } });
 
     await waitFor('refresh handled', async () => (await readApp(instance)).metadata.annotations?.[REFRESH_ANNOTATION] === undefined);
@@ -96,7 +97,7 @@ describe('simulated Argo CD', () => {
 
   it('a revision marked failing fails its sync; one marked degraded turns health Degraded', async () => {
     const instance = uniqueInstance('argo-bad');
-    await seedInstance(kube, dynamodb, instance, {
+    await seedForTest(instance, {
       sizes: tiny,
       automatedSync: false,
       applicationAnnotations: { [SIM.failingRevisions]: OLDEST, [SIM.degradedRevisions]: PREVIOUS },
@@ -114,7 +115,7 @@ describe('simulated Argo CD', () => {
 
   it('self-heal re-applies replicas and unsuspends the CronJob while on, and leaves drift alone when off', async () => {
     const instance = uniqueInstance('argo-heal');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny });
+    await seedForTest(instance, { sizes: tiny });
     await kube.apps.patchNamespacedDeployment({ name: API_DEPLOYMENT, namespace: instance, body: { spec: { replicas: 0 } } }, MERGE_PATCH);
     await kube.batch.patchNamespacedCronJob({ name: MATCHING_CRONJOB, namespace: instance, body: { spec: { suspend: true } } }, MERGE_PATCH);
     await waitFor('self-heal', async () => {
@@ -133,7 +134,7 @@ describe('simulated Argo CD', () => {
 describe('simulated Crossplane', () => {
   it('deleting the claim removes composite and tables asynchronously; recreating it creates empty tables', async () => {
     const instance = uniqueInstance('xp-delete');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
     const claim = (await kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: `${instance}-dynamodb` })) as DynamoDbClaim;
     const composite = claim.spec.resourceRef!.name;
 
@@ -163,7 +164,7 @@ describe('simulated Crossplane', () => {
 
   it('with deletionPolicy Orphan the tables and their data survive the claim, and a new claim adopts them', async () => {
     const instance = uniqueInstance('xp-orphan');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
     const name = `${instance}-dynamodb`;
     const claim = (await kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name })) as DynamoDbClaim;
     const tables = (await kube.custom.listClusterCustomObject({ group: 'dynamodb.aws.upbound.io', version: 'v1beta1', plural: 'tables' })) as {
@@ -197,7 +198,7 @@ describe('simulated Crossplane', () => {
 describe('simulated pod logs', () => {
   it('serve current logs through the API server, and previous logs for crash-looping pods', async () => {
     const instance = uniqueInstance('logs');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false, applicationAnnotations: { [SIM.degradedRevisions]: PREVIOUS } });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false, applicationAnnotations: { [SIM.degradedRevisions]: PREVIOUS } });
     const pods = await kube.core.listNamespacedPod({ namespace: instance, labelSelector: `app=${API_DEPLOYMENT}` });
     const pod = pods.items[0]!.metadata!.name!;
     let log = '';

@@ -16,13 +16,14 @@ import type { RollbackDetails, RollbackInput, RollbackPlan } from '../common/rol
 import { progressQuery } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { SIM } from '../platform-sim/argocd';
-import { SEEDED_REVISIONS, seedInstance } from '../platform-sim/seed';
+import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, approversFileJson, awaitApprovalGate } from './helpers/approvers';
 import { awsClients, config, temporalClient, uniqueInstance, withWorker } from './helpers/stack';
+import { seedForTest } from './helpers/seed';
 
 const aws = awsClients();
-const { kube, dynamodb } = aws;
+const { kube } = aws;
 const [OLDEST, PREVIOUS, CURRENT] = SEEDED_REVISIONS;
 const tiny = { users: 2, matches: 1, feedback: 1 };
 const workerOptions = { overrides: { approvals } };
@@ -58,7 +59,7 @@ async function approvedRollback(handle: WorkflowHandle): Promise<RunbookResult<R
 describe('rollback runbook', () => {
   it('rolls back to "previous" with automated sync on: Synced and Healthy at the target, history grows, audit names the verified approver', async () => {
     const instance = uniqueInstance('rb-auto');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny });
+    await seedForTest(instance, { sizes: tiny });
     const before = await readApp(instance);
 
     const result = await withWorker(async ({ client, taskQueue }) => approvedRollback(await startRollback(client, taskQueue, input(instance, 'previous'))), workerOptions);
@@ -78,7 +79,7 @@ describe('rollback runbook', () => {
 
   it('rolls back to an explicit revision with automated sync off by requesting the sync itself', async () => {
     const instance = uniqueInstance('rb-manual');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
 
     const result = await withWorker(
       async ({ client, taskQueue }) => approvedRollback(await startRollback(client, taskQueue, input(instance, OLDEST.slice(0, 12)))),
@@ -95,7 +96,7 @@ describe('rollback runbook', () => {
 
   it('refuses an unknown revision and a bad instance name with a clear non-retryable error, patching nothing', async () => {
     const instance = uniqueInstance('rb-bad-input');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
     const before = await readApp(instance);
 
     await withWorker(async ({ client, taskQueue }) => {
@@ -112,7 +113,7 @@ describe('rollback runbook', () => {
 
   it('a rejected approval patches nothing', async () => {
     const instance = uniqueInstance('rb-reject');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
     const before = await readApp(instance);
     const result = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startRollback(client, taskQueue, input(instance, 'previous'));
@@ -126,7 +127,7 @@ describe('rollback runbook', () => {
 
   it('a target revision whose sync fails is reverted to the original revision, and the run fails with a report', async () => {
     const instance = uniqueInstance('rb-failing');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false, applicationAnnotations: { [SIM.failingRevisions]: PREVIOUS } });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false, applicationAnnotations: { [SIM.failingRevisions]: PREVIOUS } });
 
     const err = await withWorker(
       async ({ client, taskQueue }) => approvedRollback(await startRollback(client, taskQueue, input(instance, 'previous'))).catch((e: unknown) => e),
@@ -143,7 +144,7 @@ describe('rollback runbook', () => {
   it('stale Synced/Healthy status does not end the wait: only a sync started after the patch does', async () => {
     const instance = uniqueInstance('rb-stale');
     // The sync starts 4 s after it is requested; until then the status still says Synced and Healthy.
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false, applicationAnnotations: { [SIM.syncStartDelayMs]: '4000' } });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false, applicationAnnotations: { [SIM.syncStartDelayMs]: '4000' } });
     const result = await withWorker(async ({ client, taskQueue }) => approvedRollback(await startRollback(client, taskQueue, input(instance, 'previous'))), workerOptions);
     expect(result.outcome).toBe('succeeded');
     expect(result.details!.timings.rolloutSeconds).toBeGreaterThanOrEqual(4);
@@ -153,7 +154,7 @@ describe('rollback runbook', () => {
 
   it('a dry run returns the plan and changes nothing', async () => {
     const instance = uniqueInstance('rb-dry');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny });
+    await seedForTest(instance, { sizes: tiny });
     const before = await readApp(instance);
     const result = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startRollback(client, taskQueue, input(instance, 'previous', { options: { requestedBy: { user: 'bob', via: 'test' }, dryRun: true } }));
@@ -169,7 +170,7 @@ describe('rollback runbook', () => {
 
   it('a second destructive runbook for the same instance is refused with the running ID', async () => {
     const instance = uniqueInstance('rb-lock');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
     await withWorker(async ({ client, taskQueue }) => {
       const first = await startRollback(client, taskQueue, input(instance, 'previous'));
       await awaitApprovalGate(first);
@@ -202,7 +203,7 @@ describe('rollback survives its worker', () => {
 
   it('a worker killed (SIGKILL) during the wait is replaced and the run completes correctly', async () => {
     const instance = uniqueInstance('rb-crash');
-    await seedInstance(kube, dynamodb, instance, { sizes: tiny, automatedSync: false, applicationAnnotations: { [SIM.syncDurationMs]: '6000' } });
+    await seedForTest(instance, { sizes: tiny, automatedSync: false, applicationAnnotations: { [SIM.syncDurationMs]: '6000' } });
     const { client, close } = await temporalClient();
     try {
       worker = startWorkerProcess();

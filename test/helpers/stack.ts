@@ -85,3 +85,4 @@ export async function withWorker<T>(
     await connection.close();
   }
 }
+
