@@ -8,7 +8,7 @@ DEMO_ENV := .stack/demo/env
 TEST_ENV := .stack/test/env
 with_env = set -a; . $(1); set +a;
 
-.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories
+.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories demo-identities
 
 help:
 	@echo "make demo        start the local stack, seed the demo instance, run the runbooks, leave the UI up"
@@ -44,7 +44,10 @@ stack-down:
 seed: stack-up
 	$(call with_env,$(DEMO_ENV)) npx tsx scripts/seed/main.ts demo
 
-worker: stack-up
+demo-identities: stack-up
+	npx tsx scripts/demo-identities.ts .stack/demo
+
+worker: stack-up demo-identities
 	VCP_STACK_PROFILE=demo scripts/stack/worker.sh
 
 demo: seed worker

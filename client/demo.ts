@@ -1,37 +1,84 @@
 /**
  * `make demo`: runs the runbooks against the seeded demo instance through the real local stack and
- * prints each result with its Temporal UI link. Exits 0 when every step succeeded.
+ * prints each step, result and Temporal UI link. The operator starts runs; a second identity, the
+ * approver, approves them with a signed approval. Exits 0 when every runbook did what it should.
  */
+import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../common/config';
+import type { RollbackDetails, RollbackPlan } from '../common/rollback';
+import { progressQuery } from '../common/runbook';
+import type { RunbookResult } from '../common/runbook';
+import { decide } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
-import { startInstanceStatus } from './runbooks';
+import { loadKey } from './keys';
+import { startInstanceStatus, startRollback } from './runbooks';
+
+async function waitForApprovalGate(handle: WorkflowHandle): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const snapshot = await handle.query(progressQuery);
+    if (snapshot.status === 'AwaitingApproval') return;
+    if (['Succeeded', 'Failed', 'Rejected', 'Cancelled', 'TimedOut'].includes(snapshot.status)) {
+      throw new Error(`${handle.workflowId} ended (${snapshot.status}) before asking for approval`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${handle.workflowId} did not reach its approval gate`);
+}
 
 async function main(): Promise<void> {
   const instance = process.argv[2] ?? 'demo';
+  const stateDir = process.argv[3] ?? '.stack/demo';
   const config = loadConfig();
   const uiBaseUrl = process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233';
+  const keyDir = path.join(stateDir, 'keys');
+  const approver = loadKey('approver', keyDir);
   const { client, close } = await connectClient(config);
+  const link = async (handle: WorkflowHandle) =>
+    workflowUiUrl(uiBaseUrl, config.temporal.namespace, handle.workflowId, (await handle.describe()).runId);
   try {
-    console.log(`\n== Instance status: ${instance}`);
-    const handle = await startInstanceStatus(client, config.temporal.taskQueue, instance);
-    const report = await handle.result();
+    console.log(`\n== 1. Instance status: ${instance}`);
+    const statusHandle = await startInstanceStatus(client, config.temporal.taskQueue, instance);
+    const report = await statusHandle.result();
     const app = report.application;
     console.log(
       app.exists
         ? `  Application ${app.name}: ${app.syncStatus}/${app.health} at ${app.syncedRevision?.slice(0, 7)} (tracking ${app.targetRevision})`
         : `  Application ${app.name}: MISSING`,
     );
-    for (const d of report.deployments) {
-      console.log(`  Deployment ${d.name}: ${d.exists ? `${d.availableReplicas}/${d.replicas} available` : 'MISSING'}`);
-    }
-    for (const table of report.tables) {
-      console.log(`  table ${table.tableName}: ${table.exists ? `${table.status}, ${table.itemCount} items` : 'MISSING'}`);
-    }
+    for (const d of report.deployments) console.log(`  Deployment ${d.name}: ${d.exists ? `${d.availableReplicas}/${d.replicas} available` : 'MISSING'}`);
+    for (const t of report.tables) console.log(`  table ${t.tableName}: ${t.exists ? `${t.status}, ${t.itemCount} items` : 'MISSING'}`);
     const bucket = report.backupBucket;
     console.log(`  backup bucket s3://${bucket.bucket}: ${bucket.exists ? `versioning ${bucket.versioning}` : 'MISSING'}`);
     console.log(`  healthy: ${report.healthy}${report.problems.length ? ` (${report.problems.join('; ')})` : ''}`);
-    console.log(`  Temporal UI: ${workflowUiUrl(uiBaseUrl, config.temporal.namespace, handle.workflowId, handle.firstExecutionRunId)}`);
-    if (!report.healthy) process.exitCode = 1;
+    console.log(`  Temporal UI: ${await link(statusHandle)}`);
+    if (!report.healthy) throw new Error('the demo instance is not healthy; see the problems above');
+
+    console.log(`\n== 2. Rollback ${instance} to the previous revision (requested by operator, approved by approver)`);
+    const rollbackHandle = await startRollback(client, config.temporal.taskQueue, {
+      instance,
+      target: 'previous',
+      reason: 'demo: the latest deploy returns 5xx on /api/v1/matches',
+      options: { requestedBy: { user: 'operator', via: 'demo' } },
+    });
+    await waitForApprovalGate(rollbackHandle);
+    const snapshot = await rollbackHandle.query(progressQuery);
+    const plan = snapshot.plan as RollbackPlan;
+    console.log(`  plan: ${plan.application} ${plan.from.syncedRevision?.slice(0, 12)} -> ${plan.to.revision.slice(0, 12)} (${plan.syncMode} sync)`);
+    console.log(`  pinning: ${plan.pinning}`);
+    for (const risk of plan.risks) console.log(`  risk: ${risk}`);
+    console.log(`  waiting for approval of plan ${snapshot.approval?.planDigest}; Temporal UI: ${await link(rollbackHandle)}`);
+    const decision = await decide(rollbackHandle, {
+      approver: approver.user,
+      privateKey: approver.privateKey,
+      decision: 'approve',
+      comment: 'approved in the demo',
+    });
+    console.log(`  approved by ${approver.user} (${approver.fingerprint}): ${decision.state}`);
+    const result = (await rollbackHandle.result()) as RunbookResult<RollbackDetails>;
+    const details = result.details!;
+    console.log(`  ${result.outcome}: ${details.application} now ${details.final.syncStatus}/${details.final.health} at ${details.final.syncedRevision?.slice(0, 12)} after ${details.timings.rolloutSeconds}s`);
+    console.log(`  audit record: ${result.auditLocation}`);
   } finally {
     await close();
   }

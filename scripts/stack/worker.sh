@@ -11,6 +11,8 @@ set -a
 # shellcheck disable=SC1090
 . "$ENV_FILE"
 set +a
+# The approvers keyring, when the stack has one (make demo writes it).
+[ -f "$STATE_DIR/approvers.json" ] && export VCP_APPROVERS_FILE="$STATE_DIR/approvers.json"
 cd "$PROJECT_DIR"
 setsid node_modules/.bin/tsx worker/main.ts >"$STATE_DIR/logs/worker.log" 2>&1 </dev/null &
 echo $! >"$STATE_DIR/worker.pid"
