@@ -10,7 +10,7 @@ import {
   RUNBOOKS,
 } from '../common/definitions';
 import { randomUUID as uuid4 } from 'node:crypto';
-import type { RollbackInput } from '../common/rollback';
+import type { RollbackInput, UnpinInput } from '../common/rollback';
 import { destructiveWorkflowId, planWorkflowId } from '../common/runbook';
 import { validateInstanceName } from '../common/instance';
 import type { instanceStatus } from '../workflows';
@@ -120,4 +120,8 @@ async function startRunbook(
     ],
     staticSummary: `Plan: ${staticSummary}`,
   });
+}
+
+export function startUnpin(client: Client, taskQueue: string, input: UnpinInput): Promise<WorkflowHandle> {
+  return startRunbook(client, taskQueue, 'unpin', RUNBOOKS.unpin, input.instance, [input], Boolean(input.options.dryRun), `Unpin ${input.instance}`);
 }

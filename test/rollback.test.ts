@@ -9,7 +9,7 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InstanceBusyError, startRollback } from '../client/runbooks';
+import { InstanceBusyError, startRollback, startUnpin } from '../client/runbooks';
 import { APPLICATION, ARGOCD_NAMESPACE, API_DEPLOYMENT } from '../common/platform';
 import type { Application } from '../common/platform';
 import type { RollbackDetails, RollbackInput, RollbackPlan } from '../common/rollback';
@@ -225,5 +225,40 @@ describe('rollback survives its worker', () => {
     } finally {
       await close();
     }
+  });
+});
+
+describe('unpin runbook', () => {
+  it('returns a pinned Application to its branch and syncs the branch head', async () => {
+    const instance = uniqueInstance('rb-unpin');
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
+    await withWorker(async ({ client, taskQueue }) => {
+      const rolledBack = await approvedRollback(await startRollback(client, taskQueue, input(instance, 'previous')));
+      expect(rolledBack.outcome).toBe('succeeded');
+
+      const handle = await startUnpin(client, taskQueue, { instance, reason: 'fix is out', options: { requestedBy: { user: 'bob', via: 'test' } }, rolloutTimeoutMs: 60_000 });
+      await awaitApprovalGate(handle);
+      await approveAs(handle, 'carol');
+      const result = (await handle.result()) as RunbookResult<{ from: string; to: string; syncedRevision: string }>;
+      expect(result.outcome).toBe('succeeded');
+      expect(result.details).toMatchObject({ from: PREVIOUS, to: 'main', syncedRevision: CURRENT });
+    }, workerOptions);
+    const after = await readApp(instance);
+    expect(after.spec.source?.targetRevision).toBe('main');
+    expect(after.status?.sync).toMatchObject({ status: 'Synced', revision: CURRENT });
+    expect(after.metadata.annotations?.['vcp-runbooks.io/pinned-from']).toBeUndefined();
+    expect(await deployedRevision(instance)).toBe(CURRENT);
+  });
+
+  it('refuses to unpin an Application that follows a branch, changing nothing', async () => {
+    const instance = uniqueInstance('rb-unpin-no');
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
+    const before = await readApp(instance);
+    const err: unknown = await withWorker(async ({ client, taskQueue }) => {
+      const handle = await startUnpin(client, taskQueue, { instance, branch: 'main', reason: 'nothing to do', options: { requestedBy: { user: 'bob', via: 'test' } } });
+      return (handle.result() as Promise<unknown>).catch((e: unknown) => e);
+    }, workerOptions);
+    expect(failureMessages(err)).toMatch(/is not pinned: it follows main/);
+    expect((await readApp(instance)).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
   });
 });

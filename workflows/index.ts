@@ -1,2 +1,3 @@
 export { instanceStatus } from './instance-status';
 export { rollback } from './rollback';
+export { unpin } from './unpin';
