@@ -10,6 +10,8 @@ import { createRunbookActivities } from './runbook';
 import type { KubeClients } from './kubernetes/client';
 import { createPlatformReadActivities } from './kubernetes/platform';
 import { createArgoCdActivities } from './kubernetes/argocd';
+import { createDiagnosticsActivities } from './diagnostics/collectors';
+import { createArchiveActivities } from './aws/archive';
 import type { ApprovalConfig } from '../common/runbook';
 
 export interface ActivityDeps {
@@ -29,6 +31,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createRunbookActivities(deps),
     ...createPlatformReadActivities(deps),
     ...createArgoCdActivities(deps),
+    ...createDiagnosticsActivities(deps),
+    ...createArchiveActivities(deps),
   };
 }
 

@@ -10,6 +10,7 @@ import {
   RUNBOOKS,
 } from '../common/definitions';
 import { randomUUID as uuid4 } from 'node:crypto';
+import type { DiagnosticBundleInput } from '../common/diagnostics';
 import type { RollbackInput, UnpinInput } from '../common/rollback';
 import { destructiveWorkflowId, planWorkflowId } from '../common/runbook';
 import { validateInstanceName } from '../common/instance';
@@ -124,4 +125,19 @@ async function startRunbook(
 
 export function startUnpin(client: Client, taskQueue: string, input: UnpinInput): Promise<WorkflowHandle> {
   return startRunbook(client, taskQueue, 'unpin', RUNBOOKS.unpin, input.instance, [input], Boolean(input.options.dryRun), `Unpin ${input.instance}`);
+}
+
+/** Read-only: no lock, a unique ID per bundle. */
+export async function startDiagnosticBundle(client: Client, taskQueue: string, input: DiagnosticBundleInput): Promise<WorkflowHandle> {
+  const instance = validateInstanceName(input.instance);
+  return client.workflow.start('diagnosticBundle', {
+    taskQueue,
+    workflowId: `${RUNBOOKS.diagnosticBundle}/${instance}/${uuid4()}`,
+    args: [input],
+    typedSearchAttributes: [
+      { key: RUNBOOK_NAME, value: RUNBOOKS.diagnosticBundle },
+      { key: RUNBOOK_INSTANCE, value: instance },
+    ],
+    staticSummary: `Diagnostic bundle of ${instance}`,
+  });
 }

@@ -18,6 +18,7 @@ export const RUNBOOKS = {
   instanceStatus: 'instance-status',
   rollback: 'rollback',
   unpin: 'unpin',
+  diagnosticBundle: 'diagnostic-bundle',
 } as const;
 
 /**

@@ -109,3 +109,20 @@ describe('approvers file', () => {
     expect(parse).toThrow(/approvers\[0\]\.user[\s\S]*approvers\[0\]\.publicKey[\s\S]*rollback\.timeoutMin is not a policy setting[\s\S]*minApprovals[\s\S]*onTimeout/);
   });
 });
+
+describe('redaction', () => {
+  it('redacts values under secret-looking names and secrets inside text, and keeps the rest', async () => {
+    const { redactObject, redactText, REDACTED } = await import('../common/redact');
+    const object = redactObject({
+      data: { oauth_provider: 'google', oauth_client_secret: 's3cr3t', signing_key: 'k', matching_group_size: '2' },
+      env: [{ name: 'DB_PASSWORD', value: 'pw' }, { name: 'AWS_REGION', value: 'us-west-2' }],
+      when: new Date('2026-01-01T00:00:00Z'),
+    });
+    expect(object.data).toEqual({ oauth_provider: 'google', oauth_client_secret: REDACTED, signing_key: REDACTED, matching_group_size: '2' });
+    expect(object.env).toEqual([{ name: 'DB_PASSWORD', value: REDACTED }, { name: 'AWS_REGION', value: 'us-west-2' }]);
+    expect(object.when).toEqual(new Date('2026-01-01T00:00:00Z'));
+    expect(redactText('Authorization: Bearer abc.def-ghi key AKIAABCDEFGHIJKLMNOP password=hunter2 ok')).toBe(
+      `Authorization: Bearer ${REDACTED} key ${REDACTED} password=${REDACTED} ok`,
+    );
+  });
+});

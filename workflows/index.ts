@@ -1,3 +1,4 @@
 export { instanceStatus } from './instance-status';
 export { rollback } from './rollback';
 export { unpin } from './unpin';
+export { diagnosticBundle } from './diagnostic-bundle';

@@ -1,0 +1,76 @@
+/** The diagnostic bundle runbook's inputs, collectors and results. Pure code. */
+import type { RunbookOptions } from './runbook';
+
+export const COLLECTORS = [
+  'resources',
+  'pod-descriptions',
+  'api-logs',
+  'frontend-logs',
+  'argocd-application',
+  'dynamodb-claim',
+  'events',
+  'nodes',
+  'storage-and-network',
+  'matching-cronjob',
+  'configmap',
+  'dynamodb-tables',
+] as const;
+export type CollectorName = (typeof COLLECTORS)[number];
+
+export interface DiagnosticLimits {
+  /** Lines kept from the end of each container log. */
+  logTailLines: number;
+  /** Bytes kept of each container log. */
+  maxLogBytes: number;
+  /** The whole archive's staged content; files past it are listed as omitted. */
+  maxBundleBytes: number;
+}
+
+export const DEFAULT_DIAGNOSTIC_LIMITS: DiagnosticLimits = { logTailLines: 1000, maxLogBytes: 1024 * 1024, maxBundleBytes: 200 * 1024 * 1024 };
+
+export interface DiagnosticBundleInput {
+  instance: string;
+  options: RunbookOptions;
+  limits?: Partial<DiagnosticLimits>;
+  /** Pre-signed URL lifetime; SigV4 allows at most 7 days. Default 1 hour. */
+  urlExpirySeconds?: number;
+  /** Collectors to run (default all). */
+  collectors?: CollectorName[];
+}
+
+export interface StagedFile {
+  path: string;
+  size: number;
+  sha256: string;
+  /** Where the collector staged it. */
+  key: string;
+}
+
+export interface CollectorOutcome {
+  collector: CollectorName;
+  status: 'ok' | 'failed';
+  files: StagedFile[];
+  /** Things not collected that did not fail the collector (e.g. a pod without previous logs). */
+  notes: string[];
+  error?: string;
+  startedAt: string;
+  durationMs: number;
+}
+
+export interface DiagnosticArchive {
+  bucket: string;
+  key: string;
+  size: number;
+  sha256: string;
+  url: string;
+  urlExpiresAt: string;
+  files: number;
+  omitted: string[];
+}
+
+export interface DiagnosticBundleDetails {
+  archive: DiagnosticArchive;
+  collectors: { collector: CollectorName; status: 'ok' | 'failed'; files: number; error?: string }[];
+}
+
+export const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60;
