@@ -11,6 +11,7 @@ import type { ApprovalPolicy } from '../common/approval';
 import { ApprovalConfigError, parseApprovalConfig } from '../common/approval-config';
 import { decodeBase64, encodeBase64 } from '../common/base64';
 import { canonicalJson, planDigest } from '../common/canonical';
+import { REDACTED, redactObject, redactText } from '../common/redact';
 
 describe('base64 for workflow code', () => {
   it('matches Node for every length modulo 3 and round-trips', () => {
@@ -111,8 +112,7 @@ describe('approvers file', () => {
 });
 
 describe('redaction', () => {
-  it('redacts values under secret-looking names and secrets inside text, and keeps the rest', async () => {
-    const { redactObject, redactText, REDACTED } = await import('../common/redact');
+  it('redacts values under secret-looking names and secrets inside text, and keeps the rest', () => {
     const object = redactObject({
       data: { oauth_provider: 'google', oauth_client_secret: 's3cr3t', signing_key: 'k', matching_group_size: '2' },
       env: [{ name: 'DB_PASSWORD', value: 'pw' }, { name: 'AWS_REGION', value: 'us-west-2' }],
