@@ -6,13 +6,14 @@
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../common/config';
+import type { DiagnosticBundleDetails } from '../common/diagnostics';
 import type { RollbackDetails, RollbackPlan } from '../common/rollback';
 import { progressQuery } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { decide } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
 import { loadKey } from './keys';
-import { startInstanceStatus, startRollback } from './runbooks';
+import { startDiagnosticBundle, startInstanceStatus, startRollback } from './runbooks';
 
 async function waitForApprovalGate(handle: WorkflowHandle): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -54,7 +55,20 @@ async function main(): Promise<void> {
     console.log(`  Temporal UI: ${await link(statusHandle)}`);
     if (!report.healthy) throw new Error('the demo instance is not healthy; see the problems above');
 
-    console.log(`\n== 2. Rollback ${instance} to the previous revision (requested by operator, approved by approver)`);
+    console.log(`\n== 2. Diagnostic bundle: ${instance}`);
+    const bundleHandle = await startDiagnosticBundle(client, config.temporal.taskQueue, {
+      instance,
+      options: { requestedBy: { user: 'operator', via: 'demo' } },
+    });
+    const bundle = (await bundleHandle.result()) as RunbookResult<DiagnosticBundleDetails>;
+    const archive = bundle.details!.archive;
+    const failed = bundle.details!.collectors.filter((c) => c.status === 'failed');
+    console.log(`  ${bundle.details!.collectors.length - failed.length}/${bundle.details!.collectors.length} collectors ok${failed.length ? ` (failed: ${failed.map((c) => `${c.collector}: ${c.error}`).join('; ')})` : ''}`);
+    console.log(`  archive s3://${archive.bucket}/${archive.key}: ${archive.files} files, ${archive.size} bytes, sha256 ${archive.sha256}`);
+    console.log(`  download (valid until ${archive.urlExpiresAt}): ${archive.url}`);
+    console.log(`  Temporal UI: ${await link(bundleHandle)}`);
+
+    console.log(`\n== 3. Rollback ${instance} to the previous revision (requested by operator, approved by approver)`);
     const rollbackHandle = await startRollback(client, config.temporal.taskQueue, {
       instance,
       target: 'previous',
