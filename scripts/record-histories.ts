@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { decide } from '../client/approvals';
-import { startInstanceStatus, startRollback } from '../client/runbooks';
+import { startDiagnosticBundle, startInstanceStatus, startRollback } from '../client/runbooks';
 import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { generateApproverKey } from '../common/approval';
 import type { ApprovalPolicyOverrides } from '../common/approval';
@@ -124,6 +124,10 @@ async function main(): Promise<void> {
         await decide(handle, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve' });
         await handle.result();
         await save('rollback-approved', handle);
+
+        const bundle = await startDiagnosticBundle(client, taskQueue, { instance: rollbackInstance, options: { requestedBy: { user: 'bob', via: 'test' } } });
+        await bundle.result();
+        await save('diagnostic-bundle', bundle);
       },
       { overrides: { approvals } },
     );
