@@ -8,7 +8,7 @@ DEMO_ENV := .stack/demo/env
 TEST_ENV := .stack/test/env
 with_env = set -a; . $(1); set +a;
 
-.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories demo-identities
+.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics
 
 help:
 	@echo "make demo        start the local stack, seed the demo instance, run the runbooks, leave the UI up"
@@ -74,3 +74,8 @@ clean: stack-down
 record-histories: deps
 	VCP_STACK_PROFILE=test scripts/stack/up.sh
 	$(call with_env,$(TEST_ENV)) npx tsx scripts/record-histories.ts
+
+# Benchmarks print a table; they are not tests. They run against the test stack.
+bench-diagnostics: deps
+	VCP_STACK_PROFILE=test scripts/stack/up.sh
+	$(call with_env,$(TEST_ENV)) npx tsx bench/diagnostics.ts

@@ -85,8 +85,12 @@ export function createArchiveActivities(deps: ArchiveDeps) {
 
       const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
       await new Promise<void>((resolve, reject) => archive.entry({ name: `${root}/manifest.json`, size: manifestBytes.length }, manifestBytes, (err) => (err ? reject(err) : resolve())));
+      // Fetch a few objects ahead while the current one streams into the archive.
+      const fetch = (i: number) => (i < included.length ? deps.s3.send(new GetObjectCommand({ ...owner, Key: included[i]!.key })) : undefined);
+      const ahead = [fetch(0), fetch(1), fetch(2), fetch(3)];
       for (const [i, file] of included.entries()) {
-        const object = await deps.s3.send(new GetObjectCommand({ ...owner, Key: file.key }));
+        const object = (await ahead.shift())!;
+        ahead.push(fetch(i + 4));
         await new Promise<void>((resolve, reject) => {
           const entry = archive.entry({ name: `${root}/${file.path}`, size: file.size }, (err) => (err ? reject(err) : resolve()));
           (object.Body as Readable).on('error', reject).pipe(entry);

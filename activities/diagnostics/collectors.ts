@@ -93,6 +93,15 @@ export function describePod(pod: V1Pod, events: CoreV1Event[]): string {
   return lines.join('\n') + '\n';
 }
 
+/** Runs `task` over `items` with at most `limit` running at once. */
+export async function mapLimit<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await task(items[next++]!);
+  });
+  await Promise.all(lanes);
+}
+
 /** Keeps at most maxBytes of a log, from its end (the newest lines), on a line boundary. */
 export function capTail(log: string, maxBytes: number, notes: string[], what: string): string {
   const bytes = Buffer.from(log, 'utf8');
@@ -120,22 +129,20 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
   async function podLogs(stage: Stage, notes: string[], instance: string, selector: string, dir: string, limits: DiagnosticLimits): Promise<void> {
     const pods = await kube.core.listNamespacedPod({ namespace: instance, labelSelector: selector });
     if (pods.items.length === 0) notes.push(`no pods match ${selector}`);
-    for (const pod of pods.items) {
-      const name = pod.metadata!.name!;
-      for (const container of pod.spec?.containers ?? []) {
-        for (const previous of [false, true]) {
-          try {
-            // tailLines bounds the transfer; the byte cap is applied here, because the kubelet's
-            // limitBytes keeps the oldest bytes of the range and the newest are the ones that matter.
-            const log = await kube.core.readNamespacedPodLog({ name, namespace: instance, container: container.name, previous, tailLines: limits.logTailLines });
-            await stage(`${dir}/${name}/${container.name}${previous ? '.previous' : ''}.log`, capTail(redactText(log), limits.maxLogBytes, notes, `${name}/${container.name}`));
-          } catch (err) {
-            // A container that never restarted has no previous logs: normal, noted, not a failure.
-            notes.push(`${name}/${container.name}${previous ? ' (previous)' : ''}: no logs (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
-          }
-        }
+    const reads = pods.items.flatMap((pod) =>
+      (pod.spec?.containers ?? []).flatMap((container) => [false, true].map((previous) => ({ name: pod.metadata!.name!, container: container.name, previous }))),
+    );
+    await mapLimit(reads, 8, async ({ name, container, previous }) => {
+      try {
+        // tailLines bounds the transfer; the byte cap is applied here, because the kubelet's
+        // limitBytes keeps the oldest bytes of the range and the newest are the ones that matter.
+        const log = await kube.core.readNamespacedPodLog({ name, namespace: instance, container, previous, tailLines: limits.logTailLines });
+        await stage(`${dir}/${name}/${container}${previous ? '.previous' : ''}.log`, capTail(redactText(log), limits.maxLogBytes, notes, `${name}/${container}`));
+      } catch (err) {
+        // A container that never restarted has no previous logs: normal, noted, not a failure.
+        notes.push(`${name}/${container}${previous ? ' (previous)' : ''}: no logs (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
       }
-    }
+    });
   }
 
   const collectors: Record<CollectorName, (stage: Stage, notes: string[], req: CollectRequest) => Promise<void>> = {
