@@ -6,7 +6,7 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.stack/**', 'eslint.config.mjs'] },
+  { ignores: ['node_modules/**', 'dist/**', '.stack/**', 'eslint.config.mjs', 'bin/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -1,0 +1,321 @@
+/**
+ * `runbook`: the operator's CLI. Starts runbooks, lists and shows runs, approves them with the
+ * operator's signing key. `--output json` on every command; exit codes are documented in the README
+ * (EXIT below) so scripts can rely on them.
+ */
+import os from 'node:os';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig } from '../common/config';
+import type { RunbooksConfig } from '../common/config';
+import { RUNBOOK_INSTANCE as RUNBOOK_INSTANCE_KEY, RUNBOOK_NAME as RUNBOOK_NAME_KEY, RUNBOOK_STATUS as RUNBOOK_STATUS_KEY } from '../common/definitions';
+import type { DiagnosticBundleDetails } from '../common/diagnostics';
+import { InvalidInputError } from '../common/instance';
+import { progressQuery } from '../common/runbook';
+import type { ProgressSnapshot, RunbookResult } from '../common/runbook';
+import { decide } from './approvals';
+import { connectClient, workflowUiUrl } from './connection';
+import { defaultKeyDir, initKey, loadKey } from './keys';
+import { InstanceBusyError, startDiagnosticBundle, startInstanceStatus, startRollback, startUnpin } from './runbooks';
+
+export const EXIT = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  /** The runbook ended without succeeding (failed, rejected, timed out, cancelled) or the instance is unhealthy. */
+  notSucceeded: 3,
+  approvalRefused: 4,
+  instanceBusy: 5,
+  temporalUnreachable: 6,
+} as const;
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+type Output = 'text' | 'json';
+
+function print(output: Output, json: unknown, text: () => string): void {
+  console.log(output === 'json' ? JSON.stringify(json, null, 2) : text());
+}
+
+function identity(as?: string): string {
+  return as ?? process.env.VCP_USER ?? os.userInfo().username;
+}
+
+async function withClient<T>(fn: (client: Client, config: RunbooksConfig) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  let connected;
+  try {
+    connected = await connectClient(config);
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err), EXIT.temporalUnreachable);
+  }
+  try {
+    return await fn(connected.client, config);
+  } finally {
+    await connected.close();
+  }
+}
+
+function uiLink(config: RunbooksConfig, handle: { workflowId: string }, runId: string): string {
+  return workflowUiUrl(process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233', config.temporal.namespace, handle.workflowId, runId);
+}
+
+async function startedMessage(output: Output, config: RunbooksConfig, handle: WorkflowHandle, what: string): Promise<void> {
+  const { runId } = await handle.describe();
+  print(output, { workflowId: handle.workflowId, runId, ui: uiLink(config, handle, runId) }, () =>
+    [`${what} started: ${handle.workflowId}`, `  watch:   runbook show ${handle.workflowId}`, `  approve: runbook approve ${handle.workflowId}`, `  UI:      ${uiLink(config, handle, runId)}`].join('\n'),
+  );
+}
+
+function describeSnapshot(s: ProgressSnapshot): string {
+  const lines = [`${s.runbook} of ${s.instance}: ${s.status}`];
+  for (const step of s.steps) lines.push(`  [${step.state.padEnd(7)}] ${step.title}${step.note ? ` (${step.note})` : ''}`);
+  for (const [k, v] of Object.entries(s.counters)) lines.push(`  ${k}: ${v}`);
+  if (s.approval) {
+    lines.push(`  approval: ${s.approval.state}, ${s.approval.approvals.filter((a) => a.decision === 'approve').length}/${s.approval.minApprovals}, deadline ${s.approval.deadline}`);
+    lines.push(`  plan digest: ${s.approval.planDigest}`);
+    for (const a of s.approval.approvals) lines.push(`    ${a.decision} by ${a.approver}${a.signatureVerified ? ' (signature verified)' : ' (UNSIGNED)'}${a.comment ? `: ${a.comment}` : ''}`);
+  }
+  if (s.plan !== undefined) lines.push('  plan:', ...JSON.stringify(s.plan, null, 2).split('\n').map((l) => `    ${l}`));
+  return lines.join('\n');
+}
+
+function parseInputs(pairs: string[] = []): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new CliError(`--input takes key=value, not ${JSON.stringify(pair)}`, EXIT.usage);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
+
+async function decideCommand(workflowId: string, decision: 'approve' | 'reject', opts: { comment?: string; input?: string[]; as?: string }, output: Output): Promise<void> {
+  const user = identity(opts.as);
+  const key = (() => {
+    try {
+      return loadKey(user);
+    } catch (err) {
+      throw new CliError(`${err instanceof Error ? err.message : String(err)}`, EXIT.usage);
+    }
+  })();
+  await withClient(async (client) => {
+    const handle = client.workflow.getHandle(workflowId);
+    try {
+      const progress = await decide(handle, { approver: user, privateKey: key.privateKey, decision, comment: opts.comment, inputs: parseInputs(opts.input) });
+      print(output, progress, () => `${decision === 'approve' ? 'approved' : 'rejected'} by ${user} (${key.fingerprint}); approval is now ${progress.state}`);
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError || (err instanceof Error && /not waiting/.test(err.message))) {
+        const reason = err.cause instanceof Error ? err.cause.message : err.message;
+        throw new CliError(`approval refused: ${reason}${/no key on the approvers keyring/.test(reason) ? `\n  add your key to the workers' approvers file: runbook keys show --as ${user}` : ''}`, EXIT.approvalRefused);
+      }
+      throw err;
+    }
+  });
+}
+
+export function buildCli(): Command {
+  const program = new Command('runbook')
+    .description('Start, watch and approve Virtual Coffee Platform runbooks (Temporal workflows)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .showHelpAfterError()
+    .exitOverride();
+  const output = (): Output => program.opts<{ output: Output }>().output;
+  const requestedBy = (as?: string) => ({ user: identity(as), via: 'cli' as const, origin: os.hostname() });
+
+  program
+    .command('status <instance>')
+    .description('check an instance: Application, Deployments, tables, backup bucket (exit 3 when unhealthy)')
+    .action(async (instance: string) => {
+      await withClient(async (client, config) => {
+        const report = await (await startInstanceStatus(client, config.temporal.taskQueue, instance)).result();
+        print(output(), report, () =>
+          [
+            `${instance}: ${report.healthy ? 'healthy' : 'UNHEALTHY'}`,
+            `  Application ${report.application.name}: ${report.application.exists ? `${report.application.syncStatus}/${report.application.health} at ${report.application.syncedRevision ?? '?'}` : 'missing'}`,
+            ...report.deployments.map((d) => `  Deployment ${d.name}: ${d.exists ? `${d.availableReplicas}/${d.replicas} available` : 'missing'}`),
+            ...report.tables.map((t) => `  table ${t.tableName}: ${t.exists ? `${t.status}, ${t.itemCount} items` : 'missing'}`),
+            ...report.problems.map((p) => `  problem: ${p}`),
+          ].join('\n'),
+        );
+        if (!report.healthy) process.exitCode = EXIT.notSucceeded;
+      });
+    });
+
+  program
+    .command('rollback <instance>')
+    .description('roll the instance back to a previous revision from its Argo CD history (asks for approval)')
+    .option('--to <revision>', 'a revision from the history, or "previous"', 'previous')
+    .requiredOption('--reason <text>', 'why (goes into the audit record)')
+    .option('--dry-run', 'compute and print the plan, change nothing')
+    .option('--accept-owned', 'proceed although a parent app or ApplicationSet owns the Application')
+    .option('--accept-multi-source', 'proceed although the Application has several sources')
+    .option('--as <user>', 'requester identity (default: $VCP_USER or your login)')
+    .action(async (instance: string, opts: { to: string; reason: string; dryRun?: boolean; acceptOwned?: boolean; acceptMultiSource?: boolean; as?: string }) => {
+      await withClient(async (client, config) => {
+        const handle = await startRollback(client, config.temporal.taskQueue, {
+          instance,
+          target: opts.to,
+          reason: opts.reason,
+          options: { requestedBy: requestedBy(opts.as), dryRun: opts.dryRun, reason: opts.reason },
+          acceptOwnedApplication: opts.acceptOwned,
+          acceptMultiSource: opts.acceptMultiSource,
+        });
+        if (opts.dryRun) {
+          const result = (await handle.result()) as RunbookResult<unknown>;
+          print(output(), { plan: result.plan, planDigest: result.planDigest }, () => `plan ${result.planDigest}\n${JSON.stringify(result.plan, null, 2)}`);
+          return;
+        }
+        await startedMessage(output(), config, handle, 'rollback');
+      });
+    });
+
+  program
+    .command('unpin <instance>')
+    .description('return a pinned Application to its branch (asks for approval)')
+    .option('--branch <name>', 'branch to follow (default: the one the rollback recorded)')
+    .requiredOption('--reason <text>', 'why (goes into the audit record)')
+    .option('--as <user>', 'requester identity')
+    .action(async (instance: string, opts: { branch?: string; reason: string; as?: string }) => {
+      await withClient(async (client, config) => {
+        const handle = await startUnpin(client, config.temporal.taskQueue, { instance, branch: opts.branch, reason: opts.reason, options: { requestedBy: requestedBy(opts.as) } });
+        await startedMessage(output(), config, handle, 'unpin');
+      });
+    });
+
+  program
+    .command('diagnostics <instance>')
+    .description('collect a diagnostic bundle into S3 and print its download link')
+    .option('--url-expiry <seconds>', 'download link lifetime (at most 604800)', (v) => Number(v), 3600)
+    .option('--as <user>', 'requester identity')
+    .action(async (instance: string, opts: { urlExpiry: number; as?: string }) => {
+      await withClient(async (client, config) => {
+        const handle = await startDiagnosticBundle(client, config.temporal.taskQueue, { instance, urlExpirySeconds: opts.urlExpiry, options: { requestedBy: requestedBy(opts.as) } });
+        const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
+        const archive = result.details!.archive;
+        print(output(), result.details, () =>
+          [`bundle s3://${archive.bucket}/${archive.key} (${archive.files} files, ${archive.size} bytes, sha256 ${archive.sha256})`, `download until ${archive.urlExpiresAt}:`, archive.url, ...result.details!.collectors.filter((c) => c.status === 'failed').map((c) => `collector ${c.collector} failed: ${c.error}`)].join('\n'),
+        );
+      });
+    });
+
+  program
+    .command('list')
+    .description('list runbook runs (visibility query on the search attributes)')
+    .option('--waiting', 'only runs waiting for approval')
+    .option('--instance <instance>', 'only this instance')
+    .option('--runbook <name>', 'only this runbook')
+    .option('--limit <n>', 'at most this many', (v) => Number(v), 50)
+    .action(async (opts: { waiting?: boolean; instance?: string; runbook?: string; limit: number }) => {
+      const clauses = ['RunbookName IS NOT NULL'];
+      const quote = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
+      if (opts.waiting) clauses.push(`RunbookStatus = "AwaitingApproval"`, 'ExecutionStatus = "Running"');
+      if (opts.instance) clauses.push(`RunbookInstance = ${quote(opts.instance)}`);
+      if (opts.runbook) clauses.push(`RunbookName = ${quote(opts.runbook)}`);
+      await withClient(async (client) => {
+        const runs: { workflowId: string; runId: string; runbook?: string; instance?: string; status: string; startTime: string }[] = [];
+        for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+          runs.push({
+            workflowId: wf.workflowId,
+            runId: wf.runId,
+            runbook: wf.typedSearchAttributes.get(RUNBOOK_NAME_KEY),
+            instance: wf.typedSearchAttributes.get(RUNBOOK_INSTANCE_KEY),
+            status: wf.typedSearchAttributes.get(RUNBOOK_STATUS_KEY) ?? wf.status.name,
+            startTime: wf.startTime.toISOString(),
+          });
+          if (runs.length >= opts.limit) break;
+        }
+        print(output(), runs, () => (runs.length ? runs.map((r) => `${r.startTime}  ${String(r.status).padEnd(16)}  ${String(r.runbook ?? '').padEnd(18)}  ${r.workflowId}`).join('\n') : 'no runs'));
+      });
+    });
+
+  program
+    .command('show <workflowId>')
+    .description('show a run: steps, approval, plan, and the result or failure once it ended')
+    .action(async (workflowId: string) => {
+      await withClient(async (client) => {
+        const handle = client.workflow.getHandle(workflowId);
+        const description = await handle.describe();
+        const snapshot = await handle.query(progressQuery).catch(() => undefined);
+        const closed = description.status.name !== 'RUNNING';
+        const outcome = closed ? await handle.result().then((r: unknown) => ({ result: r }), (e: unknown) => ({ failure: e instanceof Error ? e.message : String(e) })) : {};
+        print(output(), { workflowId, runId: description.runId, status: description.status.name, progress: snapshot, ...outcome }, () =>
+          [`${workflowId} (${description.status.name})`, snapshot ? describeSnapshot(snapshot) : '  (no progress: is a worker running?)', 'failure' in outcome ? `  failure: ${String(outcome.failure)}` : ''].filter(Boolean).join('\n'),
+        );
+        if ('failure' in outcome) process.exitCode = EXIT.notSucceeded;
+      });
+    });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    const command = program
+      .command(`${decision} <workflowId>`)
+      .description(`${decision} a run waiting for approval, signed with your key`)
+      .option('--as <user>', 'approver identity (default: $VCP_USER or your login)');
+    if (decision === 'approve') command.option('--comment <text>', 'comment for the audit record').option('--input <key=value...>', 'approval inputs the runbook asks for');
+    else command.requiredOption('--comment <text>', 'why (goes into the audit record)');
+    command.action((workflowId: string, opts: { comment?: string; input?: string[]; as?: string }) => decideCommand(workflowId, decision, opts, output()));
+  }
+
+  program
+    .command('cancel <workflowId>')
+    .description('cancel a run; its cleanups restore what it paused')
+    .action(async (workflowId: string) => {
+      await withClient(async (client) => {
+        await client.workflow.getHandle(workflowId).cancel();
+        print(output(), { workflowId, cancelRequested: true }, () => `cancellation requested for ${workflowId}`);
+      });
+    });
+
+  const keys = program.command('keys').description('manage your approver signing key');
+  keys
+    .command('init')
+    .description('create your Ed25519 approver key (never overwrites one)')
+    .option('--as <user>', 'identity')
+    .action((opts: { as?: string }) => {
+      const key = initKey(identity(opts.as));
+      print(output(), { user: key.user, publicKey: key.publicKey, fingerprint: key.fingerprint, dir: defaultKeyDir() }, () => `key for ${key.user}: ${key.fingerprint}\nadd to the approvers file: {"user": "${key.user}", "groups": [], "publicKey": "${key.publicKey}"}`);
+    });
+  keys
+    .command('show')
+    .description('print your public key entry for the approvers file')
+    .option('--as <user>', 'identity')
+    .action((opts: { as?: string }) => {
+      const key = loadKey(identity(opts.as));
+      print(output(), { user: key.user, publicKey: key.publicKey, fingerprint: key.fingerprint }, () => `{"user": "${key.user}", "groups": [], "publicKey": "${key.publicKey}"}  # ${key.fingerprint}`);
+    });
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    const json = program.opts<{ output: Output }>().output === 'json';
+    const code = err instanceof CliError ? err.exitCode : err instanceof InstanceBusyError ? EXIT.instanceBusy : err instanceof InvalidInputError ? EXIT.usage : EXIT.error;
+    const message = err instanceof Error ? err.message : String(err);
+    if (json) console.log(JSON.stringify({ error: message, exitCode: code }));
+    else console.error(`runbook: ${message}`);
+    return code;
+  }
+}
+
+if (require.main === module) {
+  runCli(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(EXIT.error);
+    },
+  );
+}
