@@ -8,6 +8,7 @@ import { DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { ApiException } from '@kubernetes/client-node';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { heartbeat } from '@temporalio/activity';
 import { stringify } from 'yaml';
@@ -139,7 +140,9 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
         const log = await kube.core.readNamespacedPodLog({ name, namespace: instance, container, previous, tailLines: limits.logTailLines });
         await stage(`${dir}/${name}/${container}${previous ? '.previous' : ''}.log`, capTail(redactText(log), limits.maxLogBytes, notes, `${name}/${container}`));
       } catch (err) {
-        // A container that never restarted has no previous logs: normal, noted, not a failure.
+        // A container that never restarted has no previous logs (400/404): normal, noted, not a
+        // failure. Anything else (403 above all) fails the collector, so it shows in the manifest.
+        if (!(err instanceof ApiException && (err.code === 400 || err.code === 404))) throw err;
         notes.push(`${name}/${container}${previous ? ' (previous)' : ''}: no logs (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
       }
     });
