@@ -39,6 +39,31 @@ export interface RunbooksConfig {
   };
 }
 
+/** Every environment variable the loader reads (besides the AWS SDK's own chain). */
+export const CONFIG_VARIABLES = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS',
+  'TEMPORAL_PROFILE',
+  'TEMPORAL_CONFIG_FILE',
+  'VCP_TASK_QUEUE',
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_ENDPOINT_URL',
+  'AWS_ENDPOINT_URL_DYNAMODB',
+  'AWS_ENDPOINT_URL_S3',
+  'VCP_BACKUP_BUCKET',
+  'VCP_EXPECTED_BUCKET_OWNER',
+  'VCP_S3_FORCE_PATH_STYLE',
+  'KUBECONFIG',
+  'VCP_APPROVERS_FILE',
+  'VCP_NOTIFY_WEBHOOK_URL',
+  'VCP_METRICS_ADDRESS',
+] as const;
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
