@@ -10,9 +10,11 @@ export const RUNBOOK_NAME = defineSearchAttributeKey('RunbookName', SearchAttrib
 export const RUNBOOK_INSTANCE = defineSearchAttributeKey('RunbookInstance', SearchAttributeType.KEYWORD);
 export const RUNBOOK_STATUS = defineSearchAttributeKey('RunbookStatus', SearchAttributeType.KEYWORD);
 export const RUNBOOK_STEP = defineSearchAttributeKey('RunbookStep', SearchAttributeType.KEYWORD);
+/** For alert-started runs: the alert episode (fingerprint + startsAt digest) that started it. */
+export const RUNBOOK_TRIGGER = defineSearchAttributeKey('RunbookTrigger', SearchAttributeType.KEYWORD);
 
 /** Every search attribute the workflows set; the stack and `register-search-attributes` create these. */
-export const SEARCH_ATTRIBUTES = [RUNBOOK_NAME, RUNBOOK_INSTANCE, RUNBOOK_STATUS, RUNBOOK_STEP] as const;
+export const SEARCH_ATTRIBUTES = [RUNBOOK_NAME, RUNBOOK_INSTANCE, RUNBOOK_STATUS, RUNBOOK_STEP, RUNBOOK_TRIGGER] as const;
 
 export const RUNBOOKS = {
   instanceStatus: 'instance-status',

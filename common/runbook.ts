@@ -2,7 +2,7 @@
  * The shared runbook vocabulary: how a run is started, what its progress and audit look like, and
  * the messages a client exchanges with it. Pure code: imported by workflows, worker and CLI.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ApprovalPolicy, ApprovalPolicyOverrides, ApproverKeyring, SignedApproval } from './approval';
 
 /** Who asked for a run, and from where: the audit's first line. */
@@ -103,6 +103,8 @@ export interface AuditRecord {
   changes: ChangeRecord[];
   outcome?: RunbookOutcome;
   outcomeReason?: string;
+  /** Alert notifications attached to this run (distinct episodes; repeats are counted). */
+  alerts?: (AlertNotification & { repeats: number })[];
 }
 
 export type RunbookOutcome = 'succeeded' | 'failed' | 'rejected' | 'timed-out' | 'cancelled' | 'planned';
@@ -127,6 +129,15 @@ export interface ApprovalConfig {
 export type ApprovalUpdateResult = ApprovalProgress;
 
 export const approveUpdate = defineUpdate<ApprovalUpdateResult, [SignedApproval]>('approve');
+
+/** A repeated alert notification attached to the run it started (or that already held the instance). */
+export interface AlertNotification {
+  name: string;
+  fingerprint: string;
+  startsAt: string;
+  receivedAt: string;
+}
+export const alertNotificationSignal = defineSignal<[AlertNotification]>('alertNotification');
 export const progressQuery = defineQuery<ProgressSnapshot>('progress');
 
 /**

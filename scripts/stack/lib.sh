@@ -40,7 +40,7 @@ KWOK_DIR="$VCP_CACHE_DIR/kwok-$KWOK_VERSION"
 KUBE_DIR="$STATE_DIR/kube"
 
 # The search attributes the workflows set (common/definitions.ts); name=Type as the CLI takes them.
-SEARCH_ATTRIBUTES="RunbookName=Keyword RunbookInstance=Keyword RunbookStatus=Keyword RunbookStep=Keyword"
+SEARCH_ATTRIBUTES="RunbookName=Keyword RunbookInstance=Keyword RunbookStatus=Keyword RunbookStep=Keyword RunbookTrigger=Keyword"
 
 log() { printf '[stack:%s] %s\n' "$PROFILE" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -20,7 +20,7 @@ import type { Activities } from '../../activities';
 import { effectivePolicy } from '../../common/approval';
 import { planDigest } from '../../common/canonical';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS, RUNBOOK_STEP } from '../../common/definitions';
-import { destructiveWorkflowId, progressQuery } from '../../common/runbook';
+import { alertNotificationSignal, destructiveWorkflowId, progressQuery } from '../../common/runbook';
 import type {
   ApprovalProgress,
   AuditRecord,
@@ -109,6 +109,12 @@ export class Runbook {
       changes: [],
     };
     setHandler(progressQuery, () => this.snapshot());
+    setHandler(alertNotificationSignal, (alert) => {
+      const alerts = (this.audit.alerts ??= []);
+      const known = alerts.find((a) => a.fingerprint === alert.fingerprint && a.startsAt === alert.startsAt);
+      if (known) known.repeats++;
+      else alerts.push({ ...alert, repeats: 0 });
+    });
     this.gate = new ApprovalGate((progress) => {
       this.approval = progress;
       this.audit.approvals = progress.approvals;
