@@ -20,7 +20,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['workflows/**/*.ts'],
+    files: ['workflows/**/*.ts', 'test-support/workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

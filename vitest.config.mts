@@ -6,7 +6,7 @@ export default defineConfig({
     // Integration tests start workers and wait on real servers.
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    globalSetup: ['test/global-setup.ts'],
+    globalSetup: ['test-support/global-setup.ts'],
     pool: 'forks',
   },
 });

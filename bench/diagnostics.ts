@@ -13,7 +13,7 @@ import type { DiagnosticBundleDetails } from '../common/diagnostics';
 import type { RunbookResult } from '../common/runbook';
 import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { awsClients, config, withWorker } from '../test/helpers/stack';
+import { awsClients, config, withWorker } from '../test-support/stack';
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

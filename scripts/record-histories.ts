@@ -17,9 +17,9 @@ import type { ApprovalPolicyOverrides } from '../common/approval';
 import { parseApprovalConfig } from '../common/approval-config';
 import { destructiveWorkflowId, planWorkflowId, progressQuery } from '../common/runbook';
 import { ensureBackupBucket, seedInstanceTables } from './seed/aws';
-import { awsClients, config, uniqueInstance, withWorker } from '../test/helpers/stack';
-import { createDrillActivities } from '../test/workflows/drill-activities';
-import type { DrillSystem } from '../test/workflows/drill-activities';
+import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import { createDrillActivities } from '../test-support/workflows/drill-activities';
+import type { DrillSystem } from '../test-support/workflows/drill-activities';
 
 const HISTORY_DIR = path.join(__dirname, '..', 'test', 'histories');
 

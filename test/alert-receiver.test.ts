@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRules } from '../receiver/rules';
 import { AlertReceiver, episodeKey } from '../receiver/server';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { seedForTest } from './helpers/seed';
-import { awsClients, config, uniqueInstance, withWorker } from './helpers/stack';
+import { seedForTest } from '../test-support/seed';
+import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 
 const TOKEN = 'test-alert-token-0123456789abcdef';
 const rules = parseRules(readFileSync(path.join(__dirname, '..', 'receiver', 'default-rules.yaml'), 'utf8'));

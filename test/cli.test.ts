@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../client/cli';
 import { parseApprovalConfig } from '../common/approval-config';
 import { SEEDED_REVISIONS } from '../platform-sim/seed';
-import { seedForTest } from './helpers/seed';
+import { seedForTest } from '../test-support/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { awsClients, config, uniqueInstance, withWorker } from './helpers/stack';
+import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 
 const exec = promisify(execFile);
 const keyDir = mkdtempSync(path.join(tmpdir(), 'vcp-cli-keys-'));

@@ -14,9 +14,9 @@ import { createKubeClients, loadKubeConfig } from '../activities/kubernetes/clie
 import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS } from '../common/diagnostics';
 import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { seedForTest } from './helpers/seed';
-import { approvals } from './helpers/approvers';
-import { awsClients, config, uniqueInstance } from './helpers/stack';
+import { seedForTest } from '../test-support/seed';
+import { approvals } from '../test-support/approvers';
+import { awsClients, config, uniqueInstance } from '../test-support/stack';
 
 const exec = promisify(execFile);
 const aws = awsClients();

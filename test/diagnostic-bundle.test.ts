@@ -15,8 +15,8 @@ import type { RunbookResult } from '../common/runbook';
 import { LOGGED_AWS_SECRET, LOGGED_BEARER_TOKEN } from '../platform-sim/pod-logs';
 import { SEEDED_REVISIONS, SEEDED_SECRETS } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { seedForTest } from './helpers/seed';
-import { awsClients, config, uniqueInstance, withWorker } from './helpers/stack';
+import { seedForTest } from '../test-support/seed';
+import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 
 const aws = awsClients();
 afterAll(() => aws.close());

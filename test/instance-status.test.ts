@@ -7,8 +7,8 @@ import { RUNBOOK_INSTANCE, RUNBOOK_NAME } from '../common/definitions';
 import { InvalidInputError } from '../common/instance';
 import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { ensureBackupBucket, seedInstanceTables } from '../scripts/seed/aws';
-import { awsClients, config, uniqueInstance, withWorker } from './helpers/stack';
-import { seedForTest } from './helpers/seed';
+import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import { seedForTest } from '../test-support/seed';
 
 describe('instance status workflow (real Temporal, dynalite, moto)', () => {
   const aws = awsClients();

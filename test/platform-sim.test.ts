@@ -20,8 +20,8 @@ import type { Application, DynamoDbClaim } from '../common/platform';
 import { SIM } from '../platform-sim/argocd';
 import { LOGGED_BEARER_TOKEN } from '../platform-sim/pod-logs';
 import { SEEDED_REVISIONS, waitFor } from '../platform-sim/seed';
-import { awsClients, uniqueInstance } from './helpers/stack';
-import { seedForTest } from './helpers/seed';
+import { awsClients, uniqueInstance } from '../test-support/stack';
+import { seedForTest } from '../test-support/seed';
 
 const aws = awsClients();
 const { kube, dynamodb } = aws;

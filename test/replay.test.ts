@@ -19,7 +19,7 @@ describe('replay of recorded histories (scripts/record-histories.ts) against the
       }
     }
     const results = [];
-    for await (const result of Worker.runReplayHistories({ workflowsPath: path.join(__dirname, 'workflows', 'index.ts') }, histories())) {
+    for await (const result of Worker.runReplayHistories({ workflowsPath: path.join(__dirname, '..', 'test-support', 'workflows', 'index.ts') }, histories())) {
       results.push({ workflowId: result.workflowId, error: result.error?.message });
     }
     expect(results).toHaveLength(files.length);

@@ -18,9 +18,9 @@ import type { RunbookResult } from '../common/runbook';
 import { SIM } from '../platform-sim/argocd';
 import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { approvals, approveAs, approversFileJson, awaitApprovalGate } from './helpers/approvers';
-import { awsClients, config, temporalClient, uniqueInstance, withWorker } from './helpers/stack';
-import { seedForTest } from './helpers/seed';
+import { approvals, approveAs, approversFileJson, awaitApprovalGate } from '../test-support/approvers';
+import { awsClients, config, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
+import { seedForTest } from '../test-support/seed';
 
 const aws = awsClients();
 const { kube } = aws;

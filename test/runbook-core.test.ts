@@ -13,10 +13,10 @@ import { RUNBOOK_INSTANCE, RUNBOOK_STATUS } from '../common/definitions';
 import { approveUpdate, destructiveWorkflowId, planWorkflowId, progressQuery } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { awsClients, config, uniqueInstance, withWorker } from './helpers/stack';
-import type { approvalDrill } from './workflows/approval-drill';
-import { createDrillActivities } from './workflows/drill-activities';
-import type { DrillSystem } from './workflows/drill-activities';
+import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import type { approvalDrill } from '../test-support/workflows/approval-drill';
+import { createDrillActivities } from '../test-support/workflows/drill-activities';
+import type { DrillSystem } from '../test-support/workflows/drill-activities';
 
 const alice = generateApproverKey();
 const carol = generateApproverKey();

@@ -1,9 +1,9 @@
 /** Approver keys and an approvers config for tests: alice and carol (sre) may approve; bob requests. */
-import { generateApproverKey } from '../../common/approval';
-import { parseApprovalConfig } from '../../common/approval-config';
+import { generateApproverKey } from '../common/approval';
+import { parseApprovalConfig } from '../common/approval-config';
 import type { WorkflowHandle } from '@temporalio/client';
-import { decide } from '../../client/approvals';
-import { progressQuery } from '../../common/runbook';
+import { decide } from '../client/approvals';
+import { progressQuery } from '../common/runbook';
 
 export const keys = { alice: generateApproverKey(), carol: generateApproverKey(), bob: generateApproverKey() };
 

@@ -1,7 +1,7 @@
 /** Seeding inside vitest tests (kept apart from stack.ts, which scripts import outside vitest). */
 import { onTestFinished } from 'vitest';
-import { deleteInstance, seedInstance } from '../../platform-sim/seed';
-import type { SeededInstance, SeedOptions } from '../../platform-sim/seed';
+import { deleteInstance, seedInstance } from '../platform-sim/seed';
+import type { SeededInstance, SeedOptions } from '../platform-sim/seed';
 import { awsClients } from './stack';
 
 /**

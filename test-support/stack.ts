@@ -4,11 +4,11 @@ import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
 import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
 import type { Worker } from '@temporalio/worker';
-import { loadConfig } from '../../common/config';
-import type { RunbooksConfig } from '../../common/config';
-import { createActivityDeps } from '../../worker/dependencies';
-import { createRunbookWorker } from '../../worker/create-worker';
-import type { ActivityDeps } from '../../activities';
+import { loadConfig } from '../common/config';
+import type { RunbooksConfig } from '../common/config';
+import { createActivityDeps } from '../worker/dependencies';
+import { createRunbookWorker } from '../worker/create-worker';
+import type { ActivityDeps } from '../activities';
 
 export const config: RunbooksConfig = loadConfig(process.env);
 
@@ -33,7 +33,7 @@ function bundle(entry: 'product' | 'drills'): Promise<{ code: string }> {
   let found = bundles.get(entry);
   if (!found) {
     const workflowsPath =
-      entry === 'product' ? path.join(__dirname, '../../workflows/index.ts') : path.join(__dirname, '../workflows/index.ts');
+      entry === 'product' ? path.join(__dirname, '../workflows/index.ts') : path.join(__dirname, 'workflows/index.ts');
     found = bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
     bundles.set(entry, found);
   }
