@@ -8,7 +8,7 @@ DEMO_ENV := .stack/demo/env
 TEST_ENV := .stack/test/env
 with_env = set -a; . $(1); set +a;
 
-.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics
+.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts
 
 help:
 	@echo "make demo        start the local stack, seed the demo instance, run the runbooks, leave the UI up"
@@ -79,3 +79,7 @@ record-histories: deps
 bench-diagnostics: deps
 	VCP_STACK_PROFILE=test scripts/stack/up.sh
 	$(call with_env,$(TEST_ENV)) npx tsx bench/diagnostics.ts
+
+bench-alerts: deps
+	VCP_STACK_PROFILE=test scripts/stack/up.sh
+	$(call with_env,$(TEST_ENV)) npx tsx bench/alerts.ts
