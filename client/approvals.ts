@@ -43,6 +43,21 @@ export function buildApproval(
   return options.privateKey ? signApproval(statement, options.privateKey) : statement;
 }
 
+const ENDED: ProgressSnapshot['status'][] = ['Succeeded', 'Failed', 'Rejected', 'TimedOut', 'Cancelled', 'Planned'];
+
+/** Waits until the run asks for approval; returns its progress (plan, digest). Fails if it ends first. */
+export async function waitForApprovalGate(handle: WorkflowHandle, timeoutMs = 120_000): Promise<ProgressSnapshot> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    // The query fails until the first workflow task has run; keep polling until the deadline.
+    const snapshot = await handle.query(progressQuery).catch(() => undefined);
+    if (snapshot?.status === 'AwaitingApproval' && snapshot.approval) return snapshot;
+    if (snapshot && ENDED.includes(snapshot.status)) throw new Error(`${handle.workflowId} ended (${snapshot.status}) before asking for approval`);
+    if (Date.now() > deadline) throw new Error(`${handle.workflowId} did not reach its approval gate within ${timeoutMs} ms (status ${snapshot?.status ?? 'unknown'})`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+}
+
 /** Sends a decision; the run's validator answers at once with the reason if it refuses. */
 export async function decide(handle: WorkflowHandle, options: ApprovalRequestOptions): Promise<ApprovalProgress> {
   const { runId, snapshot } = await waitingApproval(handle);

@@ -8,24 +8,12 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../common/config';
 import type { DiagnosticBundleDetails } from '../common/diagnostics';
 import type { RollbackDetails, RollbackPlan } from '../common/rollback';
-import { progressQuery } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
-import { decide } from './approvals';
+import { decide, waitForApprovalGate } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
 import { loadKey } from './keys';
 import { startDiagnosticBundle, startInstanceStatus, startRollback } from './runbooks';
 
-async function waitForApprovalGate(handle: WorkflowHandle): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const snapshot = await handle.query(progressQuery);
-    if (snapshot.status === 'AwaitingApproval') return;
-    if (['Succeeded', 'Failed', 'Rejected', 'Cancelled', 'TimedOut'].includes(snapshot.status)) {
-      throw new Error(`${handle.workflowId} ended (${snapshot.status}) before asking for approval`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${handle.workflowId} did not reach its approval gate`);
-}
 
 async function main(): Promise<void> {
   const instance = process.argv[2] ?? 'demo';
@@ -75,8 +63,7 @@ async function main(): Promise<void> {
       reason: 'demo: the latest deploy returns 5xx on /api/v1/matches',
       options: { requestedBy: { user: 'operator', via: 'demo' } },
     });
-    await waitForApprovalGate(rollbackHandle);
-    const snapshot = await rollbackHandle.query(progressQuery);
+    const snapshot = await waitForApprovalGate(rollbackHandle);
     const plan = snapshot.plan as RollbackPlan;
     console.log(`  plan: ${plan.application} ${plan.from.syncedRevision?.slice(0, 12)} -> ${plan.to.revision.slice(0, 12)} (${plan.syncMode} sync)`);
     console.log(`  pinning: ${plan.pinning}`);

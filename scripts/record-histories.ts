@@ -9,13 +9,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { decide } from '../client/approvals';
+import { decide, waitForApprovalGate } from '../client/approvals';
 import { startDiagnosticBundle, startInstanceStatus, startRollback } from '../client/runbooks';
 import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { generateApproverKey } from '../common/approval';
 import type { ApprovalPolicyOverrides } from '../common/approval';
 import { parseApprovalConfig } from '../common/approval-config';
-import { destructiveWorkflowId, planWorkflowId, progressQuery } from '../common/runbook';
+import { destructiveWorkflowId, planWorkflowId } from '../common/runbook';
 import { ensureBackupBucket, seedInstanceTables } from './seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 import { createDrillActivities } from '../test-support/workflows/drill-activities';
@@ -31,13 +31,6 @@ async function save(name: string, handle: WorkflowHandle): Promise<void> {
   console.log(`recorded ${path.relative(process.cwd(), file)}`);
 }
 
-async function awaitGate(handle: WorkflowHandle): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if ((await handle.query(progressQuery)).status === 'AwaitingApproval') return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${handle.workflowId} never reached the approval gate`);
-}
 
 async function main(): Promise<void> {
   const aws = awsClients();
@@ -75,13 +68,13 @@ async function main(): Promise<void> {
         const approved = await start(client, taskQueue, {
           inputs: [{ name: 'revision', description: 'revision', required: false }],
         });
-        await awaitGate(approved);
+        await waitForApprovalGate(approved);
         await decide(approved, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve', inputs: { revision: 'abc' } });
         await approved.result();
         await save('drill-approved', approved);
 
         const rejected = await start(client, taskQueue);
-        await awaitGate(rejected);
+        await waitForApprovalGate(rejected);
         await decide(rejected, { approver: 'carol', privateKey: carol.privateKey, decision: 'reject', comment: 'no' });
         await rejected.result();
         await save('drill-rejected', rejected);
@@ -91,14 +84,14 @@ async function main(): Promise<void> {
         await save('drill-timed-out', timedOut);
 
         const quorum = await start(client, taskQueue, { minApprovals: 2 });
-        await awaitGate(quorum);
+        await waitForApprovalGate(quorum);
         await decide(quorum, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve' });
         await decide(quorum, { approver: 'carol', privateKey: carol.privateKey, decision: 'approve' });
         await quorum.result();
         await save('drill-quorum', quorum);
 
         const cancelled = await start(client, taskQueue);
-        await awaitGate(cancelled);
+        await waitForApprovalGate(cancelled);
         await cancelled.cancel();
         await cancelled.result();
         await save('drill-cancelled', cancelled);
@@ -120,7 +113,7 @@ async function main(): Promise<void> {
           reason: 'replay fixture',
           options: { requestedBy: { user: 'bob', via: 'test' } },
         });
-        await awaitGate(handle);
+        await waitForApprovalGate(handle);
         await decide(handle, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve' });
         await handle.result();
         await save('rollback-approved', handle);

@@ -4,7 +4,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApproval, decide } from '../client/approvals';
+import { buildApproval, decide, waitForApprovalGate } from '../client/approvals';
 import { startDestructiveRunbook } from '../client/runbooks';
 import { generateApproverKey, signApproval } from '../common/approval';
 import type { ApprovalPolicyOverrides } from '../common/approval';
@@ -60,14 +60,6 @@ async function startDrill(client: Client, taskQueue: string, options: StartOptio
   return { instance, handle, system: () => systems.get(instance) };
 }
 
-async function awaitGate(handle: DrillHandle): Promise<string> {
-  for (let i = 0; i < 200; i++) {
-    const snapshot = await handle.query(progressQuery);
-    if (snapshot.status === 'AwaitingApproval' && snapshot.approval) return snapshot.approval.planDigest;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${handle.workflowId} never reached the approval gate`);
-}
 
 /** The refusal message of a rejected Update (the validator's reason), or a failure if it was accepted. */
 async function refusal(promise: Promise<unknown>): Promise<string> {
@@ -89,7 +81,7 @@ describe('approval gate (real Temporal server)', () => {
   it('an approval signed by an allowed approver lets the destructive step run once, and the audit names the verified signer', async () => {
     const { result, system } = await withWorker(async ({ client, taskQueue }) => {
       const { handle, system } = await startDrill(client, taskQueue);
-      await awaitGate(handle);
+      await waitForApprovalGate(handle);
       const progress = await decide(handle, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve', comment: 'LGTM' });
       expect(progress.state).toBe('approved');
       return { result: await handle.result(), system: system() };
@@ -114,7 +106,7 @@ describe('approval gate (real Temporal server)', () => {
   it('a signed rejection ends the run without the destructive step and restores the paused sync', async () => {
     const { result, system } = await withWorker(async ({ client, taskQueue }) => {
       const { handle, system } = await startDrill(client, taskQueue);
-      await awaitGate(handle);
+      await waitForApprovalGate(handle);
       expect(system()?.syncPaused).toBe(true);
       await decide(handle, { approver: 'carol', privateKey: carol.privateKey, decision: 'reject', comment: 'not during the launch' });
       return { result: await handle.result(), system: system() };
@@ -129,7 +121,7 @@ describe('approval gate (real Temporal server)', () => {
   it('a timeout rejects by default, and an approval arriving after it is refused', async () => {
     await withWorker(async ({ client, taskQueue }) => {
       const { handle, system } = await startDrill(client, taskQueue, { policy: { timeoutMs: 2_000 } });
-      const digest = await awaitGate(handle);
+      const digest = (await waitForApprovalGate(handle)).approval!.planDigest;
       const { runId } = await handle.describe();
       const result: DrillResult = await handle.result();
       expect(result.outcome).toBe('timed-out');
@@ -145,7 +137,7 @@ describe('approval gate (real Temporal server)', () => {
   it('a quorum of two needs two distinct approvers; the same approver twice is refused', async () => {
     const result = await withWorker(async ({ client, taskQueue }) => {
       const { handle, system } = await startDrill(client, taskQueue, { policy: { minApprovals: 2 } });
-      await awaitGate(handle);
+      await waitForApprovalGate(handle);
       const first = await decide(handle, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve' });
       expect(first.state).toBe('waiting');
       expect(await refusal(decide(handle, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve' }))).toMatch(
@@ -163,7 +155,7 @@ describe('approval gate (real Temporal server)', () => {
   it('refuses self-approval, unknown keys, forged signatures, unsigned approvals, other plans and other runs', async () => {
     await withWorker(async ({ client, taskQueue }) => {
       const { handle, system } = await startDrill(client, taskQueue, { requester: 'alice' });
-      const digest = await awaitGate(handle);
+      const digest = (await waitForApprovalGate(handle)).approval!.planDigest;
       const { runId } = await handle.describe();
       const statement = (approver: string, overrides: { planDigest?: string; runId?: string; workflowId?: string } = {}) =>
         buildApproval(overrides.workflowId ?? handle.workflowId, overrides.runId ?? runId, overrides.planDigest ?? digest, {
@@ -202,7 +194,7 @@ describe('approval gate (real Temporal server)', () => {
     };
     const result = await withWorker(async ({ client, taskQueue }) => {
       const { handle } = await startDrill(client, taskQueue, { policy });
-      await awaitGate(handle);
+      await waitForApprovalGate(handle);
       const approve = (inputs: Record<string, string>) =>
         decide(handle, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve', inputs });
       expect(await refusal(approve({}))).toMatch(/input revision is required/);
@@ -221,7 +213,7 @@ describe('approval gate (real Temporal server)', () => {
   it('cancellation while waiting ends the run as cancelled, restores sync, and changes nothing', async () => {
     const { result, system } = await withWorker(async ({ client, taskQueue }) => {
       const { handle, system } = await startDrill(client, taskQueue);
-      await awaitGate(handle);
+      await waitForApprovalGate(handle);
       await handle.cancel();
       return { result: await handle.result(), system: system() };
     }, workerOptions);
@@ -233,7 +225,7 @@ describe('approval gate (real Temporal server)', () => {
   it('a plan that changed after approval stops the destructive step', async () => {
     await withWorker(async ({ client, taskQueue }) => {
       const { handle, instance } = await startDrill(client, taskQueue);
-      await awaitGate(handle);
+      await waitForApprovalGate(handle);
       systems.get(instance)!.state = 'v2-changed-by-someone-else';
       await decide(handle, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve' });
       await expect(handle.result()).rejects.toThrow();
@@ -262,7 +254,7 @@ describe('progress and visibility', () => {
   it('search attributes, current details and the progress query show a run waiting on a human', async () => {
     await withWorker(async ({ client, taskQueue }) => {
       const { handle, instance } = await startDrill(client, taskQueue);
-      await awaitGate(handle);
+      await waitForApprovalGate(handle);
       const description = await handle.describe();
       expect(description.typedSearchAttributes.get(RUNBOOK_STATUS)).toBe('AwaitingApproval');
       expect(description.typedSearchAttributes.get(RUNBOOK_INSTANCE)).toBe(instance);
@@ -298,7 +290,7 @@ describe('one destructive runbook per instance', () => {
   it('a second destructive start for the same instance is refused, naming the run that holds it', async () => {
     await withWorker(async ({ client, taskQueue }) => {
       const { handle, instance } = await startDrill(client, taskQueue);
-      await awaitGate(handle);
+      await waitForApprovalGate(handle);
       const second = startDestructiveRunbook(client, {
         workflowType: 'approvalDrill',
         taskQueue,

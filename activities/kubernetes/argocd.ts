@@ -7,6 +7,7 @@ import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { KubeClients } from './client';
 import { getOrUndefined, MERGE_PATCH } from './client';
+import { deploymentAvailable } from './platform';
 import { argoApplicationName } from '../../common/instance';
 import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS } from '../../common/platform';
 import type { Application } from '../../common/platform';
@@ -147,10 +148,7 @@ export function createArgoCdActivities({ kube }: { kube: KubeClients }) {
         await Promise.all(
           INSTANCE_DEPLOYMENTS.map(async (name) => {
             const d = await getOrUndefined(kube.apps.readNamespacedDeployment({ name, namespace }));
-            if (!d) return false;
-            const want = d.spec?.replicas ?? 1;
-            const st = d.status ?? {};
-            return (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) && (st.updatedReplicas ?? 0) >= want && (st.availableReplicas ?? 0) >= want && (st.replicas ?? 0) <= want;
+            return d !== undefined && deploymentAvailable(d);
           }),
         )
       ).every(Boolean);

@@ -1,10 +1,23 @@
 /** Read-only views of an instance's Argo CD Application and Deployments. */
+import type { V1Deployment } from '@kubernetes/client-node';
 import type { KubeClients } from './client';
 import { getOrUndefined } from './client';
 import type { ApplicationStatus, DeploymentStatus } from '../../common/definitions';
 import { argoApplicationName } from '../../common/instance';
 import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS } from '../../common/platform';
 import type { Application } from '../../common/platform';
+
+/** Rolled out and available: the controller saw the latest spec, every replica is updated and available, no old ones linger. */
+export function deploymentAvailable(d: V1Deployment): boolean {
+  const want = d.spec?.replicas ?? 1;
+  const s = d.status ?? {};
+  return (
+    (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) &&
+    (s.updatedReplicas ?? 0) >= want &&
+    (s.availableReplicas ?? 0) >= want &&
+    (s.replicas ?? 0) <= want
+  );
+}
 
 export function summarizeApplication(name: string, app: Application | undefined): ApplicationStatus {
   if (!app) return { name, exists: false };
@@ -47,7 +60,7 @@ export function createPlatformReadActivities({ kube }: { kube: KubeClients }) {
             readyReplicas: s.readyReplicas ?? 0,
             availableReplicas: s.availableReplicas ?? 0,
             updatedReplicas: s.updatedReplicas ?? 0,
-            available: (s.availableReplicas ?? 0) >= replicas && (s.updatedReplicas ?? 0) >= replicas,
+            available: deploymentAvailable(d),
             images: (d.spec?.template.spec?.containers ?? []).map((c) => c.image ?? ''),
           };
         }),
