@@ -12,6 +12,8 @@ import { createPlatformReadActivities } from './kubernetes/platform';
 import { createArgoCdActivities } from './kubernetes/argocd';
 import { createDiagnosticsActivities } from './diagnostics/collectors';
 import { createArchiveActivities } from './aws/archive';
+import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
+import { createRecoveryKubeActivities } from './kubernetes/recovery';
 import type { ApprovalConfig } from '../common/runbook';
 
 export interface ActivityDeps {
@@ -33,6 +35,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createArgoCdActivities(deps),
     ...createDiagnosticsActivities(deps),
     ...createArchiveActivities(deps),
+    ...createDynamoDbBackupActivities(deps),
+    ...createRecoveryKubeActivities(deps),
   };
 }
 

@@ -3,18 +3,24 @@ import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { heartbeat } from '@temporalio/activity';
 import type { TableStatus } from '../../common/definitions';
 import { instanceTableNames } from '../../common/instance';
+import { untilNotThrottled } from './dynamodb-retry';
 
-/** Counts items with a paginated COUNT scan; DescribeTable's ItemCount is hours stale on AWS. */
-export async function countItemsByScan(dynamodb: DynamoDBClient, tableName: string): Promise<number> {
+/** Counts items with a paginated, consistent COUNT scan; DescribeTable's ItemCount is hours stale on AWS. */
+export async function countItemsByScan(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  onProgress: (counted: number) => void = (counted) => heartbeat({ tableName, counted }),
+): Promise<number> {
   let count = 0;
   let exclusiveStartKey: Record<string, AttributeValue> | undefined;
   do {
-    const page = await dynamodb.send(
-      new ScanCommand({ TableName: tableName, Select: 'COUNT', ExclusiveStartKey: exclusiveStartKey }),
+    const page = await untilNotThrottled(
+      () => dynamodb.send(new ScanCommand({ TableName: tableName, Select: 'COUNT', ConsistentRead: true, ExclusiveStartKey: exclusiveStartKey })),
+      () => onProgress(count),
     );
     count += page.Count ?? 0;
     exclusiveStartKey = page.LastEvaluatedKey;
-    heartbeat({ tableName, counted: count });
+    onProgress(count);
   } while (exclusiveStartKey);
   return count;
 }

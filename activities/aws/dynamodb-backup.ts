@@ -1,0 +1,244 @@
+/**
+ * The DynamoDB backup activities: capture, export, verify, import, re-apply settings, digest.
+ * Long ones heartbeat their checkpoint and resume from `activityInfo().heartbeatDetails`.
+ */
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { activityInfo, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { BACKUP_FORMAT, chunkKey, DEFAULT_CHUNK_MAX_ITEMS, validateTableName } from '../../common/dynamodb-backup';
+import type { BackupLocation, BackupManifest, ChunkRecord, SegmentExport, TableDefinition, TableSnapshot } from '../../common/dynamodb-backup';
+import { countItemsByScan } from './dynamodb';
+import { exportSegment, putBackupObject, sha256Hex } from './dynamodb-export';
+import type { ExportCheckpoint, ExportSegmentInput } from './dynamodb-export';
+import { BackupCorruptError, digestTableSegment, importSegment, readManifest, tableOf, verifyTableBackup } from './dynamodb-import';
+import type { ImportCheckpoint, ImportSegmentResult, TableVerification } from './dynamodb-import';
+import { ItemDigest, itemFromWire, MalformedItemError } from './dynamodb-items';
+import { applyTableSettings, createNativeBackup, deleteTableIfExists, describeDefinition, snapshotTable } from './dynamodb-tables';
+import { parseScanFile } from './scan-file';
+
+const gzipAsync = promisify(gzip);
+
+export interface DynamoDbBackupDeps {
+  dynamodb: DynamoDBClient;
+  s3: S3Client;
+  backupBucket: string;
+  expectedBucketOwner?: string;
+}
+
+/** A corrupt backup or malformed input is final: retrying cannot fix it. */
+function nonRetryable(err: unknown): never {
+  if (err instanceof BackupCorruptError || err instanceof MalformedItemError) {
+    throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true, cause: err });
+  }
+  throw err;
+}
+
+export interface BackupSummary {
+  location: BackupLocation;
+  instance?: string;
+  createdAt: string;
+  tables: { tableName: string; items: number; digest: string; segments: number[]; chunks: number; definition: TableDefinition }[];
+}
+
+export function summarize(location: BackupLocation, manifest: BackupManifest): BackupSummary {
+  return {
+    location,
+    instance: manifest.instance,
+    createdAt: manifest.createdAt,
+    tables: manifest.tables.map((t) => ({
+      tableName: t.tableName,
+      items: t.items,
+      digest: t.digest,
+      segments: t.segments.map((s) => s.segment),
+      chunks: t.segments.reduce((n, s) => n + s.chunks.length, 0),
+      definition: t.definition,
+    })),
+  };
+}
+
+export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
+  const { dynamodb, s3, backupBucket, expectedBucketOwner } = deps;
+  const target = { dynamodb, s3, expectedBucketOwner };
+
+  return {
+    /** Definition, status and a consistent-scan item count of each table; read-only. */
+    async snapshotTables(tableNames: string[]): Promise<TableSnapshot[]> {
+      const snapshots: TableSnapshot[] = [];
+      for (const tableName of tableNames) snapshots.push(await snapshotTable(dynamodb, tableName, () => heartbeat({ tableName })));
+      return snapshots;
+    },
+
+    /** One scan segment into chunks in S3, resuming from the last committed chunk of a previous attempt. */
+    async exportTableSegment(input: Omit<ExportSegmentInput, 'bucket'>): Promise<SegmentExport> {
+      const resumeFrom = activityInfo().heartbeatDetails as ExportCheckpoint | undefined;
+      let last = resumeFrom;
+      return exportSegment(
+        target,
+        { ...input, bucket: backupBucket },
+        resumeFrom,
+        (checkpoint) => {
+          last = checkpoint;
+          heartbeat(checkpoint);
+        },
+        // Between commits the heartbeat repeats the last checkpoint: it is the only resumable point.
+        () => heartbeat(last),
+      );
+    },
+
+    /** Writes the manifest; its SHA-256 travels with its location so readers detect an altered one. */
+    async writeBackupManifest(manifest: BackupManifest): Promise<BackupLocation> {
+      const manifestKey = `${manifest.prefix}/manifest.json`;
+      const body = JSON.stringify(manifest, null, 1);
+      await putBackupObject(target, manifest.bucket, manifestKey, body, 'application/json');
+      return { bucket: manifest.bucket, prefix: manifest.prefix, manifestKey, manifestSha256: sha256Hex(body) };
+    },
+
+    async readBackupSummary(location: BackupLocation): Promise<BackupSummary> {
+      try {
+        return summarize(location, await readManifest(s3, location, expectedBucketOwner));
+      } catch (err) {
+        return nonRetryable(err);
+      }
+    },
+
+    /** Finds a manifest by URL (for `--from s3://…/manifest.json`) and pins its SHA-256 for the run. */
+    async locateBackup(url: { bucket: string; key: string }): Promise<BackupLocation> {
+      const body = await s3.send(new GetObjectCommand({ Bucket: url.bucket, Key: url.key, ExpectedBucketOwner: expectedBucketOwner }));
+      const bytes = Buffer.from(await body.Body!.transformToByteArray());
+      let manifest: BackupManifest;
+      try {
+        manifest = JSON.parse(bytes.toString('utf8')) as BackupManifest;
+      } catch (err) {
+        return nonRetryable(new BackupCorruptError(`s3://${url.bucket}/${url.key} is not JSON`, { cause: err }));
+      }
+      if (manifest.format !== BACKUP_FORMAT) {
+        return nonRetryable(new BackupCorruptError(`s3://${url.bucket}/${url.key} is not a ${BACKUP_FORMAT} manifest`));
+      }
+      return { bucket: url.bucket, prefix: manifest.prefix, manifestKey: url.key, manifestSha256: sha256Hex(bytes) };
+    },
+
+    /**
+     * Reads a table's backup back from S3: every chunk's checksum and count, the digest of every
+     * item, no duplicate keys; with `liveTable`, also the live table's item count (writers are stopped).
+     */
+    async verifyBackupTable(input: { location: BackupLocation; tableName: string; compareWithLiveTable: boolean }): Promise<TableVerification & { liveItems?: number }> {
+      try {
+        const manifest = await readManifest(s3, input.location, expectedBucketOwner);
+        const result = await verifyTableBackup(s3, manifest, input.tableName, (chunks) => heartbeat({ chunks }), expectedBucketOwner);
+        if (!input.compareWithLiveTable) return result;
+        const liveItems = await countItemsByScan(dynamodb, input.tableName);
+        if (liveItems !== result.items) {
+          throw new BackupCorruptError(`backup of ${input.tableName} holds ${result.items} items but the table now holds ${liveItems}: a writer is still running?`);
+        }
+        return { ...result, liveItems };
+      } catch (err) {
+        return nonRetryable(err);
+      }
+    },
+
+    async createNativeBackups(input: { tableNames: string[]; backupName: string }) {
+      return Promise.all(input.tableNames.map((t) => createNativeBackup(dynamodb, t, `${input.backupName}-${t}`.replace(/[^a-zA-Z0-9_.-]/g, '-'))));
+    },
+
+    /** For tables a claim orphans: deleted by the runbook itself, after the backup verified. */
+    async deleteOrphanedTable(tableName: string): Promise<{ deleted: boolean }> {
+      return { deleted: await deleteTableIfExists(dynamodb, validateTableName(tableName)) };
+    },
+
+    async countTableItems(tableName: string): Promise<number> {
+      return countItemsByScan(dynamodb, tableName);
+    },
+
+    /** Imports one segment's chunks, resuming after the last chunk a previous attempt wrote. */
+    async importBackupSegment(input: { location: BackupLocation; tableName: string; targetTable: string; segment: number; concurrency?: number }): Promise<ImportSegmentResult> {
+      const resumeFrom = activityInfo().heartbeatDetails as ImportCheckpoint | undefined;
+      let last = resumeFrom;
+      try {
+        const manifest = await readManifest(s3, input.location, expectedBucketOwner);
+        return await importSegment(
+          target,
+          manifest,
+          input,
+          resumeFrom,
+          (checkpoint) => {
+            last = checkpoint;
+            heartbeat(checkpoint);
+          },
+          () => heartbeat(last),
+        );
+      } catch (err) {
+        return nonRetryable(err);
+      }
+    },
+
+    async applyTableSettings(input: { tableName: string; definition: TableDefinition }): Promise<string[]> {
+      return applyTableSettings(dynamodb, input.tableName, input.definition);
+    },
+
+    async digestTableSegment(input: { tableName: string; segment: number; totalSegments: number }): Promise<{ items: number; digest: string }> {
+      return digestTableSegment(dynamodb, input.tableName, input.segment, input.totalSegments, () => heartbeat());
+    },
+
+    /**
+     * Turns a file in the `aws dynamodb scan` output format (one JSON document) into a backup of
+     * one table: streamed, chunked and listed in a manifest like an export, so the import is the same.
+     * A retry starts the file over and rewrites the same deterministic chunk keys.
+     */
+    async stageScanFile(input: { source: { bucket: string; key: string }; tableName: string; prefix: string; chunkMaxItems?: number }): Promise<BackupLocation> {
+      const chunkMaxItems = input.chunkMaxItems ?? DEFAULT_CHUNK_MAX_ITEMS;
+      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: input.tableName }));
+      const definition = await describeDefinition(dynamodb, Table!);
+      const response = await s3.send(new GetObjectCommand({ Bucket: input.source.bucket, Key: input.source.key, ExpectedBucketOwner: expectedBucketOwner }));
+      const chunks: ChunkRecord[] = [];
+      const digest = new ItemDigest();
+      let lines: string[] = [];
+      const flush = async () => {
+        const data = await gzipAsync(lines.join('\n') + '\n', { level: 1 });
+        const key = chunkKey(input.prefix, input.tableName, 0, 1, chunks.length);
+        await putBackupObject(target, backupBucket, key, data, 'application/x-ndjson', { items: String(lines.length) });
+        chunks.push({ key, items: lines.length, bytes: data.length, sha256: sha256Hex(data) });
+        lines = [];
+        heartbeat({ chunks: chunks.length, items: digest.count });
+      };
+      try {
+        for await (const raw of parseScanFile(response.Body as Readable)) {
+          const item = itemFromWire(raw, `${input.source.key} item ${digest.count + 1}`);
+          digest.add(item);
+          lines.push(JSON.stringify(raw));
+          if (lines.length >= chunkMaxItems) await flush();
+        }
+        if (lines.length > 0) await flush();
+      } catch (err) {
+        return nonRetryable(err);
+      }
+      const manifest: BackupManifest = {
+        format: BACKUP_FORMAT,
+        createdAt: new Date().toISOString(),
+        createdBy: { workflowId: activityInfo().workflowExecution?.workflowId ?? '', runId: activityInfo().workflowExecution?.runId ?? '' },
+        bucket: backupBucket,
+        prefix: input.prefix,
+        tables: [
+          {
+            tableName: input.tableName,
+            definition,
+            items: digest.count,
+            digest: digest.digest,
+            segments: [{ segment: 0, totalSegments: 1, chunks, items: digest.count, digest: digest.digest, itemsReadByLastAttempt: digest.count, resumedFromItems: 0, attempts: activityInfo().attempt }],
+          },
+        ],
+      };
+      const manifestKey = `${input.prefix}/manifest.json`;
+      const body = JSON.stringify(manifest, null, 1);
+      await putBackupObject(target, backupBucket, manifestKey, body, 'application/json');
+      return { bucket: backupBucket, prefix: input.prefix, manifestKey, manifestSha256: sha256Hex(body) };
+    },
+  };
+}
+
+export { tableOf };

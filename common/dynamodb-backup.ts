@@ -1,0 +1,263 @@
+/**
+ * The DynamoDB backup format and the recovery runbooks' inputs, plans and results. Pure code: the
+ * workflows import it, so no Node built-ins (digests are added with BigInt, not hashed here).
+ *
+ * A backup is a prefix in the backup bucket holding, per table and scan segment, immutable chunks
+ * of gzip-compressed newline-delimited DynamoDB JSON (one item per line, in its exact AttributeValue
+ * form, binary as base64) and one `manifest.json` listing every chunk with its item count, size and
+ * SHA-256, the table totals, an order-independent digest of every item, and the captured table
+ * definitions.
+ */
+import { InvalidInputError, validateInstanceName } from './instance';
+import type { RunbookOptions } from './runbook';
+
+export const BACKUP_FORMAT = 'vcp-runbooks/dynamodb-backup/v1';
+
+/** Everything about a table that a recreation must reproduce, as DynamoDB describes it. */
+export interface TableDefinition {
+  tableName: string;
+  tableArn?: string;
+  keySchema: { AttributeName: string; KeyType: 'HASH' | 'RANGE' }[];
+  attributeDefinitions: { AttributeName: string; AttributeType: string }[];
+  billingMode: string;
+  provisionedThroughput?: { ReadCapacityUnits?: number; WriteCapacityUnits?: number };
+  globalSecondaryIndexes: { IndexName: string; KeySchema: unknown[]; Projection: unknown; ProvisionedThroughput?: unknown }[];
+  localSecondaryIndexes: { IndexName: string; KeySchema: unknown[]; Projection: unknown }[];
+  stream?: { StreamEnabled?: boolean; StreamViewType?: string };
+  sse?: { Status?: string; SSEType?: string; KMSMasterKeyArn?: string };
+  /** `unsupported` when the endpoint has no such API (the emulators lack some). */
+  timeToLive: { status: 'ENABLED' | 'DISABLED' | 'ENABLING' | 'DISABLING' | 'unsupported'; attributeName?: string };
+  pointInTimeRecovery: { status: 'ENABLED' | 'DISABLED' | 'unsupported' };
+  tags: { Key: string; Value: string }[];
+}
+
+export interface ChunkRecord {
+  key: string;
+  items: number;
+  /** Size of the stored (compressed) object. */
+  bytes: number;
+  sha256: string;
+}
+
+export interface SegmentExport {
+  segment: number;
+  totalSegments: number;
+  chunks: ChunkRecord[];
+  items: number;
+  /** Sum modulo 2^256 of the SHA-256 of each item's canonical form, as 64 hex digits. */
+  digest: string;
+  /** Items the last attempt read (less than `items` when it resumed from a checkpoint). */
+  itemsReadByLastAttempt: number;
+  /** Items already committed in chunks when the last attempt started (0 without a checkpoint). */
+  resumedFromItems: number;
+  attempts: number;
+}
+
+export interface TableBackup {
+  tableName: string;
+  definition: TableDefinition;
+  items: number;
+  digest: string;
+  segments: SegmentExport[];
+}
+
+export interface BackupManifest {
+  format: typeof BACKUP_FORMAT;
+  instance?: string;
+  createdAt: string;
+  createdBy: { workflowId: string; runId: string };
+  bucket: string;
+  prefix: string;
+  tables: TableBackup[];
+}
+
+/** Where a manifest lives and its SHA-256, so a reader notices an altered manifest too. */
+export interface BackupLocation {
+  bucket: string;
+  prefix: string;
+  manifestKey: string;
+  manifestSha256: string;
+}
+
+export interface TableSnapshot {
+  tableName: string;
+  exists: boolean;
+  status?: string;
+  definition?: TableDefinition;
+  /** Counted by a consistent Scan (ItemCount is hours stale on AWS and 0 on dynalite). */
+  itemCount?: number;
+  sizeBytes?: number;
+}
+
+export interface ExportTuning {
+  /** Items per chunk at most (default 10 000); a chunk also closes at 8 MiB of JSON. */
+  chunkMaxItems?: number;
+  /** Scan segments per table; by default it grows with the table (one per 25 000 items, up to 16). */
+  segments?: number;
+}
+
+export interface ImportTuning {
+  /** Concurrent BatchWriteItem requests per import activity (default 16). */
+  concurrency?: number;
+}
+
+const ITEMS_PER_SEGMENT = 25_000;
+const MAX_SEGMENTS = 16;
+export const DEFAULT_CHUNK_MAX_ITEMS = 10_000;
+
+/** The parallel scan's segment count grows with the table, so large tables spread over workers. */
+export function segmentsFor(itemCount: number, requested?: number): number {
+  if (requested !== undefined) {
+    if (!Number.isInteger(requested) || requested < 1 || requested > 1_000_000) {
+      throw new InvalidInputError(`segments must be an integer from 1 to 1000000, got ${requested}`);
+    }
+    return requested;
+  }
+  return Math.min(MAX_SEGMENTS, Math.max(1, Math.ceil(itemCount / ITEMS_PER_SEGMENT)));
+}
+
+const DIGEST_MODULUS = 1n << 256n;
+
+/** Combines order-independent digests (sums of item hashes modulo 2^256). */
+export function addDigests(...digests: string[]): string {
+  let sum = 0n;
+  for (const d of digests) sum = (sum + BigInt(`0x${d}`)) % DIGEST_MODULUS;
+  return sum.toString(16).padStart(64, '0');
+}
+
+export const EMPTY_DIGEST = '0'.repeat(64);
+
+export function s3Url(bucket: string, key: string): string {
+  return `s3://${bucket}/${key}`;
+}
+
+/** `s3://bucket/key` → its parts; anything else is refused. */
+export function parseS3Url(url: string): { bucket: string; key: string } {
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/.exec(url);
+  if (!match) throw new InvalidInputError(`${JSON.stringify(url)} is not an s3://bucket/key URL`);
+  return { bucket: match[1]!, key: match[2]! };
+}
+
+/** Backups live under one prefix per run, so two runs never write the same objects. */
+export function backupPrefix(instance: string, runId: string, startedAt: Date): string {
+  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `dynamodb-backups/${instance}/${stamp}-${runId}`;
+}
+
+export function chunkKey(prefix: string, tableName: string, segment: number, totalSegments: number, index: number): string {
+  const pad = (n: number, width: number) => String(n).padStart(width, '0');
+  return `${prefix}/${tableName}/segment-${pad(segment, 4)}-of-${pad(totalSegments, 4)}/chunk-${pad(index, 6)}.ndjson.gz`;
+}
+
+const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
+
+export function validateTableName(name: unknown): string {
+  if (typeof name !== 'string' || !TABLE_NAME.test(name)) {
+    throw new InvalidInputError(`${JSON.stringify(name)} is not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)`);
+  }
+  return name;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runbook inputs, plans and results
+
+export interface DynamoDbRecoveryInput {
+  instance: string;
+  /** A subset of the instance's tables to export and check; the claim recreates all of them. */
+  tables?: string[];
+  /** Scale the API to 0 and suspend the CronJob during the recovery (default true). */
+  quiesceWriters?: boolean;
+  /** Ask for a second approval once the backup is verified, before the claim is deleted. */
+  confirmAfterBackup?: boolean;
+  /** Resume after a failure past the delete: import from this verified backup instead of exporting. */
+  resumeFrom?: string;
+  export?: ExportTuning;
+  import?: ImportTuning;
+  /** How long to wait for the claim's deletion and recreation (default 10 minutes each). */
+  claimTimeoutMs?: number;
+  options: RunbookOptions;
+}
+
+export interface DynamoDbExportInput {
+  instance?: string;
+  /** Table names; default: the instance's platform tables. */
+  tables?: string[];
+  export?: ExportTuning;
+  options: RunbookOptions;
+}
+
+export interface DynamoDbImportInput {
+  /** s3:// URL of a backup's manifest.json, or of a file in the `aws dynamodb scan` output format. */
+  from: string;
+  /** For a scan file: the table to import into. For a manifest: a subset of its tables. */
+  tables?: string[];
+  /** For a manifest: table name mapping (backup table → target table). */
+  targetTables?: Record<string, string>;
+  /** Import into tables that already hold items (items with the same key are overwritten). */
+  allowNonEmptyTargets?: boolean;
+  instance?: string;
+  import?: ImportTuning;
+  options: RunbookOptions;
+}
+
+export interface ClaimInfo {
+  name: string;
+  namespace: string;
+  uid: string;
+  resourceVersion: string;
+  /** The spec as `make deploy-instance` applies it: no resourceRef, no status. */
+  spec: Record<string, unknown>;
+  labels: Record<string, string>;
+  conditions: { type: string; status: string; reason?: string }[];
+  composite?: { name: string; uid?: string };
+  managedTables: { name: string; tableName: string; deletionPolicy: 'Delete' | 'Orphan' }[];
+}
+
+export interface WriterState {
+  apiDeployment?: { name: string; replicas: number };
+  cronJob?: { name: string; suspended: boolean };
+}
+
+export interface DynamoDbRecoveryPlan {
+  instance: string;
+  claim: { name: string; namespace: string; uid: string; deletionPolicy: 'Delete' | 'Orphan' | 'mixed'; composite?: string };
+  tables: { tableName: string; items: number; segments: number; gsis: string[]; lsis: string[]; ttl: string; pitr: string; tags: number; deletionPolicy: string }[];
+  totalItems: number;
+  /** Tables the claim orphans: the runbook deletes them itself after the backup is verified. */
+  orphanedTablesToDelete: string[];
+  writers: { quiesce: boolean; apiDeployment?: { name: string; replicas: number }; cronJob?: { name: string; suspended: boolean } };
+  autoSync: { application: string; automated: boolean; selfHeal: boolean; pausedDuringRun: boolean };
+  backup: { bucket: string; prefix: string };
+  confirmAfterBackup: boolean;
+  /** Rough write downtime: export + verify + delete + recreate + import + verify, at measured emulator rates. */
+  expectedWriteDowntimeSeconds: number;
+  resumeFrom?: string;
+}
+
+export interface TableRestoreResult {
+  tableName: string;
+  backupItems: number;
+  restoredItems: number;
+  backupDigest: string;
+  restoredDigest: string;
+  settingsApplied: string[];
+}
+
+export interface DynamoDbRecoveryDetails {
+  backup: BackupLocation & { url: string; items: number; chunks: number; nativeBackups: { tableName: string; backupArn?: string; unsupported?: boolean }[] };
+  tables: TableRestoreResult[];
+  durations: { exportSeconds: number; verifySeconds: number; deleteSeconds: number; recreateSeconds: number; importSeconds: number; writeDowntimeSeconds: number };
+  throughput: { exportItemsPerSecond: number; importItemsPerSecond: number };
+}
+
+export function validateRecoveryTables(instance: string, tables: unknown, known: string[]): string[] | undefined {
+  if (tables === undefined) return undefined;
+  if (!Array.isArray(tables) || tables.length === 0) throw new InvalidInputError('tables must be a non-empty list of table names');
+  for (const t of tables) {
+    validateTableName(t);
+    if (!known.includes(t as string)) {
+      throw new InvalidInputError(`table ${JSON.stringify(t)} is not one of ${validateInstanceName(instance)}'s tables (${known.join(', ')})`);
+    }
+  }
+  return [...new Set(tables as string[])];
+}
