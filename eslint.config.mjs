@@ -19,6 +19,17 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  // Plain CommonJS scripts that start without a TypeScript loader (scripts/stack/dynamodb-emulator.js):
+  // no type information, so no-undef against the globals of the Node running them catches typos instead.
+  { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ['**/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: Object.fromEntries(Object.getOwnPropertyNames(globalThis).map((name) => [name, 'readonly'])),
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off', 'no-undef': 'error' },
+  },
   {
     files: ['workflows/**/*.ts', 'test-support/workflows/**/*.ts'],
     rules: {

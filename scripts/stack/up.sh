@@ -40,11 +40,11 @@ start temporal "$temporal" server start-dev \
 
 start moto "$MOTO_DIR/bin/moto_server" -H 127.0.0.1 -p "$PORT_MOTO"
 
-dynalite="$PROJECT_DIR/node_modules/.bin/dynalite"
-[ -x "$dynalite" ] || die "dynalite is missing: run 'npm ci' first (make does)"
+[ -f "$PROJECT_DIR/node_modules/dynalite/package.json" ] || die "dynalite is missing: run 'npm ci' first (make does)"
 mkdir -p "$STATE_DIR/dynalite"
+# dynalite plus the TTL and point-in-time-recovery settings it lacks (dynamodb-emulator.js).
 # --createTableMs 0: tables are ACTIVE at once, as the runbooks wait for them anyway.
-start dynalite "$dynalite" --host 127.0.0.1 --port "$PORT_DYNALITE" --path "$STATE_DIR/dynalite" \
+start dynalite node "$STACK_DIR/dynamodb-emulator.js" --host 127.0.0.1 --port "$PORT_DYNALITE" --path "$STATE_DIR/dynalite" \
   --createTableMs 0 --deleteTableMs 0 --updateTableMs 0
 
 wait_until 60 "temporal (127.0.0.1:$PORT_TEMPORAL, UI http://127.0.0.1:$PORT_TEMPORAL_UI)" \
