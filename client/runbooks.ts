@@ -1,5 +1,6 @@
 /** Starting runbooks from a client: the IDs, queue and search attributes each start needs. */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import type { Client, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import {
@@ -140,4 +141,9 @@ export async function startDiagnosticBundle(client: Client, taskQueue: string, i
     ],
     staticSummary: `Diagnostic bundle of ${instance}`,
   });
+}
+
+export function startDynamoDbRecovery(client: Client, taskQueue: string, input: DynamoDbRecoveryInput): Promise<WorkflowHandle> {
+  return startRunbook(client, taskQueue, 'dynamodbRecovery', RUNBOOKS.dynamodbRecovery, input.instance, [input], Boolean(input.options.dryRun),
+    `DynamoDB recovery of ${input.instance}${input.resumeFrom ? ` (resume from ${input.resumeFrom})` : ''}`);
 }

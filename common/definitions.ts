@@ -21,6 +21,9 @@ export const RUNBOOKS = {
   rollback: 'rollback',
   unpin: 'unpin',
   diagnosticBundle: 'diagnostic-bundle',
+  dynamodbRecovery: 'dynamodb-recovery',
+  dynamodbExport: 'dynamodb-export',
+  dynamodbImport: 'dynamodb-import',
 } as const;
 
 /**

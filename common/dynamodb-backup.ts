@@ -68,6 +68,8 @@ export interface BackupManifest {
   createdBy: { workflowId: string; runId: string };
   bucket: string;
   prefix: string;
+  /** The claim as captured before the delete, so a resumed recovery can recreate it. */
+  claim?: { name: string; spec: Record<string, unknown>; labels: Record<string, string> };
   tables: TableBackup[];
 }
 
@@ -246,6 +248,7 @@ export interface TableRestoreResult {
 export interface DynamoDbRecoveryDetails {
   backup: BackupLocation & { url: string; items: number; chunks: number; nativeBackups: { tableName: string; backupArn?: string; unsupported?: boolean }[] };
   tables: TableRestoreResult[];
+  imported: { tableName: string; targetTable: string; items: number; retriedItems: number; segments: { segment: number; itemsWrittenByLastAttempt: number; resumedFromItems: number; attempts: number }[] }[];
   durations: { exportSeconds: number; verifySeconds: number; deleteSeconds: number; recreateSeconds: number; importSeconds: number; writeDowntimeSeconds: number };
   throughput: { exportItemsPerSecond: number; importItemsPerSecond: number };
 }

@@ -2,3 +2,4 @@ export { instanceStatus } from './instance-status';
 export { rollback } from './rollback';
 export { unpin } from './unpin';
 export { diagnosticBundle } from './diagnostic-bundle';
+export { dynamodbRecovery } from './dynamodb-recovery';

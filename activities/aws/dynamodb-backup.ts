@@ -7,7 +7,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -43,6 +43,7 @@ export interface BackupSummary {
   location: BackupLocation;
   instance?: string;
   createdAt: string;
+  claim?: BackupManifest['claim'];
   tables: { tableName: string; items: number; digest: string; segments: number[]; chunks: number; definition: TableDefinition }[];
 }
 
@@ -51,6 +52,7 @@ export function summarize(location: BackupLocation, manifest: BackupManifest): B
     location,
     instance: manifest.instance,
     createdAt: manifest.createdAt,
+    claim: manifest.claim,
     tables: manifest.tables.map((t) => ({
       tableName: t.tableName,
       items: t.items,
@@ -118,7 +120,7 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
         return nonRetryable(new BackupCorruptError(`s3://${url.bucket}/${url.key} is not JSON`, { cause: err }));
       }
       if (manifest.format !== BACKUP_FORMAT) {
-        return nonRetryable(new BackupCorruptError(`s3://${url.bucket}/${url.key} is not a ${BACKUP_FORMAT} manifest`));
+        return nonRetryable(new BackupCorruptError(`s3://${url.bucket}/${url.key} is not a ${String(BACKUP_FORMAT)} manifest`));
       }
       return { bucket: url.bucket, prefix: manifest.prefix, manifestKey: url.key, manifestSha256: sha256Hex(bytes) };
     },

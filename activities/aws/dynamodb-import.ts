@@ -5,7 +5,7 @@
  * chunk not yet written (re-writing items is harmless: a put with the same item is idempotent).
  */
 import { BatchWriteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
@@ -40,7 +40,7 @@ export async function readManifest(s3: S3Client, location: BackupLocation, expec
     throw new BackupCorruptError(`manifest s3://${location.bucket}/${location.manifestKey} has SHA-256 ${actual}, expected ${location.manifestSha256}`);
   }
   const manifest = JSON.parse(bytes.toString('utf8')) as BackupManifest;
-  if (manifest.format !== BACKUP_FORMAT) throw new BackupCorruptError(`manifest format ${String(manifest.format)} is not ${BACKUP_FORMAT}`);
+  if (manifest.format !== BACKUP_FORMAT) throw new BackupCorruptError(`manifest format ${String(manifest.format)} is not ${String(BACKUP_FORMAT)}`);
   return manifest;
 }
 
@@ -117,7 +117,7 @@ export async function digestTableSegment(
   onProgress: () => void,
 ): Promise<{ items: number; digest: string }> {
   const digest = new ItemDigest();
-  let startKey: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
+  let startKey: Record<string, AttributeValue> | undefined;
   do {
     const page = await untilNotThrottled(
       () => dynamodb.send(new ScanCommand({ TableName: tableName, Segment: segment, TotalSegments: totalSegments, ConsistentRead: true, ExclusiveStartKey: startKey })),

@@ -70,7 +70,7 @@ export async function describeDefinition(dynamodb: DynamoDBClient, table: TableD
       ttl === 'unsupported'
         ? { status: 'unsupported' }
         : {
-            status: (ttl.TimeToLiveDescription?.TimeToLiveStatus ?? 'DISABLED') as TableDefinition['timeToLive']['status'],
+            status: ttl.TimeToLiveDescription?.TimeToLiveStatus ?? 'DISABLED',
             attributeName: ttl.TimeToLiveDescription?.AttributeName,
           },
     pointInTimeRecovery:

@@ -262,7 +262,7 @@ export function createRecoveryKubeActivities({ kube, dynamodb }: { kube: KubeCli
       const claim = await readClaim(input.instance);
       if (claim && claim.metadata.uid === input.uid) throw notYet(`claim ${claim.metadata.name} is still being deleted`);
       if (input.composite) {
-        const composite = await getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name: input.composite }));
+        const composite: unknown = await getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name: input.composite }));
         if (composite) throw notYet(`composite ${input.composite} still exists`);
       }
       for (const tableName of input.tableNames) {

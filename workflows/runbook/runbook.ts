@@ -23,6 +23,7 @@ import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS, RUNBOOK_STEP } from '..
 import { alertNotificationSignal, destructiveWorkflowId, progressQuery } from '../../common/runbook';
 import type {
   ApprovalProgress,
+  ApprovalRecord,
   AuditRecord,
   ChangeRecord,
   ProgressSnapshot,
@@ -88,6 +89,8 @@ export class Runbook {
   private readonly notes: string[] = [];
   private readonly cleanups: { name: string; run: () => Promise<void> }[] = [];
   private approval?: ApprovalProgress;
+  /** Approvals of earlier gates in this run (a confirmation's gate starts empty). */
+  private earlierApprovals: ApprovalRecord[] = [];
   private plan?: unknown;
   private digest?: string;
   private readonly audit: AuditRecord;
@@ -117,7 +120,7 @@ export class Runbook {
     });
     this.gate = new ApprovalGate((progress) => {
       this.approval = progress;
-      this.audit.approvals = progress.approvals;
+      this.audit.approvals = [...this.earlierApprovals, ...progress.approvals];
       this.setStatus(progress.state === 'waiting' ? 'AwaitingApproval' : 'Running');
     });
     upsertSearchAttributes([
@@ -203,13 +206,27 @@ export class Runbook {
     this.audit.planDigest = this.digest;
     if (this.dryRun) throw new RunbookStopped('planned', 'dry run: plan computed, nothing changed');
 
+    return this.awaitApproval(this.digest, `${this.describe()} is waiting for approval of plan ${this.digest}`);
+  }
+
+  /**
+   * A further approval later in the run (e.g. once the backup is verified, before a delete). It is
+   * bound to the approved plan and to what it confirms, so an approval of one cannot pass the other.
+   */
+  async confirm(stage: string, subject: unknown): Promise<Approved> {
+    const digest = planDigest({ plan: this.digest, stage, subject });
+    return this.awaitApproval(digest, `${this.describe()} asks for confirmation (${stage}) of ${digest}`);
+  }
+
+  private async awaitApproval(digest: string, announcement: string): Promise<Approved> {
     const { keyring, policy: configured } = await activity('loadApprovalConfig', 'Load the approvers keyring and policy')(
       this.definition.name,
     );
     const policy = effectivePolicy(configured, this.definition.options.approvalPolicy);
-    await this.notify('approval-requested', `${this.describe()} is waiting for approval of plan ${this.digest}`);
+    this.earlierApprovals = [...this.audit.approvals];
+    await this.notify('approval-requested', announcement);
     const decision = await this.gate.waitForDecision({
-      planDigest: this.digest,
+      planDigest: digest,
       policy,
       keyring,
       requester: this.definition.options.requestedBy,
