@@ -25,6 +25,8 @@ export interface DynamoDbFaultProxyOptions {
   unprocessedFraction?: number;
   /** Operations counted for throttling (X-Amz-Target without the API prefix). */
   operations?: string[];
+  /** Latency added before each request of `operations` is handled, to slow a run down to a point a test can act at. */
+  delayMs?: number;
 }
 
 export interface DynamoDbFaultProxyStats {
@@ -128,6 +130,11 @@ export async function startDynamoDbFaultProxy(options: DynamoDbFaultProxyOptions
 
   const server = http.createServer((req, res) => {
     const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+    if (options.delayMs && operations.has(operation)) setTimeout(() => handle(req, res, operation), options.delayMs);
+    else handle(req, res, operation);
+  });
+
+  function handle(req: IncomingMessage, res: ServerResponse, operation: string): void {
     if (throttleEveryNth !== undefined && operations.has(operation) && ++counted % throttleEveryNth === 0) {
       throttle(req, res);
       return;
@@ -142,7 +149,7 @@ export async function startDynamoDbFaultProxy(options: DynamoDbFaultProxyOptions
         res.end(`fault proxy: ${err instanceof Error ? err.message : String(err)}`);
       }
     });
-  });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

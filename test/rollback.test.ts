@@ -191,7 +191,8 @@ describe('rollback survives its worker', () => {
   writeFileSync(approversFile, JSON.stringify(approversFileJson));
 
   function startWorkerProcess(): ChildProcess {
-    const child = spawn(path.join(__dirname, '..', 'node_modules', '.bin', 'tsx'), [path.join(__dirname, '..', 'worker', 'main.ts')], {
+    // `node --import tsx`, not the tsx CLI: the CLI runs the worker in a child that SIGKILL would miss.
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'worker', 'main.ts')], {
       env: { ...process.env, VCP_TASK_QUEUE: taskQueue, VCP_APPROVERS_FILE: approversFile, VCP_METRICS_ADDRESS: '' },
       stdio: 'ignore',
     });

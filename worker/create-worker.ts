@@ -33,5 +33,8 @@ export function createRunbookWorker(options: RunbookWorkerOptions): Promise<Work
     taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: workflowsPath() }),
     activities: { ...createActivities(deps), ...extraActivities },
+    // Export and import checkpoints travel in heartbeats: send them within a second, not the
+    // default 80% of the heartbeat timeout, so a lost worker costs at most about a second of work.
+    maxHeartbeatThrottleInterval: '1 second',
   });
 }
