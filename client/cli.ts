@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../common/config';
 import type { RunbooksConfig } from '../common/config';
 import { RUNBOOK_INSTANCE as RUNBOOK_INSTANCE_KEY, RUNBOOK_NAME as RUNBOOK_NAME_KEY, RUNBOOK_STATUS as RUNBOOK_STATUS_KEY } from '../common/definitions';
@@ -18,6 +18,8 @@ import { decide } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
 import { defaultKeyDir, initKey, loadKey } from './keys';
 import { InstanceBusyError, startDiagnosticBundle, startInstanceStatus, startRollback, startUnpin } from './runbooks';
+import { JsonView, PlainView, RunNotFoundError, TerminalView, watchRun } from './watch';
+import type { WatchView } from './watch';
 
 export const EXIT = {
   ok: 0,
@@ -71,7 +73,7 @@ function uiLink(config: RunbooksConfig, handle: { workflowId: string }, runId: s
 async function startedMessage(output: Output, config: RunbooksConfig, handle: WorkflowHandle, what: string): Promise<void> {
   const { runId } = await handle.describe();
   print(output, { workflowId: handle.workflowId, runId, ui: uiLink(config, handle, runId) }, () =>
-    [`${what} started: ${handle.workflowId}`, `  watch:   runbook show ${handle.workflowId}`, `  approve: runbook approve ${handle.workflowId}`, `  UI:      ${uiLink(config, handle, runId)}`].join('\n'),
+    [`${what} started: ${handle.workflowId}`, `  watch:   runbook watch ${handle.workflowId}`, `  approve: runbook approve ${handle.workflowId}`, `  UI:      ${uiLink(config, handle, runId)}`].join('\n'),
   );
 }
 
@@ -120,6 +122,13 @@ async function decideCommand(workflowId: string, decision: 'approve' | 'reject',
       throw err;
     }
   });
+}
+
+function parseInterval(value: string): number {
+  const ms = Number(value);
+  // Below 100 ms the polling would load the server for no visible gain.
+  if (!Number.isInteger(ms) || ms < 100) throw new InvalidArgumentError('a whole number of milliseconds, at least 100');
+  return ms;
 }
 
 export function buildCli(): Command {
@@ -251,6 +260,25 @@ export function buildCli(): Command {
           [`${workflowId} (${description.status.name})`, snapshot ? describeSnapshot(snapshot) : '  (no progress: is a worker running?)', 'failure' in outcome ? `  failure: ${String(outcome.failure)}` : ''].filter(Boolean).join('\n'),
         );
         if ('failure' in outcome) process.exitCode = EXIT.notSucceeded;
+      });
+    });
+
+  program
+    .command('watch <workflowId>')
+    .description('follow a run until it ends: steps and progress bars on a terminal, a line per change otherwise (exit 0 succeeded, 3 ended otherwise)')
+    .option('--interval <ms>', 'how often to poll the run', parseInterval, 1000)
+    .action(async (workflowId: string, opts: { interval: number }) => {
+      await withClient(async (client) => {
+        const write = (line: string) => console.log(line);
+        const view: WatchView =
+          output() === 'json' ? new JsonView(workflowId, write) : process.stdout.isTTY ? new TerminalView(workflowId, process.stdout) : new PlainView(workflowId, write);
+        try {
+          const end = await watchRun(client, workflowId, { intervalMs: opts.interval, view });
+          if (!end.succeeded) process.exitCode = EXIT.notSucceeded;
+        } catch (err) {
+          if (err instanceof RunNotFoundError) throw new CliError(err.message, EXIT.error);
+          throw err;
+        }
       });
     });
 
