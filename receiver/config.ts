@@ -1,0 +1,30 @@
+/**
+ * The receiver's own settings, besides the Temporal ones of common/config.ts. Kept apart from
+ * main.ts so the deployment tests can check manifests against exactly what is read here.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Every environment variable the receiver reads besides CONFIG_VARIABLES. */
+export const RECEIVER_VARIABLES = ['VCP_ALERT_TOKEN', 'VCP_ALERT_TOKEN_FILE', 'VCP_ALERT_RULES_FILE', 'VCP_ALERT_LISTEN'] as const;
+
+export const DEFAULT_ALERT_LISTEN = '127.0.0.1:9095';
+
+export interface ReceiverSettings {
+  /** Bearer token Alertmanager sends; never logged. */
+  token: string;
+  rulesFile: string;
+  host: string;
+  port: number;
+}
+
+export function loadReceiverSettings(env: Record<string, string | undefined> = process.env): ReceiverSettings {
+  const token = env.VCP_ALERT_TOKEN ?? (env.VCP_ALERT_TOKEN_FILE ? readFileSync(env.VCP_ALERT_TOKEN_FILE, 'utf8').trim() : '');
+  if (token.length < 16) throw new Error('set VCP_ALERT_TOKEN or VCP_ALERT_TOKEN_FILE to a bearer token of at least 16 characters');
+  const rulesFile = env.VCP_ALERT_RULES_FILE ?? path.join(__dirname, 'default-rules.yaml');
+  const listen = env.VCP_ALERT_LISTEN ?? DEFAULT_ALERT_LISTEN;
+  const match = /^([^:\s]+):(\d{1,5})$/.exec(listen);
+  // Without this check a typo would make the server listen on a random port.
+  if (!match || Number(match[2]) > 65535) throw new Error(`VCP_ALERT_LISTEN=${JSON.stringify(listen)} must look like host:port`);
+  return { token, rulesFile, host: match[1]!, port: Number(match[2]) };
+}

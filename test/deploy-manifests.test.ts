@@ -1,0 +1,209 @@
+/**
+ * deploy/worker.yaml and deploy/receiver.yaml against the code they run: the variables they set are
+ * the ones the loaders read and load cleanly, the probes reach paths the real entry points serve on
+ * the ports they listen on, the receiver holds no Kubernetes credentials, and the API server accepts
+ * both files. (deploy/rbac.yaml is proven by deploy-rbac.test.ts.)
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { CONFIG_VARIABLES, loadConfig } from '../common/config';
+import { loadReceiverSettings, RECEIVER_VARIABLES } from '../receiver/config';
+import { config } from '../test-support/stack';
+
+const exec = promisify(execFile);
+const root = path.join(__dirname, '..');
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+}
+interface Probe {
+  httpGet: { path: string; port: string | number };
+}
+interface Container {
+  command: string[];
+  env: EnvVar[];
+  ports?: { name?: string; containerPort: number }[];
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface PodSpec {
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  containers: Container[];
+  volumes?: { name: string; configMap?: { name: string; items?: { key: string; path: string }[] } }[];
+}
+interface Manifest {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  automountServiceAccountToken?: boolean;
+  spec?: { template?: { spec: PodSpec }; ports?: { port: number; targetPort: string | number }[]; selector?: Record<string, string> };
+  subjects?: { kind: string; name: string }[];
+}
+
+function manifests(file: string): Manifest[] {
+  return parseAllDocuments(readFileSync(path.join(root, 'deploy', file), 'utf8')).map((d) => d.toJS() as Manifest);
+}
+
+const worker = manifests('worker.yaml');
+const receiver = manifests('receiver.yaml');
+
+function deployment(docs: Manifest[]): { pod: PodSpec; container: Container } {
+  const pod = docs.find((d) => d.kind === 'Deployment')!.spec!.template!.spec;
+  expect(pod.containers).toHaveLength(1);
+  return { pod, container: pod.containers[0]! };
+}
+
+/** The container's environment; values from Secrets stand in as given (they are not in the file). */
+function envOf(container: Container, secrets: Record<string, string> = {}): Record<string, string> {
+  return Object.fromEntries(
+    container.env.map((e) => {
+      const ref = e.valueFrom?.secretKeyRef;
+      return [e.name, ref ? secrets[`${ref.name}/${ref.key}`]! : e.value!];
+    }),
+  );
+}
+
+function containerPort(container: Container, port: string | number): number | undefined {
+  return typeof port === 'number' ? port : container.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+const receiverToken = { 'vcp-runbooks-alert-token/token': randomBytes(16).toString('hex') };
+
+describe('deploy/ manifests against the code', () => {
+  it('the worker sets only variables the config loader reads, and they load cleanly', () => {
+    const env = envOf(deployment(worker).container);
+    expect(Object.keys(env).filter((name) => !(CONFIG_VARIABLES as readonly string[]).includes(name))).toEqual([]);
+    expect(loadConfig(env).worker.metricsBindAddress).toMatch(/^0\.0\.0\.0:\d+$/);
+  });
+
+  it('the receiver sets only variables the config loader and receiver/config.ts read, takes its token from a Secret, and starts runs where the worker polls', () => {
+    const { pod, container } = deployment(receiver);
+    const env = envOf(container, receiverToken);
+    const known = [...CONFIG_VARIABLES, ...RECEIVER_VARIABLES] as readonly string[];
+    expect(Object.keys(env).filter((name) => !known.includes(name))).toEqual([]);
+    const token = container.env.find((e) => e.name === 'VCP_ALERT_TOKEN')!;
+    expect(token.value).toBeUndefined();
+    expect(token.valueFrom?.secretKeyRef).toEqual({ name: 'vcp-runbooks-alert-token', key: 'token' });
+
+    const settings = loadReceiverSettings(env);
+    expect(settings.token).toBe(receiverToken['vcp-runbooks-alert-token/token']);
+    // The rules file is the ConfigMap's key, mounted where VCP_ALERT_RULES_FILE points.
+    const mount = container.volumeMounts!.find((m) => m.mountPath === path.posix.dirname(settings.rulesFile));
+    const volume = pod.volumes!.find((v) => v.name === mount?.name);
+    expect(volume?.configMap?.items).toContainEqual({ key: 'rules.yaml', path: path.posix.basename(settings.rulesFile) });
+
+    const temporal = (c: ReturnType<typeof loadConfig>) => ({ address: c.temporal.connection.address, namespace: c.temporal.namespace, taskQueue: c.temporal.taskQueue });
+    expect(temporal(loadConfig(env))).toEqual(temporal(loadConfig(envOf(deployment(worker).container))));
+  });
+
+  it('probes and the Service use the port each process listens on, on all interfaces', () => {
+    const w = deployment(worker).container;
+    const metrics = loadConfig(envOf(w)).worker.metricsBindAddress!;
+    const r = deployment(receiver).container;
+    const listen = loadReceiverSettings(envOf(r, receiverToken));
+    expect(listen.host).toBe('0.0.0.0');
+    for (const [container, port] of [[w, Number(metrics.split(':')[1])], [r, listen.port]] as const) {
+      for (const probe of [container.readinessProbe, container.livenessProbe]) expect(containerPort(container, probe!.httpGet.port)).toBe(port);
+    }
+    const service = receiver.find((d) => d.kind === 'Service')!;
+    expect(service.spec!.ports!.map((p) => containerPort(r, p.targetPort))).toEqual([listen.port]);
+    expect(service.spec!.selector).toEqual({ 'app.kubernetes.io/name': 'vcp-runbooks-alert-receiver' });
+  });
+
+  it('the probe paths answer 200 from the real entry points started with the manifests\' variables', async () => {
+    const approvers = path.join(mkdtempSync(path.join(tmpdir(), 'vcp-manifests-')), 'approvers.json');
+    writeFileSync(approvers, '{}');
+    const cases = [
+      {
+        container: deployment(worker).container,
+        // Only what differs outside the cluster: addresses, local files, a queue of its own.
+        local: (port: number) => ({ VCP_METRICS_ADDRESS: `127.0.0.1:${port}`, VCP_APPROVERS_FILE: approvers, VCP_TASK_QUEUE: `manifests-${randomBytes(4).toString('hex')}` }),
+      },
+      {
+        container: deployment(receiver).container,
+        local: (port: number) => ({ VCP_ALERT_LISTEN: `127.0.0.1:${port}`, VCP_ALERT_RULES_FILE: path.join(root, 'receiver', 'default-rules.yaml') }),
+      },
+    ];
+    for (const { container, local } of cases) {
+      // The image runs the compiled entry point; run its source.
+      const entry = path.join(root, container.command[1]!.replace(/^dist\//, '').replace(/\.js$/, '.ts'));
+      expect(container.command[0]).toBe('node');
+      expect(existsSync(entry), entry).toBe(true);
+      const port = await freePort();
+      const env = { ...process.env, ...envOf(container, receiverToken), TEMPORAL_ADDRESS: config.temporal.connection.address, ...local(port) };
+      await withProcess(entry, env, async () => {
+        for (const probe of [container.readinessProbe!, container.livenessProbe!]) {
+          expect(await getUntilUp(`http://127.0.0.1:${port}${probe.httpGet.path}`), `${entry} ${probe.httpGet.path}`).toBe(200);
+        }
+      });
+    }
+  });
+
+  it('the receiver\'s ServiceAccount mounts no token and is bound to no role', () => {
+    const account = receiver.find((d) => d.kind === 'ServiceAccount')!;
+    expect(account.automountServiceAccountToken).toBe(false);
+    const { pod } = deployment(receiver);
+    expect(pod.serviceAccountName).toBe(account.metadata.name);
+    expect(pod.automountServiceAccountToken).not.toBe(true);
+    const bindings = [...manifests('rbac.yaml'), ...receiver].filter((d) => d.kind.endsWith('Binding'));
+    expect(bindings.filter((b) => b.subjects?.some((s) => s.kind === 'ServiceAccount' && s.name === account.metadata.name))).toEqual([]);
+  });
+
+  it('the API server accepts both files (server-side dry run)', async () => {
+    const kubectl = process.env.KUBECTL;
+    if (!kubectl) throw new Error('KUBECTL is not set: run the tests with `make test`');
+    const kubeconfig = ['--kubeconfig', config.kubernetes.kubeconfig!];
+    // The namespace must exist for a dry run of namespaced objects.
+    await exec(kubectl, [...kubeconfig, 'apply', '-f', path.join(root, 'deploy', 'rbac.yaml')]);
+    const { stdout } = await exec(kubectl, [...kubeconfig, 'apply', '--dry-run=server', '-f', path.join(root, 'deploy', 'worker.yaml'), '-f', path.join(root, 'deploy', 'receiver.yaml')]);
+    expect(stdout).toMatch(/deployment\.apps\/vcp-runbooks-worker (created|configured|unchanged) \(server dry run\)/);
+    expect(stdout).toMatch(/deployment\.apps\/vcp-runbooks-alert-receiver (created|configured|unchanged) \(server dry run\)/);
+    expect(stdout).toMatch(/service\/vcp-runbooks-alert-receiver (created|configured|unchanged) \(server dry run\)/);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** Runs a TypeScript entry point as the container would run it, and stops it (SIGTERM) afterwards. */
+async function withProcess(entry: string, env: NodeJS.ProcessEnv, fn: () => Promise<void>): Promise<void> {
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', entry], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    await Promise.race([fn(), exited.then((code) => Promise.reject(new Error(`${entry} exited (${code}) before its probes answered:\n${stderr}`)))]);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+async function getUntilUp(url: string, timeoutMs = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return (await fetch(url)).status;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
