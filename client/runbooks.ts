@@ -1,6 +1,6 @@
 /** Starting runbooks from a client: the IDs, queue and search attributes each start needs. */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import type { DynamoDbRecoveryInput } from '../common/dynamodb-backup';
+import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import type { Client, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import {
@@ -146,4 +146,24 @@ export async function startDiagnosticBundle(client: Client, taskQueue: string, i
 export function startDynamoDbRecovery(client: Client, taskQueue: string, input: DynamoDbRecoveryInput): Promise<WorkflowHandle> {
   return startRunbook(client, taskQueue, 'dynamodbRecovery', RUNBOOKS.dynamodbRecovery, input.instance, [input], Boolean(input.options.dryRun),
     `DynamoDB recovery of ${input.instance}${input.resumeFrom ? ` (resume from ${input.resumeFrom})` : ''}`);
+}
+
+export function startDynamoDbImport(client: Client, taskQueue: string, input: DynamoDbImportInput): Promise<WorkflowHandle> {
+  return startRunbook(client, taskQueue, 'dynamodbImport', RUNBOOKS.dynamodbImport, input.instance, [input], Boolean(input.options.dryRun),
+    `DynamoDB import into ${input.instance} from ${input.from}`);
+}
+
+/** Read-only: no lock, a unique ID per export. */
+export async function startDynamoDbExport(client: Client, taskQueue: string, input: DynamoDbExportInput): Promise<WorkflowHandle> {
+  const instance = validateInstanceName(input.instance);
+  return client.workflow.start('dynamodbExport', {
+    taskQueue,
+    workflowId: `${RUNBOOKS.dynamodbExport}/${instance}/${uuid4()}`,
+    args: [input],
+    typedSearchAttributes: [
+      { key: RUNBOOK_NAME, value: RUNBOOKS.dynamodbExport },
+      { key: RUNBOOK_INSTANCE, value: instance },
+    ],
+    staticSummary: `DynamoDB export of ${instance}`,
+  });
 }

@@ -181,8 +181,8 @@ export interface DynamoDbRecoveryInput {
 }
 
 export interface DynamoDbExportInput {
-  instance?: string;
-  /** Table names; default: the instance's platform tables. */
+  instance: string;
+  /** A subset of the instance's tables; default: all of them. */
   tables?: string[];
   export?: ExportTuning;
   options: RunbookOptions;
@@ -197,7 +197,8 @@ export interface DynamoDbImportInput {
   targetTables?: Record<string, string>;
   /** Import into tables that already hold items (items with the same key are overwritten). */
   allowNonEmptyTargets?: boolean;
-  instance?: string;
+  /** The instance whose tables are written; its destructive lock is held during the import. */
+  instance: string;
   import?: ImportTuning;
   options: RunbookOptions;
 }

@@ -8,7 +8,11 @@ import {
   CreateTableCommand,
   DeleteTableCommand,
   DescribeContinuousBackupsCommand,
+  DescribeTableCommand,
   DescribeTimeToLiveCommand,
+  ListTagsOfResourceCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
   DynamoDBClient,
   ResourceNotFoundException,
   TableNotFoundException,
@@ -48,6 +52,21 @@ describe('DynamoDB emulator: TTL and point-in-time recovery on dynalite (scripts
     (await client.send(new DescribeTimeToLiveCommand({ TableName }))).TimeToLiveDescription;
   const describePitr = async (TableName: string) =>
     (await ddb.send(new DescribeContinuousBackupsCommand({ TableName }))).ContinuousBackupsDescription;
+
+  it('tags: tag, untag and list belong to the table incarnation; a missing table is ResourceNotFound', async () => {
+    const table = await createTable();
+    const arnOf = async (TableName: string) => (await ddb.send(new DescribeTableCommand({ TableName }))).Table!.TableArn!;
+    const listTags = async (ResourceArn: string) => (await ddb.send(new ListTagsOfResourceCommand({ ResourceArn }))).Tags;
+    const arn = await arnOf(table);
+    expect(await listTags(arn)).toEqual([]);
+    await ddb.send(new TagResourceCommand({ ResourceArn: arn, Tags: [{ Key: 'team', Value: 'coffee' }, { Key: 'tier', Value: '1' }] }));
+    await ddb.send(new UntagResourceCommand({ ResourceArn: arn, TagKeys: ['tier'] }));
+    expect(await listTags(arn)).toEqual([{ Key: 'team', Value: 'coffee' }]);
+    await ddb.send(new DeleteTableCommand({ TableName: table }));
+    await expect(listTags(arn)).rejects.toBeInstanceOf(ResourceNotFoundException);
+    await createTable(ddb, table);
+    expect(await listTags(await arnOf(table))).toEqual([]);
+  });
 
   it('enabling TTL shows ENABLED with its attribute; a second enable or a disable of a disabled TTL is refused as on AWS', async () => {
     const table = await createTable();

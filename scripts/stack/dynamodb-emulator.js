@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The local stack's DynamoDB endpoint: dynalite, plus the table settings dynalite lacks and the
 // recovery runbook captures and re-applies: time to live (Update/DescribeTimeToLive) and point-in-time
-// recovery (Update/DescribeContinuousBackups). Plain CommonJS so it starts as fast as dynalite itself.
+// recovery (Update/DescribeContinuousBackups). Tags are served here too: dynalite's ListTagsOfResource
+// takes about ten seconds per call, which made every table description slow. Plain CommonJS so it starts as fast as dynalite itself.
 //
 //   node scripts/stack/dynamodb-emulator.js --host 127.0.0.1 --port 4567 --path DIR \
 //     --createTableMs 0 --deleteTableMs 0 --updateTableMs 0
@@ -63,6 +64,43 @@ const OPERATIONS = {
     // The continuous-backups API names a missing table differently from the rest of DynamoDB.
     tableNotFound: true,
   },
+  ListTagsOfResource: { byArn: true, check: checkArn, run: listTags },
+  TagResource: { byArn: true, check: (data) => checkTags(data, true), run: tagResource },
+  UntagResource: { byArn: true, check: (data) => checkTags(data, false), run: untagResource },
+}
+
+function checkArn(data) {
+  if (typeof data.ResourceArn !== 'string' || !/^arn:aws[a-z-]*:dynamodb:[^:]*:[^:]*:table\/[a-zA-Z0-9_.-]+$/.test(data.ResourceArn)) {
+    throw validationError(`Invalid TableArn: ${String(data.ResourceArn)}`)
+  }
+  return data
+}
+
+function checkTags(data, withValues) {
+  checkArn(data)
+  const list = withValues ? data.Tags : data.TagKeys
+  if (!Array.isArray(list) || list.length === 0) throw validationError(`1 validation error detected: ${withValues ? 'Tags' : 'TagKeys'} must not be empty`)
+  for (const entry of list) {
+    const ok = withValues ? entry && typeof entry.Key === 'string' && entry.Key.length > 0 && typeof entry.Value === 'string' : typeof entry === 'string'
+    if (!ok) throw validationError(`1 validation error detected: invalid ${withValues ? 'tag' : 'tag key'} ${JSON.stringify(entry)}`)
+  }
+  return data
+}
+
+function listTags(settings) {
+  return { result: { Tags: Object.entries(settings.tags || {}).map(([Key, Value]) => ({ Key, Value })) }, changed: false }
+}
+
+function tagResource(settings, data) {
+  settings.tags = { ...(settings.tags || {}) }
+  for (const { Key, Value } of data.Tags) settings.tags[Key] = Value
+  return { result: {}, changed: true }
+}
+
+function untagResource(settings, data) {
+  settings.tags = { ...(settings.tags || {}) }
+  for (const key of data.TagKeys) delete settings.tags[key]
+  return { result: {}, changed: true }
 }
 
 function parseArgs(argv) {
@@ -89,7 +127,7 @@ function createSettingsStore(dir) {
       const entry = tables[name]
       // A copy: a refused or failed update leaves the stored settings as they were.
       if (entry && entry.creationDateTime === creationDateTime) return structuredClone(entry)
-      return { creationDateTime, timeToLive: { enabled: false }, pointInTimeRecovery: { enabled: false } }
+      return { creationDateTime, timeToLive: { enabled: false }, pointInTimeRecovery: { enabled: false }, tags: {} }
     },
     // Replaces any entry of an older incarnation of the same name: that table is gone.
     put(name, entry) {
@@ -245,6 +283,7 @@ async function handleSetting(operation, op, req, res, address, store) {
     data = undefined
   }
   const isObject = data !== null && typeof data === 'object' && !Array.isArray(data)
+  if (op.byArn && isObject && typeof data.ResourceArn === 'string') data.TableName = data.ResourceArn.split('/').pop()
   const tableName = isObject && typeof data.TableName === 'string' ? data.TableName : undefined
   // Unparseable input goes to dynalite as is, so it answers exactly as for its own operations.
   const describe = await describeTable(address, req.headers, isObject ? Buffer.from(JSON.stringify({ TableName: tableName })) : raw)
@@ -256,8 +295,12 @@ async function handleSetting(operation, op, req, res, address, store) {
     return
   }
   try {
-    data = validations.checkTypes(data, op.types)
-    validations.checkValidations(data, op.types)
+    if (op.check) {
+      data = op.check(data)
+    } else {
+      data = validations.checkTypes(data, op.types)
+      validations.checkValidations(data, op.types)
+    }
   } catch (err) {
     if (err.statusCode) return send(req, res, err.statusCode, err.body)
     throw err
@@ -266,6 +309,12 @@ async function handleSetting(operation, op, req, res, address, store) {
     return send(req, res, 400, {
       __type: 'com.amazonaws.dynamodb.v20120810#TableNotFoundException',
       message: `Table not found: ${data.TableName}`,
+    })
+  }
+  if (describeError === 'ResourceNotFoundException' && op.byArn) {
+    return send(req, res, 400, {
+      __type: 'com.amazonaws.dynamodb.v20120810#ResourceNotFoundException',
+      message: `Requested resource not found: ResourcArn: ${data.ResourceArn} not found`,
     })
   }
   if (describeError) return send(req, res, describe.statusCode, describe.json)
