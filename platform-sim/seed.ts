@@ -49,6 +49,8 @@ export interface SeedOptions {
   applicationAnnotations?: Record<string, string>;
   /** Wait for pods, tables and rows (default true). */
   wait?: boolean;
+  /** The claim's deletion policy for its tables (Crossplane's default: Delete). */
+  deletionPolicy?: 'Delete' | 'Orphan';
 }
 
 export interface SeededInstance {
@@ -158,7 +160,10 @@ export async function seedInstance(
     }),
   );
 
-  const claimSpec: DynamoDbClaim['spec'] = { parameters: { instance, region: 'us-west-2' }, compositeDeletePolicy: 'Background' };
+  const claimSpec: DynamoDbClaim['spec'] = {
+    parameters: { instance, region: 'us-west-2', ...(options.deletionPolicy ? { deletionPolicy: options.deletionPolicy } : {}) },
+    compositeDeletePolicy: 'Background',
+  };
   const desired: DesiredState = { replicas: { [API_DEPLOYMENT]: replicas.api, [FRONTEND_DEPLOYMENT]: replicas.frontend }, claim: claimSpec };
   const source = { repoURL: 'https://git.example/virtual-coffee/platform-deploy.git', path: `instances/${instance}`, targetRevision: 'main' };
   const start = Date.now() - SEEDED_REVISIONS.length * 86_400_000;

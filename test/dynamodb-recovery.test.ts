@@ -14,6 +14,7 @@ import {
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../activities';
@@ -213,6 +214,64 @@ describe('DynamoDB recovery runbook', () => {
     expect(result.audit.changes.map((c) => c.action)).toEqual(
       expect.arrayContaining(['pause spec.syncPolicy.automated', 'delete claim', 'create claim from the captured spec', 'restore spec.syncPolicy.automated']),
     );
+  });
+
+  it('a claim that orphans its tables: the plan says so, the runbook deletes the old tables itself and never imports into stale data', async () => {
+    const instance = uniqueInstance('ddb-orphan');
+    await seedForTest(instance, { sizes: small, deletionPolicy: 'Orphan' });
+    const before = await snapshotAll(instance);
+    const result = await withWorker(async ({ client, taskQueue }) => {
+      const handle = await startDynamoDbRecovery(client, taskQueue, input(instance));
+      const plan = (await awaitApprovalGate(handle)).plan as DynamoDbRecoveryPlan;
+      expect(plan.claim.deletionPolicy).toBe('Orphan');
+      expect([...plan.orphanedTablesToDelete].sort()).toEqual([`feedback-${instance}`, `matches-${instance}`, `users-${instance}`]);
+      await approveAs(handle, 'alice');
+      return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+    }, { overrides: { approvals } });
+    expect(result.outcome, result.reason).toBe('succeeded');
+    expect(result.audit.changes.filter((c) => c.action.startsWith('delete orphaned table'))).toHaveLength(3);
+    const after = await snapshotAll(instance);
+    for (const base of Object.keys(before)) expectSameItems(after[base]!, before[base]!);
+  });
+
+  it('a failure after the delete keeps writers stopped and sync paused, names the backup; a resumed run finishes the import', async () => {
+    const instance = uniqueInstance('ddb-resume');
+    await seedForTest(instance, { sizes: small });
+    const before = await snapshotAll(instance);
+    const real = createActivities(aws);
+    let sabotaged = 0;
+    // The first import of users fails for good, as if the table kept refusing writes.
+    const importBackupSegment = async (args: Parameters<typeof real.importBackupSegment>[0]) => {
+      if (args.tableName === `users-${instance}` && sabotaged++ === 0) {
+        throw ApplicationFailure.create({ type: 'ImportRefused', message: 'injected: writes refused', nonRetryable: true });
+      }
+      return real.importBackupSegment(args);
+    };
+    const failure = await withWorker(async ({ client, taskQueue }) => {
+      const handle = await startDynamoDbRecovery(client, taskQueue, input(instance, { export: { chunkMaxItems: 7, segments: 1 } }));
+      await awaitApprovalGate(handle);
+      await approveAs(handle, 'alice');
+      return handle.result().then(() => undefined, (err: unknown) => err);
+    }, { overrides: { approvals }, extraActivities: { importBackupSegment } });
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    const message = String((failure as WorkflowFailedError).cause?.message);
+    const resumeFrom = /--resume-from (s3:\/\/\S+manifest\.json)/.exec(message)?.[1];
+    expect(message).toMatch(/THE CLAIM WAS DELETED/);
+    expect(resumeFrom).toBeDefined();
+    expect(await writersOf(instance)).toEqual({ apiReplicas: 0, cronSuspended: true });
+    expect((await readApp(instance)).spec.syncPolicy?.automated).toBeUndefined();
+
+    const resumed = await withWorker(async ({ client, taskQueue }) => {
+      const handle = await startDynamoDbRecovery(client, taskQueue, input(instance, { resumeFrom }));
+      await awaitApprovalGate(handle);
+      await approveAs(handle, 'alice');
+      return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+    }, { overrides: { approvals } });
+    expect(resumed.outcome, resumed.reason).toBe('succeeded');
+    const after = await snapshotAll(instance);
+    for (const base of Object.keys(before)) expectSameItems(after[base]!, before[base]!);
+    expect(await writersOf(instance)).toEqual({ apiReplicas: 2, cronSuspended: false });
+    expect((await readApp(instance)).spec.syncPolicy?.automated).toMatchObject({ selfHeal: true });
   });
 
   it('dry run: returns the plan and changes nothing', async () => {

@@ -5,6 +5,7 @@
  * one-destructive-run-per-instance rule.
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
@@ -279,7 +280,7 @@ export class Runbook {
         reason = 'the run was cancelled';
       } else {
         outcome = 'failed';
-        reason = err instanceof Error ? err.message : String(err);
+        reason = failureReason(err);
         failure = err;
       }
     }
@@ -393,4 +394,10 @@ export class Runbook {
     if (this.notes.length > 0) lines.push('', ...this.notes.map((n) => `- ${n}`));
     setCurrentDetails(lines.join('\n'));
   }
+}
+
+/** "Activity task failed" says nothing: name the activity and what it reported. */
+function failureReason(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return `${err.activityType}: ${failureReason(err.cause)}`;
+  return err instanceof Error ? err.message : String(err);
 }
