@@ -10,7 +10,8 @@ import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { decide, waitForApprovalGate } from '../client/approvals';
-import { startDiagnosticBundle, startInstanceStatus, startRollback } from '../client/runbooks';
+import { startDiagnosticBundle, startDynamoDbExport, startDynamoDbRecovery, startInstanceStatus, startRollback } from '../client/runbooks';
+import { progressQuery } from '../common/runbook';
 import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { generateApproverKey } from '../common/approval';
 import type { ApprovalPolicyOverrides } from '../common/approval';
@@ -121,6 +122,28 @@ async function main(): Promise<void> {
         const bundle = await startDiagnosticBundle(client, taskQueue, { instance: rollbackInstance, options: { requestedBy: { user: 'bob', via: 'test' } } });
         await bundle.result();
         await save('diagnostic-bundle', bundle);
+
+        // Both gates: the plan, then the confirmation once the backup is verified.
+        const recovery = await startDynamoDbRecovery(client, taskQueue, {
+          instance: rollbackInstance,
+          confirmAfterBackup: true,
+          export: { chunkMaxItems: 2, segments: 2 },
+          options: { requestedBy: { user: 'bob', via: 'test' }, reason: 'replay fixture' },
+        });
+        const plan = await waitForApprovalGate(recovery);
+        await decide(recovery, { approver: 'alice', privateKey: alice.privateKey, decision: 'approve' });
+        for (;;) {
+          const progress = await recovery.query(progressQuery);
+          if (progress.status === 'AwaitingApproval' && progress.approval?.planDigest !== plan.approval?.planDigest) break;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        await decide(recovery, { approver: 'carol', privateKey: carol.privateKey, decision: 'approve' });
+        await recovery.result();
+        await save('dynamodb-recovery-confirmed', recovery);
+
+        const exported = await startDynamoDbExport(client, taskQueue, { instance: rollbackInstance, options: { requestedBy: { user: 'bob', via: 'test' } } });
+        await exported.result();
+        await save('dynamodb-export', exported);
       },
       { overrides: { approvals } },
     );
