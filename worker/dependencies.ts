@@ -13,8 +13,10 @@ import type { RunbooksConfig } from '../common/config';
  * KUBECONFIG, in-cluster config or ~/.kube/config.
  */
 export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { close: () => void } {
-  const dynamodb = new DynamoDBClient({ region: config.aws.region });
-  const s3 = new S3Client({ region: config.aws.region, forcePathStyle: config.aws.s3ForcePathStyle });
+  // Without a request timeout a call on a connection the server dropped can wait forever.
+  const requestHandler = { connectionTimeout: 5_000, requestTimeout: 60_000 };
+  const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler });
+  const s3 = new S3Client({ region: config.aws.region, forcePathStyle: config.aws.s3ForcePathStyle, requestHandler });
   return {
     kube: createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig)),
     approvals: loadApprovalConfig(config.approvals.approversFile),

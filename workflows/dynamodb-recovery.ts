@@ -239,6 +239,14 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       const created = await activity('createDynamoDbClaim', `Recreate claim ${claim.name}`)({ instance, spec: claim.spec, labels: claim.labels, recreatedBy: changedBy });
       if (created.created) runbook.recordChange({ object: claimObject(instance), action: 'create claim from the captured spec', after: { uid: created.uid, spec: claim.spec } });
       await poll('checkClaimReady', 'Wait for the claim to be Synced/Ready and the tables ACTIVE', claimTimeoutMs)({ instance, tableNames: allTables });
+      // The composition may have changed since the backup: keys must match or the items cannot go back.
+      for (const t of summary.tables.filter((x) => tables.includes(x.tableName))) {
+        const differences = await activity('compareTableDefinition', `Compare ${t.tableName} with its captured definition`)({ tableName: t.tableName, definition: t.definition });
+        if (differences.keys.length > 0) {
+          throw ApplicationFailure.create({ type: 'DefinitionMismatch', message: `recreated ${t.tableName} differs in its keys: ${differences.keys.join('; ')}`, nonRetryable: true });
+        }
+        for (const d of differences.other) runbook.note(`${t.tableName}: ${d}`);
+      }
     });
     const recreateSeconds = (Date.now() - recreateStarted) / 1000;
 

@@ -19,7 +19,7 @@ import type { ExportCheckpoint, ExportSegmentInput } from './dynamodb-export';
 import { BackupCorruptError, digestTableSegment, importSegment, readManifest, tableOf, verifyTableBackup } from './dynamodb-import';
 import type { ImportCheckpoint, ImportSegmentResult, TableVerification } from './dynamodb-import';
 import { ItemDigest, itemFromWire, MalformedItemError } from './dynamodb-items';
-import { applyTableSettings, createNativeBackup, deleteTableIfExists, describeDefinition, snapshotTable } from './dynamodb-tables';
+import { applyTableSettings, compareWithCaptured, createNativeBackup, deleteTableIfExists, describeDefinition, snapshotTable } from './dynamodb-tables';
 import { parseScanFile } from './scan-file';
 
 const gzipAsync = promisify(gzip);
@@ -177,6 +177,11 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
       } catch (err) {
         return nonRetryable(err);
       }
+    },
+
+    /** Differences between a (recreated) table and the captured definition: keys, indexes, billing. */
+    async compareTableDefinition(input: { tableName: string; definition: TableDefinition }): Promise<{ keys: string[]; other: string[] }> {
+      return compareWithCaptured(dynamodb, input.tableName, input.definition);
     },
 
     async applyTableSettings(input: { tableName: string; definition: TableDefinition }): Promise<string[]> {

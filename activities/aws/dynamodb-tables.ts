@@ -158,3 +158,28 @@ export async function deleteTableIfExists(dynamodb: DynamoDBClient, tableName: s
     throw err;
   }
 }
+
+/**
+ * How a recreated table differs from the captured definition in what the claim owns (keys, indexes,
+ * billing). Key differences make an import impossible; the others are reported.
+ */
+export function definitionDifferences(captured: TableDefinition, live: TableDefinition): { keys: string[]; other: string[] } {
+  const text = (v: unknown) => JSON.stringify(v);
+  const byName = <T extends { IndexName: string }>(list: T[]) => [...list].sort((a, b) => a.IndexName.localeCompare(b.IndexName));
+  const keys: string[] = [];
+  const other: string[] = [];
+  if (text(captured.keySchema) !== text(live.keySchema)) keys.push(`key schema ${text(live.keySchema)}, captured ${text(captured.keySchema)}`);
+  const keyTypes = (d: TableDefinition) => d.keySchema.map((k) => d.attributeDefinitions.find((a) => a.AttributeName === k.AttributeName)?.AttributeType);
+  if (text(keyTypes(captured)) !== text(keyTypes(live))) keys.push(`key attribute types ${text(keyTypes(live))}, captured ${text(keyTypes(captured))}`);
+  const indexes = (d: TableDefinition) => byName(d.globalSecondaryIndexes).map((g) => ({ name: g.IndexName, keys: g.KeySchema, projection: g.Projection }));
+  if (text(indexes(captured)) !== text(indexes(live))) other.push(`global secondary indexes ${text(indexes(live))}, captured ${text(indexes(captured))}`);
+  const locals = (d: TableDefinition) => byName(d.localSecondaryIndexes).map((l) => ({ name: l.IndexName, keys: l.KeySchema }));
+  if (text(locals(captured)) !== text(locals(live))) other.push(`local secondary indexes ${text(locals(live))}, captured ${text(locals(captured))}`);
+  if (captured.billingMode !== live.billingMode) other.push(`billing mode ${live.billingMode}, captured ${captured.billingMode}`);
+  return { keys, other };
+}
+
+export async function compareWithCaptured(dynamodb: DynamoDBClient, tableName: string, captured: TableDefinition) {
+  const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+  return definitionDifferences(captured, await describeDefinition(dynamodb, Table!));
+}
