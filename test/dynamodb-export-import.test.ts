@@ -46,7 +46,7 @@ function feedbackItems(n: number): Record<string, AttributeValue>[] {
   }));
 }
 
-describe('DynamoDB export and import runbooks', () => {
+describe('DynamoDB export and import runbooks', { timeout: 240_000 }, () => {
   it('exports an instance without approval and imports the manifest into emptied tables: equal item by item', async () => {
     const instance = uniqueInstance('ddb-exp');
     await seedForTest(instance, { sizes: { users: 25, matches: 10, feedback: 5 } });

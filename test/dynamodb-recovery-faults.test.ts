@@ -31,7 +31,7 @@ beforeAll(() => ensureBackupBucket(s3, config.aws.backupBucket));
 afterAll(() => aws.close());
 
 function input(instance: string, extra: Partial<DynamoDbRecoveryInput> = {}): DynamoDbRecoveryInput {
-  return { instance, options: { requestedBy: { user: 'bob', via: 'test' }, reason: 'restore' }, claimTimeoutMs: 60_000, ...extra };
+  return { instance, options: { requestedBy: { user: 'bob', via: 'test' }, reason: 'restore' }, claimTimeoutMs: 120_000, ...extra };
 }
 
 async function tableItems(tableName: string): Promise<Map<string, Record<string, AttributeValue>>> {
@@ -156,7 +156,8 @@ describe('DynamoDB recovery under faults', () => {
     } finally {
       await close();
     }
-  });
+    // Two heartbeat timeouts (20 s each) pass before the killed attempts are retried.
+  }, 300_000);
 
   it('throttling and partial BatchWriteItem results on the DynamoDB path: completes, nothing lost', async () => {
     const instance = uniqueInstance('ddb-throttle');
@@ -180,5 +181,5 @@ describe('DynamoDB recovery under faults', () => {
     } finally {
       throttled.destroy();
     }
-  });
+  }, 240_000);
 });

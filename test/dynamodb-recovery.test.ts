@@ -42,7 +42,7 @@ function input(instance: string, extra: Partial<DynamoDbRecoveryInput> = {}): Dy
     instance,
     options: { requestedBy: { user: 'bob', via: 'test' }, reason: 'tables corrupted by a bad migration' },
     export: { chunkMaxItems: 7, segments: 2 },
-    claimTimeoutMs: 60_000,
+    claimTimeoutMs: 120_000,
     ...extra,
   };
 }
@@ -147,7 +147,7 @@ function watchSelfHeal(instance: string, handle: WorkflowHandle) {
   return { seen, stop: async () => { stop = true; await done; } };
 }
 
-describe('DynamoDB recovery runbook', () => {
+describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
   it('round-trips every attribute type: tables equal item by item, GSI, TTL and tags restored, writers and sync restored', async () => {
     const instance = uniqueInstance('ddb-rt');
     await seedForTest(instance, { sizes: small });
