@@ -8,7 +8,7 @@ DEMO_ENV := .stack/demo/env
 TEST_ENV := .stack/test/env
 with_env = set -a; . $(1); set +a;
 
-.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts
+.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts bench-dynamodb
 
 help:
 	@echo "make demo        start the local stack, seed the demo instance, run the runbooks, leave the UI up"
@@ -83,3 +83,9 @@ bench-diagnostics: deps
 bench-alerts: deps
 	VCP_STACK_PROFILE=test scripts/stack/up.sh
 	$(call with_env,$(TEST_ENV)) npx tsx bench/alerts.ts
+
+# DynamoDB export and import against their baselines (issue 6): 100k items; BENCH_ARGS="--items 1000000"
+# or "--rss-growth" (export at 100k and 1M), "--skip-cli", "--cpu-prof".
+bench-dynamodb: deps
+	VCP_STACK_PROFILE=test scripts/stack/up.sh
+	$(call with_env,$(TEST_ENV)) npx tsx bench/dynamodb.ts $(BENCH_ARGS)
