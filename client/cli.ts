@@ -4,20 +4,36 @@
  * (EXIT below) so scripts can rely on them.
  */
 import os from 'node:os';
+import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../common/config';
 import type { RunbooksConfig } from '../common/config';
 import { RUNBOOK_INSTANCE as RUNBOOK_INSTANCE_KEY, RUNBOOK_NAME as RUNBOOK_NAME_KEY, RUNBOOK_STATUS as RUNBOOK_STATUS_KEY } from '../common/definitions';
 import type { DiagnosticBundleDetails } from '../common/diagnostics';
-import { InvalidInputError } from '../common/instance';
+import { parseS3Url, validateRecoveryTables } from '../common/dynamodb-backup';
+import type { ExportTuning, ImportTuning } from '../common/dynamodb-backup';
+import { InvalidInputError, instanceTableNames, validateInstanceName } from '../common/instance';
 import { progressQuery } from '../common/runbook';
 import type { ProgressSnapshot, RunbookResult } from '../common/runbook';
+import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
 import { decide } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
 import { defaultKeyDir, initKey, loadKey } from './keys';
-import { InstanceBusyError, startDiagnosticBundle, startInstanceStatus, startRollback, startUnpin } from './runbooks';
+import { asRunbookResult, exportLines, importPlanLines, recoveryPlanLines, resultLines } from './results';
+import {
+  InstanceBusyError,
+  startDiagnosticBundle,
+  startDynamoDbExport,
+  startDynamoDbImport,
+  startDynamoDbRecovery,
+  startInstanceStatus,
+  startRollback,
+  startUnpin,
+} from './runbooks';
+import { checkLocalFile, uploadScanFile } from './upload';
+import type { UploadedFile } from './upload';
 import { JsonView, PlainView, RunNotFoundError, TerminalView, watchRun } from './watch';
 import type { WatchView } from './watch';
 
@@ -70,12 +86,39 @@ function uiLink(config: RunbooksConfig, handle: { workflowId: string }, runId: s
   return workflowUiUrl(process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233', config.temporal.namespace, handle.workflowId, runId);
 }
 
-async function startedMessage(output: Output, config: RunbooksConfig, handle: WorkflowHandle, what: string): Promise<void> {
+async function startedMessage(output: Output, config: RunbooksConfig, handle: WorkflowHandle, what: string, extra: { json?: object } = {}): Promise<void> {
   const { runId } = await handle.describe();
-  print(output, { workflowId: handle.workflowId, runId, ui: uiLink(config, handle, runId) }, () =>
-    [`${what} started: ${handle.workflowId}`, `  watch:   runbook watch ${handle.workflowId}`, `  approve: runbook approve ${handle.workflowId}`, `  UI:      ${uiLink(config, handle, runId)}`].join('\n'),
+  print(output, { workflowId: handle.workflowId, runId, ui: uiLink(config, handle, runId), ...extra.json }, () =>
+    [
+      `${what} started: ${handle.workflowId}`,
+      `  watch:   runbook watch ${handle.workflowId}`,
+      `  approve: runbook approve ${handle.workflowId}`,
+      `  UI:      ${uiLink(config, handle, runId)}`,
+    ].join('\n'),
   );
 }
+
+/** The run's result; a run that ended without succeeding exits 3 with its reason. */
+async function runResult<T>(handle: WorkflowHandle): Promise<RunbookResult<T>> {
+  let result: RunbookResult<T>;
+  try {
+    result = (await handle.result()) as RunbookResult<T>;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) throw new CliError(`${handle.workflowId} failed: ${err.cause?.message ?? err.message}`, EXIT.notSucceeded);
+    throw err;
+  }
+  if (result.outcome !== 'succeeded' && result.outcome !== 'planned') {
+    throw new CliError(`${handle.workflowId} ${result.outcome}${result.reason ? `: ${result.reason}` : ''}`, EXIT.notSucceeded);
+  }
+  return result;
+}
+
+/** A dry run's plan: JSON as the run returned it, or as lines a person reads. */
+function printPlan<P>(output: Output, result: RunbookResult<unknown>, lines: (plan: P) => string[], extra: { json?: object } = {}): void {
+  print(output, { plan: result.plan, planDigest: result.planDigest, ...extra.json }, () => [`plan ${result.planDigest}`, ...lines(result.plan as P)].join('\n'));
+}
+
+const planAsJson = (plan: unknown) => JSON.stringify(plan, null, 2).split('\n');
 
 function describeSnapshot(s: ProgressSnapshot): string {
   const lines = [`${s.runbook} of ${s.instance}: ${s.status}`];
@@ -122,6 +165,57 @@ async function decideCommand(workflowId: string, decision: 'approve' | 'reject',
       throw err;
     }
   });
+}
+
+/** A whole number option from 1 to `max`; anything else is a usage error naming the range. */
+function wholeNumber(max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
+    return n;
+  };
+}
+
+/** `--tables a,b`: the names; checked against the instance's tables once the instance is known. */
+function parseTableList(value: string): string[] {
+  const names = value.split(',').map((t) => t.trim()).filter(Boolean);
+  if (names.length === 0) throw new InvalidArgumentError('a comma-separated list of table names');
+  return names;
+}
+
+/** Full table names from `--tables`; the platform's short names (users, matches, feedback) are accepted too. */
+function resolveTables(instance: string, tables: string[] | undefined): string[] | undefined {
+  if (!tables) return undefined;
+  const known = instanceTableNames(instance);
+  return validateRecoveryTables(instance, tables.map((t) => (known.includes(`${t}-${instance}`) ? `${t}-${instance}` : t)), known);
+}
+
+function parseManifestUrl(value: string): string {
+  try {
+    parseS3Url(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
+  if (!value.endsWith('/manifest.json')) throw new InvalidArgumentError("the s3:// URL of a backup's manifest.json");
+  return value;
+}
+
+/** Where an import reads from: an s3:// URL as given, or a local file to upload first. */
+function importSource(from: string): { s3Url: string; manifest: boolean } | { file: string; bytes: number } {
+  if (from.startsWith('s3://')) return { s3Url: from, manifest: parseS3Url(from).key.endsWith('manifest.json') };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) throw new InvalidInputError(`--from ${from}: only s3:// URLs and local files are supported`);
+  const local = checkLocalFile(from);
+  // Our manifests list chunks in S3, so a local one cannot be imported; only the guide's scan file can.
+  if (path.basename(local.file).endsWith('manifest.json')) {
+    throw new InvalidInputError(`--from ${from}: a local file must be \`aws dynamodb scan\` output; import a backup manifest by its s3:// URL`);
+  }
+  return local;
+}
+
+/** Drops the fields left unset, and the whole object when none is set. */
+function tuning<T extends ExportTuning | ImportTuning>(values: T): T | undefined {
+  const set = Object.entries(values).filter(([, v]) => v !== undefined);
+  return set.length ? (Object.fromEntries(set) as T) : undefined;
 }
 
 function parseInterval(value: string): number {
@@ -178,11 +272,7 @@ export function buildCli(): Command {
           acceptOwnedApplication: opts.acceptOwned,
           acceptMultiSource: opts.acceptMultiSource,
         });
-        if (opts.dryRun) {
-          const result = (await handle.result()) as RunbookResult<unknown>;
-          print(output(), { plan: result.plan, planDigest: result.planDigest }, () => `plan ${result.planDigest}\n${JSON.stringify(result.plan, null, 2)}`);
-          return;
-        }
+        if (opts.dryRun) return printPlan(output(), await runResult(handle), planAsJson);
         await startedMessage(output(), config, handle, 'rollback');
       });
     });
@@ -208,11 +298,116 @@ export function buildCli(): Command {
     .action(async (instance: string, opts: { urlExpiry: number; as?: string }) => {
       await withClient(async (client, config) => {
         const handle = await startDiagnosticBundle(client, config.temporal.taskQueue, { instance, urlExpirySeconds: opts.urlExpiry, options: { requestedBy: requestedBy(opts.as) } });
-        const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
+        const result = await runResult<DiagnosticBundleDetails>(handle);
         const archive = result.details!.archive;
         print(output(), result.details, () =>
           [`bundle s3://${archive.bucket}/${archive.key} (${archive.files} files, ${archive.size} bytes, sha256 ${archive.sha256})`, `download until ${archive.urlExpiresAt}:`, archive.url, ...result.details!.collectors.filter((c) => c.status === 'failed').map((c) => `collector ${c.collector} failed: ${c.error}`)].join('\n'),
         );
+      });
+    });
+
+  program
+    .command('recover-dynamodb <instance>')
+    .description("recreate the instance's DynamoDB tables: back up and verify, delete and recreate the claim, import, verify item by item (asks for approval)")
+    .option('--tables <names>', 'only back up and check these tables (comma-separated: users,matches,feedback or full names); the claim recreates all', parseTableList)
+    .option('--no-quiesce', 'keep the API and the matching CronJob running (their writes during the recovery are lost)')
+    .option('--confirm-after-backup', 'ask for a second approval once the backup is verified, before the claim is deleted')
+    .option('--resume-from <url>', "finish a recovery that failed after the delete, from its verified backup (s3://.../manifest.json)", parseManifestUrl)
+    .option('--chunk-max-items <n>', 'export: items per backup chunk at most (default 10000)', wholeNumber(1_000_000))
+    .option('--segments <n>', 'export: parallel scan segments per table (default one per 25000 items, up to 16)', wholeNumber(1_000_000))
+    .option('--import-concurrency <n>', 'import: concurrent BatchWriteItem requests per segment (default 16)', wholeNumber(256))
+    .option('--reason <text>', 'why (goes into the audit record)')
+    .option('--dry-run', 'discover and print the plan (tables, item counts, claim, writers), change nothing')
+    .option('--as <user>', 'requester identity')
+    .action(
+      async (
+        instanceArg: string,
+        opts: { tables?: string[]; quiesce: boolean; confirmAfterBackup?: boolean; resumeFrom?: string; chunkMaxItems?: number; segments?: number; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string },
+      ) => {
+        // Everything is checked before connecting: a bad input starts nothing.
+        const instance = validateInstanceName(instanceArg);
+        const tables = resolveTables(instance, opts.tables);
+        if (opts.resumeFrom && (opts.chunkMaxItems !== undefined || opts.segments !== undefined)) {
+          throw new InvalidInputError('--chunk-max-items and --segments tune the export, which --resume-from skips');
+        }
+        await withClient(async (client, config) => {
+          const handle = await startDynamoDbRecovery(client, config.temporal.taskQueue, {
+            instance,
+            tables,
+            quiesceWriters: opts.quiesce,
+            confirmAfterBackup: opts.confirmAfterBackup,
+            resumeFrom: opts.resumeFrom,
+            export: tuning({ chunkMaxItems: opts.chunkMaxItems, segments: opts.segments }),
+            import: tuning({ concurrency: opts.importConcurrency }),
+            options: { requestedBy: requestedBy(opts.as), dryRun: opts.dryRun, reason: opts.reason },
+          });
+          if (opts.dryRun) return printPlan(output(), await runResult(handle), recoveryPlanLines);
+          await startedMessage(output(), config, handle, 'DynamoDB recovery');
+        });
+      },
+    );
+
+  program
+    .command('export-dynamodb <instance>')
+    .description("export the instance's tables to S3 as a verified backup and print its URL (read-only: no approval, writers keep running)")
+    .option('--tables <names>', 'only these tables (comma-separated: users,matches,feedback or full names)', parseTableList)
+    .option('--chunk-max-items <n>', 'items per backup chunk at most (default 10000)', wholeNumber(1_000_000))
+    .option('--segments <n>', 'parallel scan segments per table (default one per 25000 items, up to 16)', wholeNumber(1_000_000))
+    .option('--as <user>', 'requester identity')
+    .action(async (instanceArg: string, opts: { tables?: string[]; chunkMaxItems?: number; segments?: number; as?: string }) => {
+      const instance = validateInstanceName(instanceArg);
+      const tables = resolveTables(instance, opts.tables);
+      await withClient(async (client, config) => {
+        const handle = await startDynamoDbExport(client, config.temporal.taskQueue, {
+          instance,
+          tables,
+          export: tuning({ chunkMaxItems: opts.chunkMaxItems, segments: opts.segments }),
+          options: { requestedBy: requestedBy(opts.as) },
+        });
+        const details = (await runResult<DynamoDbExportDetails>(handle)).details!;
+        print(output(), details, () => [`backup ${details.backup.url}`, ...exportLines(details)].join('\n'));
+      });
+    });
+
+  program
+    .command('import-dynamodb <instance>')
+    .description("import a backup into the instance's tables: one of our manifests, or the guide's `aws dynamodb scan` output, from S3 or a local file (uploaded first) (asks for approval)")
+    .requiredOption('--from <source>', 's3://.../manifest.json, s3://... of a scan output file, or a local scan output file')
+    .option('--tables <names>', 'manifest: only these tables; scan file: the one table to import into (users,matches,feedback or full names)', parseTableList)
+    .option('--allow-non-empty', 'import into tables that already hold items (items with the same key are overwritten)')
+    .option('--import-concurrency <n>', 'concurrent BatchWriteItem requests per segment (default 16)', wholeNumber(256))
+    .option('--reason <text>', 'why (goes into the audit record)')
+    .option('--dry-run', 'stage and verify the backup, print the plan, write nothing')
+    .option('--as <user>', 'requester identity')
+    .action(async (instanceArg: string, opts: { from: string; tables?: string[]; allowNonEmpty?: boolean; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string }) => {
+      const instance = validateInstanceName(instanceArg);
+      const tables = resolveTables(instance, opts.tables);
+      const source = importSource(opts.from);
+      if (!('s3Url' in source && source.manifest) && tables?.length !== 1) {
+        throw new InvalidInputError('an `aws dynamodb scan` output file holds one table: name the table to import into with --tables <table>');
+      }
+      await withClient(async (client, config) => {
+        // Uploaded only once the Temporal server answers, so an unreachable server leaves nothing behind.
+        let from: string;
+        let uploaded: UploadedFile | undefined;
+        if ('file' in source) {
+          uploaded = await uploadScanFile(config, instance, source.file);
+          from = uploaded.url;
+          if (output() === 'text') console.error(`uploaded ${uploaded.file} (${uploaded.bytes} bytes) to ${uploaded.url}`);
+        } else {
+          from = source.s3Url;
+        }
+        const handle = await startDynamoDbImport(client, config.temporal.taskQueue, {
+          instance,
+          from,
+          tables,
+          allowNonEmptyTargets: opts.allowNonEmpty,
+          import: tuning({ concurrency: opts.importConcurrency }),
+          options: { requestedBy: requestedBy(opts.as), dryRun: opts.dryRun, reason: opts.reason },
+        });
+        const extra = { json: { from, ...(uploaded ? { uploaded: { file: uploaded.file, bytes: uploaded.bytes } } : {}) } };
+        if (opts.dryRun) return printPlan(output(), await runResult(handle), importPlanLines, extra);
+        await startedMessage(output(), config, handle, 'DynamoDB import', extra);
       });
     });
 
@@ -256,8 +451,18 @@ export function buildCli(): Command {
         const snapshot = await handle.query(progressQuery).catch(() => undefined);
         const closed = description.status.name !== 'RUNNING';
         const outcome = closed ? await handle.result().then((r: unknown) => ({ result: r }), (e: unknown) => ({ failure: e instanceof Error ? e.message : String(e) })) : {};
+        const result = 'result' in outcome ? asRunbookResult(outcome.result) : undefined;
         print(output(), { workflowId, runId: description.runId, status: description.status.name, progress: snapshot, ...outcome }, () =>
-          [`${workflowId} (${description.status.name})`, snapshot ? describeSnapshot(snapshot) : '  (no progress: is a worker running?)', 'failure' in outcome ? `  failure: ${String(outcome.failure)}` : ''].filter(Boolean).join('\n'),
+          [
+            `${workflowId} (${description.status.name})`,
+            snapshot ? describeSnapshot(snapshot) : '  (no progress: is a worker running?)',
+            result ? `  outcome: ${result.outcome}${result.reason ? ` (${result.reason})` : ''}` : '',
+            ...resultLines(result),
+            result?.auditLocation ? `  audit record: ${result.auditLocation}` : '',
+            'failure' in outcome ? `  failure: ${String(outcome.failure)}` : '',
+          ]
+            .filter(Boolean)
+            .join('\n'),
         );
         if ('failure' in outcome) process.exitCode = EXIT.notSucceeded;
       });
@@ -331,7 +536,9 @@ export async function runCli(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     const json = program.opts<{ output: Output }>().output === 'json';
     const code = err instanceof CliError ? err.exitCode : err instanceof InstanceBusyError ? EXIT.instanceBusy : err instanceof InvalidInputError ? EXIT.usage : EXIT.error;
-    const message = err instanceof Error ? err.message : String(err);
+    let message = err instanceof Error ? err.message : String(err);
+    // An unexpected error says why: its causes (e.g. the S3 error behind a failed upload).
+    if (code === EXIT.error) for (let e = err instanceof Error ? err.cause : undefined; e instanceof Error; e = e.cause) message += `: ${e.message}`;
     if (json) console.log(JSON.stringify({ error: message, exitCode: code }));
     else console.error(`runbook: ${message}`);
     return code;

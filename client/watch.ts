@@ -10,6 +10,7 @@ import { MultiBar } from 'cli-progress';
 import type { SingleBar } from 'cli-progress';
 import { progressQuery } from '../common/runbook';
 import type { ProgressSnapshot, StepProgress } from '../common/runbook';
+import { resultLines } from './results';
 
 /** How a watched run ended. `succeeded` is what the exit code follows. */
 export interface WatchEnd {
@@ -193,6 +194,8 @@ export class PlainView implements WatchView {
   }
 
   end(end: WatchEnd): void {
+    // What the run returned (backup URL, per-table counts), then the outcome as the last line.
+    for (const line of resultLines(end.result)) this.write(line);
     this.write(endLine(end));
   }
 }
@@ -264,6 +267,7 @@ export class TerminalView implements WatchView {
 
   end(end: WatchEnd): void {
     if (this.multi.isActive) this.multi.stop();
+    for (const line of resultLines(end.result)) this.stream.write(`${line}\n`);
     this.stream.write(`${endLine(end)}\n`);
   }
 

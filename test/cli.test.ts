@@ -3,16 +3,22 @@
  * exit codes, signed approvals with keys the CLI manages.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { BatchWriteItemCommand, DescribeTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalItem, itemToWire } from '../activities/aws/dynamodb-items';
 import { EXIT } from '../client/cli';
 import { startDiagnosticBundle } from '../client/runbooks';
 import type { ProgressBarSpec, WatchEnd } from '../client/watch';
 import { parseApprovalConfig } from '../common/approval-config';
+import type { DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
 import type { ProgressSnapshot } from '../common/runbook';
+import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
 import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { seedForTest } from '../test-support/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
@@ -69,6 +75,36 @@ function json<T>(stdout: string): T {
 const aws = awsClients();
 beforeAll(() => ensureBackupBucket(aws.s3, config.aws.backupBucket));
 afterAll(() => aws.close());
+
+/** Every item of a table, keyed by its canonical text, so two scans compare item by item. */
+async function tableItems(tableName: string): Promise<Map<string, Record<string, AttributeValue>>> {
+  const items = new Map<string, Record<string, AttributeValue>>();
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await aws.dynamodb.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
+    for (const item of page.Items ?? []) items.set(canonicalItem(item), item);
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+async function emptyTable(tableName: string, items: Iterable<Record<string, AttributeValue>>): Promise<void> {
+  const keyNames = ((await aws.dynamodb.send(new DescribeTableCommand({ TableName: tableName }))).Table!.KeySchema ?? []).map((k) => k.AttributeName!);
+  const deletes = [...items].map((item) => ({ DeleteRequest: { Key: Object.fromEntries(keyNames.map((k) => [k, item[k]!])) } }));
+  for (let i = 0; i < deletes.length; i += 25) await aws.dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: deletes.slice(i, i + 25) } }));
+}
+
+/** Alice approves, bob requests: the CLI's own keys on the worker's keyring. */
+async function aliceApprovesBobRequests() {
+  const alice = json<{ publicKey: string }>((await cli(['keys', 'init', '--as', 'alice', '-o', 'json'])).stdout);
+  const bob = json<{ publicKey: string }>((await cli(['keys', 'init', '--as', 'bob', '-o', 'json'])).stdout);
+  return parseApprovalConfig({
+    approvers: [
+      { user: 'alice', groups: ['sre'], publicKey: alice.publicKey },
+      { user: 'bob', groups: ['sre'], publicKey: bob.publicKey },
+    ],
+  });
+}
 
 describe('runbook CLI', () => {
   it('manages approver keys and prints help with exit 0', async () => {
@@ -149,6 +185,169 @@ describe('runbook CLI', () => {
       },
       { overrides: { approvals } },
     );
+  });
+
+  it('recover-dynamodb --dry-run: prints the plan (claim, tables with item counts, writers) as JSON and as text, starts no destructive run', async () => {
+    const instance = uniqueInstance('cli-ddb-plan');
+    await seedForTest(instance, { sizes: { users: 5, matches: 2, feedback: 3 } });
+    await withWorker(async ({ taskQueue }) => {
+      const planned = await cli(['recover-dynamodb', instance, '--dry-run', '--reason', 'corrupted by a migration', '--as', 'bob', '-o', 'json'], taskQueue);
+      expect(planned.code, planned.stderr).toBe(EXIT.ok);
+      const { plan, planDigest } = json<{ plan: DynamoDbRecoveryPlan; planDigest: string }>(planned.stdout);
+      expect(planDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(plan).toMatchObject({
+        instance,
+        claim: { name: `${instance}-dynamodb`, namespace: instance, deletionPolicy: 'Delete' },
+        totalItems: 10,
+        writers: { quiesce: true, apiDeployment: { name: 'virtual-coffee-api', replicas: 2 }, cronJob: { suspended: false } },
+        autoSync: { application: `virtual-coffee-${instance}`, automated: true, pausedDuringRun: true },
+        backup: { bucket: config.aws.backupBucket },
+        confirmAfterBackup: false,
+      });
+      expect(plan.claim.uid).toMatch(/^[0-9a-f-]{36}$/);
+      expect(plan.tables.map((t) => [t.tableName, t.items])).toEqual([[`users-${instance}`, 5], [`matches-${instance}`, 2], [`feedback-${instance}`, 3]]);
+      expect(plan.tables[0]!.gsis).toEqual(['email-index']);
+
+      const text = await cli(['recover-dynamodb', instance, '--dry-run', '--tables', 'users', '--no-quiesce', '--confirm-after-backup', '--as', 'bob'], taskQueue);
+      expect(text.code, text.stderr).toBe(EXIT.ok);
+      const out = lines(text.stdout);
+      expect(out[0]).toMatch(/^plan sha256:[0-9a-f]{64}$/);
+      expect(out.filter((l) => l.startsWith(`  users-${instance}: `))).toEqual([expect.stringMatching(/: 5 items, 1 segment, GSIs email-index, TTL \S+.*, PITR \S+, \d+ tags$/)]);
+      expect(out.some((l) => l.startsWith('  matches-'))).toBe(false);
+      expect(out).toContain('  writers keep running (--no-quiesce): their writes during the recovery are lost');
+      expect(out).toContain('  a second approval is asked once the backup is verified');
+
+      // A plan holds no lock: the instance's destructive ID was never used (visibility may lag a moment).
+      let runs: { workflowId: string }[] = [];
+      for (let i = 0; i < 50 && runs.length < 2; i++) {
+        runs = json<typeof runs>((await cli(['list', '--instance', instance, '-o', 'json'], taskQueue)).stdout);
+        if (runs.length < 2) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(runs.map((r) => r.workflowId.split('/')[0])).toEqual(['plan', 'plan']);
+    });
+  });
+
+  it('recover-dynamodb: approved by another identity, watched to the end with the backup URL and every table equal to its backup', async () => {
+    const instance = uniqueInstance('cli-ddb-recover');
+    await seedForTest(instance, { sizes: { users: 6, matches: 3, feedback: 2 } });
+    const before = await tableItems(`users-${instance}`);
+    const approvals = await aliceApprovesBobRequests();
+    await withWorker(
+      async ({ taskQueue }) => {
+        const started = await cli(['recover-dynamodb', instance, '--chunk-max-items', '2', '--segments', '2', '--import-concurrency', '4', '--reason', 'tables corrupted', '--as', 'bob', '-o', 'json'], taskQueue);
+        expect(started.code, started.stderr).toBe(EXIT.ok);
+        const { workflowId } = json<{ workflowId: string }>(started.stdout);
+        expect(workflowId).toBe(`destructive/${instance}`);
+        const watch = cliLive(['watch', workflowId, '--interval', '200'], taskQueue);
+        await watch.waitFor(/approval: waiting, 0\/1/);
+        expect((await cli(['approve', workflowId, '--as', 'alice', '--comment', 'backup first, go'], taskQueue)).code).toBe(EXIT.ok);
+        const { code, stdout, stderr } = await watch.done;
+        expect({ code, stderr }).toEqual({ code: EXIT.ok, stderr: '' });
+        const out = lines(stdout);
+        expect(out.at(-1)).toBe(`${workflowId}: succeeded`);
+        const backup = out.find((l) => l.startsWith('  backup: '));
+        expect(backup).toMatch(new RegExp(`^  backup: s3://${config.aws.backupBucket}/dynamodb-backups/${instance}/\\S+/manifest\\.json \\(11 items, \\d+ chunks`));
+        for (const [base, n] of [['users', 6], ['matches', 3], ['feedback', 2]] as const) {
+          expect(out).toContain(`  ${base}-${instance}: ${n} in the backup, ${n} restored, item digest matches`);
+        }
+        expect(out.some((l) => /^  durations: export \d+\.\ds, .*; writes stopped \d+\.\ds$/.test(l))).toBe(true);
+        expect(out).toContain('  [done   ] Import the data and re-apply TTL, tags and PITR');
+
+        // `show` renders the same result after the fact.
+        const shown = await cli(['show', workflowId], taskQueue);
+        expect(shown.code).toBe(EXIT.ok);
+        const shownLines = lines(shown.stdout);
+        expect(shownLines).toContain('  outcome: succeeded');
+        expect(shownLines).toContain(backup);
+        expect(shownLines).toContain(`  users-${instance}: 6 in the backup, 6 restored, item digest matches`);
+        expect(shownLines.some((l) => l.startsWith(`  audit record: s3://${config.aws.backupBucket}/audit/`))).toBe(true);
+      },
+      { overrides: { approvals } },
+    );
+    const after = await tableItems(`users-${instance}`);
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+  }, 300_000);
+
+  it('export-dynamodb prints the backup; import-dynamodb uploads a local `aws dynamodb scan` file (encrypted) and, once approved, restores an emptied table exactly', async () => {
+    const instance = uniqueInstance('cli-ddb-io');
+    await seedForTest(instance, { sizes: { users: 3, matches: 2, feedback: 7 } });
+    const feedback = `feedback-${instance}`;
+    const approvals = await aliceApprovesBobRequests();
+    await withWorker(
+      async ({ taskQueue }) => {
+        const exported = await cli(['export-dynamodb', instance, '--tables', 'feedback', '--chunk-max-items', '3', '--as', 'bob', '-o', 'json'], taskQueue);
+        expect(exported.code, exported.stderr).toBe(EXIT.ok);
+        const details = json<DynamoDbExportDetails>(exported.stdout);
+        expect(details.backup.url).toMatch(new RegExp(`^s3://${config.aws.backupBucket}/dynamodb-backups/${instance}/\\S+/manifest\\.json$`));
+        expect(details.backup).toMatchObject({ items: 7, chunks: 3 });
+        expect(details.tables).toEqual([{ tableName: feedback, items: 7, digest: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown }]);
+        // The text form of the same read-only command: the URL first, then each table.
+        const text = await cli(['export-dynamodb', instance, '--tables', feedback], taskQueue);
+        expect(text.code, text.stderr).toBe(EXIT.ok);
+        expect(lines(text.stdout)[0]).toMatch(/^backup s3:\/\/\S+\/manifest\.json$/);
+        expect(lines(text.stdout)).toContain(`  ${feedback}: 7 items, digest ${details.tables[0]!.digest.slice(0, 16)}`);
+
+        // What `aws dynamodb scan --table-name feedback-... > feedback.json` writes, then the table is emptied.
+        const original = await tableItems(feedback);
+        const file = path.join(mkdtempSync(path.join(tmpdir(), 'vcp-cli-scan-')), 'feedback backup.json');
+        const items = [...original.values()];
+        writeFileSync(file, JSON.stringify({ Items: items.map(itemToWire), Count: items.length, ScannedCount: items.length, ConsumedCapacity: null }, null, 4));
+        await emptyTable(feedback, items);
+        expect((await tableItems(feedback)).size).toBe(0);
+
+        const started = await cli(['import-dynamodb', instance, '--from', file, '--tables', 'feedback', '--reason', 'restore feedback', '--as', 'bob', '-o', 'json'], taskQueue);
+        expect(started.code, started.stderr).toBe(EXIT.ok);
+        const { workflowId, from, uploaded } = json<{ workflowId: string; from: string; uploaded: { file: string; bytes: number } }>(started.stdout);
+        expect(workflowId).toBe(`destructive/${instance}`);
+        expect(from).toMatch(new RegExp(`^s3://${config.aws.backupBucket}/uploads/${instance}/[0-9a-f-]{36}-feedback_backup\\.json$`));
+        const head = await aws.s3.send(new HeadObjectCommand({ Bucket: config.aws.backupBucket, Key: from.slice(`s3://${config.aws.backupBucket}/`.length) }));
+        expect({ sse: head.ServerSideEncryption, bytes: head.ContentLength }).toEqual({ sse: 'AES256', bytes: uploaded.bytes });
+
+        const watch = cliLive(['watch', workflowId, '--interval', '200'], taskQueue);
+        await watch.waitFor(/approval: waiting, 0\/1/);
+        expect((await cli(['approve', workflowId, '--as', 'alice'], taskQueue)).code).toBe(EXIT.ok);
+        const { code, stdout, stderr } = await watch.done;
+        expect({ code, stderr }).toEqual({ code: EXIT.ok, stderr: '' });
+        const out = lines(stdout);
+        expect(out).toContain(`  ${feedback}: 7 in the backup, 7 imported, item digest matches`);
+        expect(out.at(-1)).toBe(`${workflowId}: succeeded`);
+
+        const restored = await tableItems(feedback);
+        expect(restored.size).toBe(original.size);
+        for (const [key, item] of original) expect(restored.get(key)).toEqual(item);
+      },
+      { overrides: { approvals } },
+    );
+  }, 240_000);
+
+  it('DynamoDB commands refuse bad input with exit 2 and a clear message, and start or upload nothing', async () => {
+    const instance = uniqueInstance('cli-ddb-bad');
+    const dir = mkdtempSync(path.join(tmpdir(), 'vcp-cli-bad-'));
+    const scanFile = path.join(dir, 'users.json');
+    writeFileSync(scanFile, JSON.stringify({ Items: [], Count: 0, ScannedCount: 0 }));
+    const cases: [string[], RegExp][] = [
+      [['recover-dynamodb', instance, '--segments', '0'], /option '--segments <n>' argument '0' is invalid\. a whole number from 1 to 1000000/],
+      [['recover-dynamodb', instance, '--chunk-max-items', '2.5'], /argument '2\.5' is invalid/],
+      [['recover-dynamodb', instance, '--resume-from', 'https://example.com/manifest.json'], /is not an s3:\/\/bucket\/key URL/],
+      [['recover-dynamodb', instance, '--resume-from', `s3://${config.aws.backupBucket}/dynamodb-backups/x/chunk-000001.ndjson.gz`], /the s3:\/\/ URL of a backup's manifest\.json/],
+      [['recover-dynamodb', instance, '--resume-from', `s3://${config.aws.backupBucket}/x/manifest.json`, '--segments', '2'], /which --resume-from skips/],
+      [['recover-dynamodb', instance, '--tables', 'users,orders'], new RegExp(`table "orders" is not one of ${instance}'s tables`)],
+      [['export-dynamodb', 'Bad_Name'], /not a DNS-1123 label/],
+      [['import-dynamodb', instance, '--from', path.join(dir, 'missing.json'), '--tables', 'users'], /missing\.json: no such file/],
+      [['import-dynamodb', instance, '--from', dir, '--tables', 'users'], /not a regular file/],
+      [['import-dynamodb', instance, '--from', scanFile], /holds one table: name the table to import into with --tables/],
+      [['import-dynamodb', instance, '--from', scanFile, '--tables', 'users,matches'], /holds one table/],
+      [['import-dynamodb', instance, '--from', 'https://example.com/users.json', '--tables', 'users'], /only s3:\/\/ URLs and local files/],
+      [['import-dynamodb', instance, '--tables', 'users'], /required option '--from <source>' not specified/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => cli(args)));
+    cases.forEach(([args, message], i) => {
+      expect({ args, code: results[i]!.code }).toEqual({ args, code: EXIT.usage });
+      expect(results[i]!.stderr, args.join(' ')).toMatch(message);
+    });
+    expect(json<unknown[]>((await cli(['list', '--instance', instance, '-o', 'json'])).stdout)).toEqual([]);
+    const uploads = await aws.s3.send(new ListObjectsV2Command({ Bucket: config.aws.backupBucket, Prefix: `uploads/${instance}/` }));
+    expect(uploads.KeyCount ?? 0).toBe(0);
   });
 
   it('watch: follows a rollback live through its approval to the end, a plain line per change, exit 0', async () => {

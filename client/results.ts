@@ -1,0 +1,97 @@
+/**
+ * What a finished run returned, as lines a person reads (`show`, `watch`, the DynamoDB commands):
+ * for the DynamoDB runbooks the backup URL, each table's counts and whether its item digest matches.
+ * Runbooks without a rendering here show only their outcome; `-o json` always has the full result.
+ */
+import type { DynamoDbRecoveryDetails, DynamoDbRecoveryPlan, TableRestoreResult } from '../common/dynamodb-backup';
+import { RUNBOOKS } from '../common/definitions';
+import type { RunbookResult } from '../common/runbook';
+import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
+import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../workflows/dynamodb-import';
+
+/** A result that came back as JSON: a RunbookResult when it has an outcome and an audit record. */
+export function asRunbookResult(result: unknown): RunbookResult<unknown> | undefined {
+  if (typeof result !== 'object' || result === null) return undefined;
+  const r = result as Partial<RunbookResult<unknown>>;
+  return typeof r.outcome === 'string' && typeof r.audit?.runbook === 'string' ? (r as RunbookResult<unknown>) : undefined;
+}
+
+const seconds = (s: number) => `${s.toFixed(1)}s`;
+
+function restoredLine(t: TableRestoreResult, verb: string): string {
+  const equal = t.backupItems === t.restoredItems && t.backupDigest === t.restoredDigest;
+  return `  ${t.tableName}: ${t.backupItems} in the backup, ${t.restoredItems} ${verb}, ${equal ? 'item digest matches' : 'ITEM DIGEST DIFFERS'}${t.settingsApplied.length ? ` (re-applied: ${t.settingsApplied.join(', ')})` : ''}`;
+}
+
+export function recoveryLines(d: DynamoDbRecoveryDetails): string[] {
+  const native = d.backup.nativeBackups.filter((b) => b.backupArn).length;
+  const t = d.durations;
+  return [
+    `  backup: ${d.backup.url} (${d.backup.items} items, ${d.backup.chunks} chunks${native ? `, ${native} native backups` : ''})`,
+    ...d.tables.map((table) => restoredLine(table, 'restored')),
+    `  durations: export ${seconds(t.exportSeconds)}, verify ${seconds(t.verifySeconds)}, delete ${seconds(t.deleteSeconds)}, recreate ${seconds(t.recreateSeconds)}, import ${seconds(t.importSeconds)}; writes stopped ${seconds(t.writeDowntimeSeconds)}`,
+    `  throughput: export ${d.throughput.exportItemsPerSecond} items/s, import ${d.throughput.importItemsPerSecond} items/s`,
+  ];
+}
+
+export function exportLines(d: DynamoDbExportDetails): string[] {
+  return [
+    `  backup: ${d.backup.url} (${d.backup.items} items, ${d.backup.chunks} chunks, ${seconds(d.exportSeconds)}, ${d.itemsPerSecond} items/s)`,
+    ...d.tables.map((t) => `  ${t.tableName}: ${t.items} items, digest ${t.digest.slice(0, 16)}`),
+  ];
+}
+
+export function importLines(d: DynamoDbImportDetails): string[] {
+  const unverified = d.imported.filter((i) => !d.verified.some((v) => v.tableName === i.targetTable));
+  return [
+    `  source: ${d.backup.url}`,
+    ...d.verified.map((t) => restoredLine(t, 'imported')),
+    // A table that held items before the import cannot be compared with the backup item by item.
+    ...unverified.map((i) => `  ${i.targetTable}: ${i.items} items imported from ${i.tableName} (not compared: the table was not empty)`),
+    `  import: ${seconds(d.importSeconds)}, ${d.itemsPerSecond} items/s`,
+  ];
+}
+
+/** The details of a finished run, for the runbooks that have a rendering; [] otherwise. */
+export function resultLines(result: unknown): string[] {
+  const r = asRunbookResult(result);
+  if (!r?.details) return [];
+  switch (r.audit.runbook) {
+    case RUNBOOKS.dynamodbRecovery:
+      return recoveryLines(r.details as DynamoDbRecoveryDetails);
+    case RUNBOOKS.dynamodbExport:
+      return exportLines(r.details as DynamoDbExportDetails);
+    case RUNBOOKS.dynamodbImport:
+      return importLines(r.details as DynamoDbImportDetails);
+    default:
+      return [];
+  }
+}
+
+/** A recovery's plan as the approver weighs it: what is deleted, how much data, what stops. */
+export function recoveryPlanLines(plan: DynamoDbRecoveryPlan): string[] {
+  const { claim, writers, autoSync } = plan;
+  return [
+    `  claim ${claim.namespace}/${claim.name} (uid ${claim.uid || 'gone'}, deletion policy ${claim.deletionPolicy}${claim.composite ? `, composite ${claim.composite}` : ''}): deleted and recreated`,
+    ...plan.tables.map(
+      (t) =>
+        `  ${t.tableName}: ${t.items} items, ${t.segments} segment${t.segments === 1 ? '' : 's'}${t.gsis.length ? `, GSIs ${t.gsis.join(', ')}` : ''}${t.lsis.length ? `, LSIs ${t.lsis.join(', ')}` : ''}, TTL ${t.ttl}, PITR ${t.pitr}, ${t.tags} tags`,
+    ),
+    `  total: ${plan.totalItems} items${plan.orphanedTablesToDelete.length ? `; orphaned tables deleted after the backup: ${plan.orphanedTablesToDelete.join(', ')}` : ''}`,
+    writers.quiesce
+      ? `  writers stopped during the run: ${writers.apiDeployment ? `${writers.apiDeployment.name} ${writers.apiDeployment.replicas} -> 0 replicas` : 'no API Deployment'}, ${writers.cronJob ? `CronJob ${writers.cronJob.name} suspended` : 'no CronJob'}`
+      : '  writers keep running (--no-quiesce): their writes during the recovery are lost',
+    `  Argo CD ${autoSync.application}: ${autoSync.pausedDuringRun ? `automated sync${autoSync.selfHeal ? ' and self-heal' : ''} paused during the run` : 'automated sync is off'}`,
+    plan.resumeFrom ? `  resume from ${plan.resumeFrom}` : `  backup to s3://${plan.backup.bucket}/${plan.backup.prefix}/`,
+    ...(plan.confirmAfterBackup ? ['  a second approval is asked once the backup is verified'] : []),
+    `  expected write downtime ~${plan.expectedWriteDowntimeSeconds}s`,
+  ];
+}
+
+export function importPlanLines(plan: DynamoDbImportPlan): string[] {
+  return [
+    `  source: ${plan.source} (${plan.kind === 'manifest' ? 'backup manifest' : '`aws dynamodb scan` output'})`,
+    ...plan.tables.map((t) => `  ${t.targetTable}: ${t.backupItems} items to import${t.targetTable !== t.tableName ? ` from ${t.tableName}` : ''}; holds ${t.targetItemsBefore} now`),
+    ...(plan.allowNonEmptyTargets ? ['  non-empty tables allowed: items with the same key are overwritten'] : []),
+  ];
+}
