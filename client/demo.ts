@@ -7,12 +7,15 @@ import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../common/config';
 import type { DiagnosticBundleDetails } from '../common/diagnostics';
+import type { DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
 import type { RollbackDetails, RollbackPlan } from '../common/rollback';
 import type { RunbookResult } from '../common/runbook';
 import { decide, waitForApprovalGate } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
 import { loadKey } from './keys';
-import { startDiagnosticBundle, startInstanceStatus, startRollback } from './runbooks';
+import { recoveryPlanLines } from './results';
+import { startDiagnosticBundle, startDynamoDbRecovery, startInstanceStatus, startRollback } from './runbooks';
+import { PlainView, watchRun } from './watch';
 
 
 async function main(): Promise<void> {
@@ -80,6 +83,28 @@ async function main(): Promise<void> {
     const details = result.details!;
     console.log(`  ${result.outcome}: ${details.application} now ${details.final.syncStatus}/${details.final.health} at ${details.final.syncedRevision?.slice(0, 12)} after ${details.timings.rolloutSeconds}s`);
     console.log(`  audit record: ${result.auditLocation}`);
+
+    console.log(`\n== 4. DynamoDB recovery of ${instance}: back up, delete and recreate the tables, import, verify (requested by operator, approved by approver)`);
+    const recoveryHandle = await startDynamoDbRecovery(client, config.temporal.taskQueue, {
+      instance,
+      options: { requestedBy: { user: 'operator', via: 'demo' }, reason: 'demo: tables recreated after a schema change gone wrong' },
+    });
+    const gate = await waitForApprovalGate(recoveryHandle);
+    console.log(`  plan ${gate.approval?.planDigest}:`);
+    for (const line of recoveryPlanLines(gate.plan as DynamoDbRecoveryPlan)) console.log(`  ${line}`);
+    console.log(`  waiting for approval; Temporal UI: ${await link(recoveryHandle)}`);
+    const recoveryDecision = await decide(recoveryHandle, {
+      approver: approver.user,
+      privateKey: approver.privateKey,
+      decision: 'approve',
+      comment: 'approved in the demo: backup first',
+    });
+    console.log(`  approved by ${approver.user} (${approver.fingerprint}): ${recoveryDecision.state}`);
+    // Each step as it starts and ends, the counters, then the result (backup URL, per-table digests, durations).
+    const end = await watchRun(client, recoveryHandle.workflowId, { intervalMs: 500, view: new PlainView(recoveryHandle.workflowId, (line) => console.log(`  ${line}`)) });
+    if (!end.succeeded) throw new Error(`the DynamoDB recovery ended ${end.outcome}: ${end.reason ?? 'no reason given'}`);
+    console.log(`  audit record: ${(end.result as RunbookResult<unknown>).auditLocation}`);
+    console.log(`  Temporal UI: ${await link(recoveryHandle)}`);
   } finally {
     await close();
   }
