@@ -111,7 +111,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       });
     }
     const prefix = backupPrefix(instance, info.runId, new Date(info.startTime));
-    const plan = buildPlan(instance, claim, snapshots, writers, app, quiesce, Boolean(input.confirmAfterBackup), { bucket, prefix }, input.resumeFrom);
+    const plan = buildPlan(instance, claim, snapshots, writers, app, quiesce, Boolean(input.confirmAfterBackup), { bucket, prefix }, input.resumeFrom, input.export?.segments);
     runbook.note(
       resumeFrom
         ? `Resume from ${input.resumeFrom}: recreate the claim if needed, import, verify`
@@ -339,6 +339,7 @@ function buildPlan(
   confirmAfterBackup: boolean,
   backup: { bucket: string; prefix: string },
   resumeFrom: string | undefined,
+  requestedSegments: number | undefined,
 ): DynamoDbRecoveryPlan {
   const policies = new Set(claim.managedTables.map((t) => t.deletionPolicy));
   const policyOf = (tableName: string) => claim.managedTables.find((t) => t.tableName === tableName)?.deletionPolicy ?? 'Delete';
@@ -355,7 +356,7 @@ function buildPlan(
     tables: snapshots.map((s) => ({
       tableName: s.tableName,
       items: s.itemCount ?? 0,
-      segments: segmentsFor(s.itemCount ?? 0),
+      segments: segmentsFor(s.itemCount ?? 0, requestedSegments),
       gsis: s.definition?.globalSecondaryIndexes.map((g) => g.IndexName) ?? [],
       lsis: s.definition?.localSecondaryIndexes.map((l) => l.IndexName) ?? [],
       ttl: s.definition ? `${s.definition.timeToLive.status}${s.definition.timeToLive.attributeName ? ` (${s.definition.timeToLive.attributeName})` : ''}` : 'unknown',
