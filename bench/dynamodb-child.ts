@@ -15,6 +15,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { DEFAULT_SEGMENTS_PER_WORKER, SegmentSlots } from '../activities/aws/dynamodb-backup';
 import { exportSegment } from '../activities/aws/dynamodb-export';
 import { importSegment, readManifest } from '../activities/aws/dynamodb-import';
 import { loadConfig } from '../common/config';
@@ -124,9 +125,11 @@ async function scanBare(args: { table: string }): Promise<number> {
 
 async function exportAll(args: { table: string; totalSegments: number; bucket: string; prefix: string }): Promise<{ items: number; result: SegmentExport[] }> {
   const target = { dynamodb, s3, expectedBucketOwner: config.aws.expectedBucketOwner };
+  // As one worker runs them: at most DEFAULT_SEGMENTS_PER_WORKER segments at once.
+  const slots = new SegmentSlots(DEFAULT_SEGMENTS_PER_WORKER);
   const result = await Promise.all(
     Array.from({ length: args.totalSegments }, (_, segment) =>
-      exportSegment(target, { tableName: args.table, segment, totalSegments: args.totalSegments, bucket: args.bucket, prefix: args.prefix }, undefined, () => undefined, () => undefined),
+      slots.run(() => undefined, () => exportSegment(target, { tableName: args.table, segment, totalSegments: args.totalSegments, bucket: args.bucket, prefix: args.prefix }, undefined, () => undefined, () => undefined)),
     ),
   );
   return { items: result.reduce((n, s) => n + s.items, 0), result };
@@ -135,10 +138,11 @@ async function exportAll(args: { table: string; totalSegments: number; bucket: s
 /** As the importTableSegment activity does it: read the manifest (checked against its SHA-256), import one segment. */
 async function importAll(args: { location: BackupLocation; table: string; targetTable: string; segments: number[] }): Promise<number> {
   const deps = { dynamodb, s3, expectedBucketOwner: config.aws.expectedBucketOwner };
+  const slots = new SegmentSlots(DEFAULT_SEGMENTS_PER_WORKER);
   const results = await Promise.all(
     args.segments.map(async (segment) => {
       const manifest = await readManifest(s3, args.location, deps.expectedBucketOwner);
-      return importSegment(deps, manifest, { tableName: args.table, targetTable: args.targetTable, segment }, undefined, () => undefined, () => undefined);
+      return slots.run(() => undefined, () => importSegment(deps, manifest, { tableName: args.table, targetTable: args.targetTable, segment }, undefined, () => undefined, () => undefined));
     }),
   );
   return results.reduce((n, r) => n + r.items, 0);

@@ -29,6 +29,37 @@ export interface DynamoDbBackupDeps {
   s3: S3Client;
   backupBucket: string;
   expectedBucketOwner?: string;
+  /** Export and import segments one worker process runs at once (default 4): memory stays flat however many segments a large table has. */
+  maxConcurrentSegments?: number;
+}
+
+export const DEFAULT_SEGMENTS_PER_WORKER = 4;
+
+/** Limits concurrent segments in this process; waiting activities keep heartbeating. */
+export class SegmentSlots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async run<T>(keepAlive: () => void, body: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else {
+      const timer = setInterval(keepAlive, 5_000);
+      try {
+        await new Promise<void>((resolve) => this.waiting.push(resolve));
+      } finally {
+        clearInterval(timer);
+      }
+    }
+    try {
+      return await body();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
 }
 
 /** A corrupt backup or malformed input is final: retrying cannot fix it. */
@@ -67,6 +98,7 @@ export function summarize(location: BackupLocation, manifest: BackupManifest): B
 export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
   const { dynamodb, s3, backupBucket, expectedBucketOwner } = deps;
   const target = { dynamodb, s3, expectedBucketOwner };
+  const slots = new SegmentSlots(deps.maxConcurrentSegments ?? DEFAULT_SEGMENTS_PER_WORKER);
 
   return {
     /** Definition, status and a consistent-scan item count of each table; read-only. */
@@ -80,16 +112,20 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
     async exportTableSegment(input: Omit<ExportSegmentInput, 'bucket'>): Promise<SegmentExport> {
       const resumeFrom = activityInfo().heartbeatDetails as ExportCheckpoint | undefined;
       let last = resumeFrom;
-      return exportSegment(
-        target,
-        { ...input, bucket: backupBucket },
-        resumeFrom,
-        (checkpoint) => {
-          last = checkpoint;
-          heartbeat(checkpoint);
-        },
-        // Between commits the heartbeat repeats the last checkpoint: it is the only resumable point.
+      return slots.run(
         () => heartbeat(last),
+        () =>
+          exportSegment(
+            target,
+            { ...input, bucket: backupBucket },
+            resumeFrom,
+            (checkpoint) => {
+              last = checkpoint;
+              heartbeat(checkpoint);
+            },
+            // Between commits the heartbeat repeats the last checkpoint: it is the only resumable point.
+            () => heartbeat(last),
+          ),
       );
     },
 
@@ -163,16 +199,20 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
       let last = resumeFrom;
       try {
         const manifest = await readManifest(s3, input.location, expectedBucketOwner);
-        return await importSegment(
-          target,
-          manifest,
-          input,
-          resumeFrom,
-          (checkpoint) => {
-            last = checkpoint;
-            heartbeat(checkpoint);
-          },
+        return await slots.run(
           () => heartbeat(last),
+          () =>
+            importSegment(
+              target,
+              manifest,
+              input,
+              resumeFrom,
+              (checkpoint) => {
+                last = checkpoint;
+                heartbeat(checkpoint);
+              },
+              () => heartbeat(last),
+            ),
         );
       } catch (err) {
         return nonRetryable(err);

@@ -10,14 +10,42 @@ import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { createGzip } from 'node:zlib';
 import { addDigests, chunkKey, DEFAULT_CHUNK_MAX_ITEMS, EMPTY_DIGEST } from '../../common/dynamodb-backup';
 import type { ChunkRecord, SegmentExport } from '../../common/dynamodb-backup';
 import { ItemDigest, itemFromWire, itemToWire } from './dynamodb-items';
 import { untilNotThrottled } from './dynamodb-retry';
 
-const gzipAsync = promisify(gzip);
+/** One chunk being built: NDJSON lines through a streaming gzip, compressed parts kept in memory. */
+class CompressedChunk {
+  items = 0;
+  jsonBytes = 0;
+  private readonly gzip = createGzip({ level: 1 });
+  private readonly parts: Buffer[] = [];
+  private readonly ended: Promise<void>;
+
+  constructor() {
+    this.gzip.on('data', (part: Buffer) => this.parts.push(part));
+    this.ended = new Promise((resolve, reject) => {
+      this.gzip.once('end', resolve);
+      this.gzip.once('error', reject);
+    });
+  }
+
+  write(lines: string[]): void {
+    if (lines.length === 0) return;
+    const text = lines.join('\n') + '\n';
+    this.items += lines.length;
+    this.jsonBytes += text.length;
+    this.gzip.write(text);
+  }
+
+  async finish(): Promise<Buffer> {
+    this.gzip.end();
+    await this.ended;
+    return Buffer.concat(this.parts);
+  }
+}
 /** A chunk also closes at this much JSON, so huge items cannot make a chunk unbounded. */
 const CHUNK_MAX_JSON_BYTES = 8 * 1024 * 1024;
 
@@ -94,22 +122,21 @@ export async function exportSegment(
     ? itemFromWire(checkpoint.lastEvaluatedKey, 'checkpoint key')
     : undefined;
 
-  let lines: string[] = [];
-  let jsonBytes = 0;
+  // Each page is compressed as it arrives, so a chunk is held compressed, not as JSON text.
+  let chunk = new CompressedChunk();
   let pending = new ItemDigest();
   let upload: Promise<void> | undefined;
 
-  /** Compresses and uploads the buffered lines; the scan of the next chunk overlaps this upload. */
+  /** Finishes and uploads the current chunk; the scan of the next chunk overlaps this upload. */
   const startUpload = (lastEvaluatedKey: Record<string, AttributeValue> | undefined): Promise<void> => {
-    const body = lines.join('\n') + '\n';
-    const count = lines.length;
+    const closing = chunk;
+    const count = closing.items;
     const digest = pending.digest;
     const key = chunkKey(input.prefix, input.tableName, input.segment, input.totalSegments, checkpoint.chunks.length);
-    lines = [];
-    jsonBytes = 0;
+    chunk = new CompressedChunk();
     pending = new ItemDigest();
     return (async () => {
-      const data = await gzipAsync(body, { level: 1 });
+      const data = await closing.finish();
       const sha256 = sha256Hex(data);
       await putBackupObject(target, input.bucket, key, data, 'application/x-ndjson', { items: String(count), sha256 });
       checkpoint.chunks.push({ key, items: count, bytes: data.length, sha256 });
@@ -131,26 +158,26 @@ export async function exportSegment(
             TotalSegments: input.totalSegments,
             ConsistentRead: true,
             ExclusiveStartKey: startKey,
-            Limit: Math.min(1000, chunkMaxItems - lines.length),
+            Limit: Math.min(1000, chunkMaxItems - chunk.items),
           }),
         ),
       onProgress,
     );
+    const lines: string[] = [];
     for (const item of page.Items ?? []) {
-      const line = JSON.stringify(itemToWire(item));
-      lines.push(line);
-      jsonBytes += line.length + 1;
+      lines.push(JSON.stringify(itemToWire(item)));
       pending.add(item);
     }
+    chunk.write(lines);
     itemsRead += page.Items?.length ?? 0;
     startKey = page.LastEvaluatedKey;
     onProgress();
-    const full = lines.length >= chunkMaxItems || jsonBytes >= CHUNK_MAX_JSON_BYTES;
+    const full = chunk.items >= chunkMaxItems || chunk.jsonBytes >= CHUNK_MAX_JSON_BYTES;
     if (full || !startKey) {
       // One upload in flight at most: memory holds one chunk being read and one being sent.
       await upload;
       upload = undefined;
-      if (lines.length > 0) {
+      if (chunk.items > 0) {
         upload = startUpload(startKey);
         // Observed later by `await upload`; this keeps a failure meanwhile from counting as unhandled.
         upload.catch(() => undefined);
