@@ -1,15 +1,21 @@
 /**
  * Benchmark: the diagnostic bundle runbook against the guide's six sequential kubectl commands, on
- * the same local API server and instance, at the seeded size and at 10x the pods. Prints a table.
+ * the same local API server and instance, at the seeded size and at 10x the pods. Prints a table,
+ * then where the runbook's time goes (phases from its Temporal event history, requests its worker
+ * sent), and the same for a run with one small collector: the fixed cost of any run.
  * Run with `make bench-diagnostics` (uses the test stack).
  */
 import { execFile } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { WorkflowHandle } from '@temporalio/client';
+import { loadKubeConfig } from '../activities/kubernetes/client';
 import { startDiagnosticBundle } from '../client/runbooks';
-import type { DiagnosticBundleDetails } from '../common/diagnostics';
+import type { CollectorName, DiagnosticBundleDetails } from '../common/diagnostics';
 import type { RunbookResult } from '../common/runbook';
 import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
@@ -41,12 +47,129 @@ async function guideCommands(kubectl: string, instance: string): Promise<{ secon
   return { seconds, files };
 }
 
+/** HTTP requests this process sends, by endpoint (the worker runs here; Temporal's gRPC is not HTTP/1). */
+class RequestCounter {
+  private readonly counts = new Map<string, number>();
+  private readonly names: Map<string, string>;
+  private readonly onRequest = (message: unknown) => {
+    const request = (message as { request: ClientRequest }).request;
+    const host = request.getHeader('host');
+    const name = this.names.get(String(host)) ?? 'other';
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  };
+
+  constructor(endpoints: Record<string, string | undefined>) {
+    this.names = new Map(Object.entries(endpoints).flatMap(([name, url]) => (url ? [[new URL(url).host, name]] : [])));
+    subscribe('http.client.request.start', this.onRequest);
+  }
+
+  take(): Record<string, number> {
+    const counts = Object.fromEntries(this.counts);
+    this.counts.clear();
+    return counts;
+  }
+
+  close(): void {
+    unsubscribe('http.client.request.start', this.onRequest);
+  }
+}
+
+interface Phases {
+  /** Start to the collectors scheduled (first workflow task). */
+  start: number;
+  /** Collectors scheduled to the last one done. */
+  collect: number;
+  /** Last collector done to the archive done (a workflow task, then the archive activity). */
+  archive: number;
+  /** Archive done to the run closed (the runbook's audit record and notification, and their workflow tasks). */
+  finish: number;
+}
+
+/** Where a run's time went, from its event history. */
+async function phases(handle: WorkflowHandle): Promise<Phases> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const at = (e: (typeof events)[number]) => Number(e.eventTime!.seconds) * 1000 + (e.eventTime!.nanos ?? 0) / 1e6;
+  const activity = new Map<string, string>();
+  let collectorsScheduled = Infinity;
+  let collectorsDone = 0;
+  let archiveDone = 0;
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      activity.set(String(e.eventId), scheduled.activityType!.name!);
+      if (scheduled.activityType!.name === 'collectDiagnostics') collectorsScheduled = Math.min(collectorsScheduled, at(e));
+    }
+    const completed = e.activityTaskCompletedEventAttributes;
+    const name = completed ? activity.get(String(completed.scheduledEventId)) : undefined;
+    if (name === 'collectDiagnostics') collectorsDone = Math.max(collectorsDone, at(e));
+    if (name === 'buildDiagnosticArchive') archiveDone = at(e);
+  }
+  const started = at(events[0]!);
+  const closed = at(events[events.length - 1]!);
+  return { start: collectorsScheduled - started, collect: collectorsDone - collectorsScheduled, archive: archiveDone - collectorsDone, finish: closed - archiveDone };
+}
+
+interface RunbookRuns {
+  seconds: number;
+  files: number;
+  phases: Phases;
+  historyMs: number;
+  requests: Record<string, number>;
+}
+
+/** RUNS runs of the runbook on one worker; `before` runs before each (the guide, so both see the same load). */
+async function runbookRuns(instance: string, collectors: CollectorName[] | undefined, counter: RequestCounter, before?: () => Promise<void>): Promise<RunbookRuns> {
+  const seconds: number[] = [];
+  const runs: { phases: Phases; requests: Record<string, number> }[] = [];
+  let files = 0;
+  await withWorker(async ({ client, taskQueue }) => {
+    for (let i = 0; i < RUNS; i++) {
+      await before?.();
+      counter.take();
+      const started = performance.now();
+      const handle = await startDiagnosticBundle(client, taskQueue, { instance, collectors, options: { requestedBy: { user: 'bench', via: 'test' } } });
+      const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
+      seconds.push((performance.now() - started) / 1000);
+      files = result.details!.archive.files;
+      runs.push({ phases: await phases(handle), requests: counter.take() });
+    }
+  });
+  const phase = (k: keyof Phases) => median(runs.map((r) => r.phases[k]));
+  const endpoints = [...new Set(runs.flatMap((r) => Object.keys(r.requests)))];
+  return {
+    seconds: median(seconds),
+    files,
+    phases: { start: phase('start'), collect: phase('collect'), archive: phase('archive'), finish: phase('finish') },
+    historyMs: median(runs.map((r) => r.phases.start + r.phases.collect + r.phases.archive + r.phases.finish)),
+    requests: Object.fromEntries(endpoints.map((e) => [e, median(runs.map((r) => r.requests[e] ?? 0))])),
+  };
+}
+
+function print(title: string, rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log(`\n${title}\n`);
+  for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+}
+
 async function main(): Promise<void> {
   const kubectl = process.env.KUBECTL;
   if (!kubectl) throw new Error('KUBECTL is not set: run through `make bench-diagnostics`');
   const aws = awsClients();
   await ensureBackupBucket(aws.s3, config.aws.backupBucket);
+  const counter = new RequestCounter({
+    'kube API': loadKubeConfig(config.kubernetes.kubeconfig).getCurrentCluster()?.server,
+    S3: process.env.AWS_ENDPOINT_URL,
+    DynamoDB: process.env.AWS_ENDPOINT_URL_DYNAMODB,
+  });
   const rows: string[][] = [['instance', 'pods', 'guide kubectl (s)', 'files', 'runbook (s)', 'files', 'runbook / guide']];
+  const breakdown: string[][] = [['run', 'wall (s)', 'start', 'collect', 'archive', 'finish', 'client', 'requests from the worker']];
+  const addBreakdown = (label: string, r: RunbookRuns) =>
+    breakdown.push([
+      label,
+      r.seconds.toFixed(2),
+      ...[r.phases.start, r.phases.collect, r.phases.archive, r.phases.finish, r.seconds * 1000 - r.historyMs].map((ms) => `${ms.toFixed(0)} ms`),
+      Object.entries(r.requests).map(([endpoint, n]) => `${endpoint} ${n}`).join(', '),
+    ]);
   try {
     for (const [name, replicas] of [
       ['bench-diag', { api: 2, frontend: 1 }],
@@ -56,31 +179,27 @@ async function main(): Promise<void> {
       await seedInstance(aws.kube, aws.dynamodb, name, { sizes: { users: 40, matches: 25, feedback: 15 }, replicas, automatedSync: false });
       const guide: number[] = [];
       let guideFiles = 0;
-      const runbook: number[] = [];
-      let runbookFiles = 0;
-      await withWorker(async ({ client, taskQueue }) => {
-        for (let i = 0; i < RUNS; i++) {
-          const g = await guideCommands(kubectl, name);
-          guide.push(g.seconds);
-          guideFiles = g.files;
-          const started = performance.now();
-          const handle = await startDiagnosticBundle(client, taskQueue, { instance: name, options: { requestedBy: { user: 'bench', via: 'test' } } });
-          const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
-          runbook.push((performance.now() - started) / 1000);
-          runbookFiles = result.details!.archive.files;
-        }
+      const runbook = await runbookRuns(name, undefined, counter, async () => {
+        const g = await guideCommands(kubectl, name);
+        guide.push(g.seconds);
+        guideFiles = g.files;
       });
       const g = median(guide);
-      const r = median(runbook);
-      rows.push([name, String(replicas.api + replicas.frontend), g.toFixed(2), String(guideFiles), r.toFixed(2), String(runbookFiles), `${(r / g).toFixed(2)}x`]);
+      rows.push([name, String(replicas.api + replicas.frontend), g.toFixed(2), String(guideFiles), runbook.seconds.toFixed(2), String(runbook.files), `${(runbook.seconds / g).toFixed(2)}x`]);
+      addBreakdown(`${name}, 12 collectors`, runbook);
+      if (name === 'bench-diag') addBreakdown(`${name}, configmap only (fixed cost)`, await runbookRuns(name, ['configmap'], counter));
       await deleteInstance(aws.kube, name);
     }
   } finally {
+    counter.close();
     aws.close();
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  console.log(`\nDiagnostic bundle vs the guide's six kubectl commands (median of ${RUNS} runs)\n`);
-  for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+  print(`Diagnostic bundle vs the guide's six kubectl commands (median of ${RUNS} runs)`, rows);
+  print(
+    'Where the runbook time goes (medians; phases from the event history: start = to the collectors scheduled, ' +
+      'finish = archive done to the run closed, i.e. audit record and notification; client = start call and result poll)',
+    breakdown,
+  );
 }
 
 main().catch((err: unknown) => {

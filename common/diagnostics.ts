@@ -38,12 +38,19 @@ export interface DiagnosticBundleInput {
   collectors?: CollectorName[];
 }
 
+/**
+ * One file a collector produced. A collector stages all its files back to back in one S3 object
+ * (`key`), so the archive reads one object per collector, not one per file; `offset` and `size` say
+ * where this file's bytes are in it.
+ */
 export interface StagedFile {
   path: string;
   size: number;
   sha256: string;
-  /** Where the collector staged it. */
+  /** The collector's staged object. */
   key: string;
+  /** Where the file starts in that object. */
+  offset: number;
 }
 
 export interface CollectorOutcome {
@@ -74,3 +81,10 @@ export interface DiagnosticBundleDetails {
 }
 
 export const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60;
+
+/**
+ * Collectors and the archive heartbeat (heartbeatTimeout 1 minute) only once they have run this
+ * long: most finish in well under a second, and each heartbeat is a call to the server that updates
+ * the run's state, for nothing when the activity is about to complete anyway.
+ */
+export const HEARTBEAT_AFTER_MS = 10_000;

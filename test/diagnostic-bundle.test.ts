@@ -6,9 +6,15 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from 'tar-stream';
+import { parse } from 'yaml';
+import { createArchiveActivities } from '../activities/aws/archive';
+import { createDiagnosticsActivities, toYamlText } from '../activities/diagnostics/collectors';
 import { startDiagnosticBundle } from '../client/runbooks';
+import { DEFAULT_DIAGNOSTIC_LIMITS } from '../common/diagnostics';
 import type { DiagnosticBundleDetails, DiagnosticBundleInput } from '../common/diagnostics';
 import { APPLICATION, ARGOCD_NAMESPACE, API_DEPLOYMENT, FRONTEND_DEPLOYMENT } from '../common/platform';
 import type { RunbookResult } from '../common/runbook';
@@ -24,6 +30,7 @@ beforeAll(() => ensureBackupBucket(aws.s3, config.aws.backupBucket));
 
 interface Manifest {
   instance: string;
+  bundleId: string;
   collectors: { collector: string; status: string; error?: string; notes: string[]; files: string[] }[];
   files: { path: string; size: number; sha256: string }[];
   omitted: string[];
@@ -79,6 +86,9 @@ describe('diagnostic bundle runbook', () => {
       expect(createHash('sha256').update(content!).digest('hex')).toBe(entry.sha256);
     }
     expect([...files.keys()].sort()).toEqual(['manifest.json', ...manifest.files.map((f) => f.path)].sort());
+    // The collectors' staged objects are gone once they are in the archive.
+    const staging = await aws.s3.send(new ListObjectsV2Command({ Bucket: config.aws.backupBucket, Prefix: `diagnostics/${manifest.bundleId}/staging/` }));
+    expect(staging.KeyCount).toBe(0);
 
     const text = (path: string) => files.get(path)?.toString() ?? '';
     for (const pod of podNames) {
@@ -151,5 +161,76 @@ describe('diagnostic bundle runbook', () => {
     let messages = '';
     for (let e: unknown = err; e instanceof Error; e = e.cause) messages += `${e.message}\n`;
     expect(messages).toMatch(/urlExpirySeconds must be between 1 and 604800/);
+  });
+
+  it('writes YAML that reads back as exactly the data it was given, whatever the strings hold', () => {
+    // Strings that YAML could read as something else, or that need quoting, blocks or escapes.
+    const tricky = ['true', 'False', 'null', '~', 'yes', 'NO', 'on', 'y', '1.5', '0x1F', '0o7', '1e3', '.inf', '-.inf', '.nan', '007', '3_000', '+1', '1:20',
+      '2026-01-01', '2026-11-29T06:00:00Z', '', ' ', 'a  b', 'a: b', 'a:b', 'http://x/y', '100m', '-', '- a', '<<', '#x', 'x #y', '[REDACTED]',
+      'line1\nline2\n', 'a\n\nb', 'foo\n\n', '\n', '\nfoo', '\n  foo', 'a\n b', 'a\n  \nb', '  lead', 'trail ', 'tab\there', 'cr\r\nlf', '\u0001', '\u2028', 'é日本', '\\"\''];
+    const alphabet = [...'abZ019 :#-\n\t"\'./@&*!|>[]{},%?~é\r\\e_=+', '\u0001'];
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    const text = () => (random(3) === 0 ? tricky[random(tricky.length)]! : Array.from({ length: random(12) }, () => alphabet[random(alphabet.length)]).join(''));
+    const value = (depth: number): unknown => {
+      switch (random(depth > 3 ? 5 : 8)) {
+        case 0: case 4: return text();
+        case 1: return random(2) ? random(1000) - 500 : (random(1000) - 500) / 7;
+        case 2: return random(2) === 1;
+        case 3: return null;
+        case 5: return Array.from({ length: random(4) }, () => value(depth + 1));
+        default: return Object.fromEntries(Array.from({ length: random(4) }, () => [text(), value(depth + 1)]));
+      }
+    };
+    const cases = [...tricky.map((t) => ({ [t]: [t, { [t]: t }] })), ...Array.from({ length: 3000 }, () => value(0))];
+    for (const data of cases) expect(parse(toYamlText(data)), toYamlText(data)).toEqual(data);
+    // Dates (the Kubernetes client's timestamps) as ISO text; undefined fields left out.
+    expect(parse(toYamlText({ at: new Date(0), gone: undefined, empty: {}, none: [] }))).toEqual({ at: '1970-01-01T00:00:00.000Z', empty: {}, none: [] });
+  });
+
+  it('stages each collector as one object of its files back to back, and the archive refuses a staged file that no longer matches its checksum', async () => {
+    // Nothing seeded: empty lists still make files, and no instance is needed for the format.
+    const instance = uniqueInstance('diag-stage');
+    const bundleId = `${instance}/format`;
+    const env = new MockActivityEnvironment();
+    const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
+    const diagnostics = createDiagnosticsActivities(aws);
+    const archives = createArchiveActivities(aws);
+    const collectors = ['nodes', 'resources', 'storage-and-network'] as const;
+    const outcomes = await Promise.all(collectors.map((collector) => run(() => diagnostics.collectDiagnostics({ bundleId, instance, collector, limits: DEFAULT_DIAGNOSTIC_LIMITS }))));
+    expect(outcomes.map((o) => [o.collector, o.status, o.files.map((f) => f.path)])).toEqual([
+      ['nodes', 'ok', ['nodes.txt']],
+      ['resources', 'ok', ['resources.txt', 'resources.yaml']],
+      ['storage-and-network', 'ok', ['pvcs.yaml', 'networkpolicies.yaml']],
+    ]);
+
+    const prefix = `diagnostics/${bundleId}/staging/`;
+    const listed = await aws.s3.send(new ListObjectsV2Command({ Bucket: config.aws.backupBucket, Prefix: prefix }));
+    expect((listed.Contents ?? []).map((c) => c.Key).sort()).toEqual(collectors.map((c) => `${prefix}${c}`));
+    for (const outcome of outcomes) {
+      const bytes = Buffer.from(await (await aws.s3.send(new GetObjectCommand({ Bucket: config.aws.backupBucket, Key: `${prefix}${outcome.collector}` }))).Body!.transformToByteArray());
+      let offset = 0;
+      for (const file of outcome.files) {
+        expect(file).toMatchObject({ key: `${prefix}${outcome.collector}`, offset });
+        expect(createHash('sha256').update(bytes.subarray(file.offset, file.offset + file.size)).digest('hex')).toBe(file.sha256);
+        offset += file.size;
+      }
+      expect(bytes.length).toBe(offset);
+    }
+
+    // One byte of resources.yaml changed, same length: the archive fails instead of shipping it.
+    const yamlFile = outcomes[1]!.files[1]!;
+    const staged = Buffer.from(await (await aws.s3.send(new GetObjectCommand({ Bucket: config.aws.backupBucket, Key: yamlFile.key }))).Body!.transformToByteArray());
+    staged[yamlFile.offset + 1] = staged[yamlFile.offset + 1]! ^ 1;
+    await aws.s3.send(new PutObjectCommand({ Bucket: config.aws.backupBucket, Key: yamlFile.key, Body: staged }));
+    const archiveKey = `diagnostics/${bundleId}.tar.gz`;
+    await expect(
+      run(() => archives.buildDiagnosticArchive({ bundleId, instance, archiveKey, outcomes, limits: DEFAULT_DIAGNOSTIC_LIMITS, urlExpirySeconds: 60, inputs: {} })),
+    ).rejects.toThrow(/resources\.yaml in .* does not match the SHA-256 its collector recorded/);
+    const head = await aws.s3.send(new HeadObjectCommand({ Bucket: config.aws.backupBucket, Key: archiveKey })).then(
+      () => 'exists',
+      (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode,
+    );
+    expect(head).toBe(404);
   });
 });

@@ -1,19 +1,22 @@
 /**
  * The diagnostic bundle's collectors: each reads one part of what the guide collects (and what its
- * other diagnosis steps read), redacts secrets, and stages its files in S3 for the archive step.
- * Secrets themselves are never read.
+ * other diagnosis steps read), redacts secrets, and stages its files in S3 for the archive step, as
+ * one object per collector (its files back to back, each one's offset, size and SHA-256 in the
+ * outcome). Secrets themselves are never read.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { ApiException } from '@kubernetes/client-node';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { heartbeat } from '@temporalio/activity';
-import { stringify } from 'yaml';
 import type { KubeClients } from '../kubernetes/client';
 import { getOrUndefined } from '../kubernetes/client';
+import { HEARTBEAT_AFTER_MS } from '../../common/diagnostics';
 import type { CollectorName, CollectorOutcome, DiagnosticLimits, StagedFile } from '../../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, FRONTEND_DEPLOYMENT, MANAGED_TABLE, MATCHING_CRONJOB } from '../../common/platform';
@@ -41,7 +44,140 @@ export function stagingPrefix(bundleId: string): string {
 
 type Stage = (path: string, content: string) => Promise<void>;
 
-const toYaml = (value: unknown) => stringify(redactObject(value), { lineWidth: 0 });
+/**
+ * A collector's staged output: its files back to back in one S3 object, streamed as they are
+ * produced. lib-storage sends a single PutObject when everything fits in one 5 MiB part and a
+ * multipart upload otherwise, so memory stays bounded however many logs a collector reads.
+ * Concurrent adds are fine: each write is whole, and its offset is taken when it is written.
+ */
+class StagedObject {
+  readonly files: StagedFile[] = [];
+  private body?: PassThrough;
+  private uploaded?: Promise<unknown>;
+  private size = 0;
+  private ended = false;
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly deps: DiagnosticsDeps,
+    readonly key: string,
+  ) {}
+
+  async add(path: string, content: string): Promise<void> {
+    // A read still running when its collector failed must not write past the end.
+    if (this.ended) throw new Error(`${path}: not staged, the collector had already ended`);
+    const bytes = Buffer.from(content, 'utf8');
+    const body = this.body ?? this.open();
+    this.files.push({ path, key: this.key, offset: this.size, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+    this.size += bytes.length;
+    // Wait while the upload is behind; a failed upload ends the wait with its error.
+    if (!body.write(bytes)) await Promise.race([once(body, 'drain'), this.uploaded]);
+    if (Date.now() - this.started >= HEARTBEAT_AFTER_MS) heartbeat({ staged: this.files.length });
+  }
+
+  /** Ends the object and waits until S3 has all of it. Nothing is uploaded for a collector without files. */
+  async close(): Promise<void> {
+    this.ended = true;
+    if (!this.body) return;
+    this.body.end();
+    await this.uploaded;
+  }
+
+  private open(): PassThrough {
+    const body = (this.body = new PassThrough());
+    const upload = new Upload({
+      client: this.deps.s3,
+      params: { Bucket: this.deps.backupBucket, Key: this.key, Body: body, ServerSideEncryption: 'AES256', ExpectedBucketOwner: this.deps.expectedBucketOwner },
+      queueSize: 2,
+    });
+    this.uploaded = upload.done();
+    // Awaited by add() and close(); this only keeps an early failure from being reported as unhandled.
+    this.uploaded.catch(() => undefined);
+    return body;
+  }
+}
+
+/**
+ * YAML of JSON-shaped data (what the Kubernetes API returns), in kubectl's layout. The `yaml`
+ * package needs about 4 ms per KiB for this, most of a collector's time; this is plain string work.
+ * A string that could read as anything but itself (number, boolean, null, date, indicator) is
+ * written JSON-quoted, which YAML reads as the same string; multi-line text becomes a literal block.
+ */
+export function toYamlText(value: unknown): string {
+  if (!isCollection(value)) return inline(value, '') + '\n';
+  const out: string[] = [];
+  writeCollection(out, value, '');
+  return out.join('\n') + '\n';
+}
+
+const toYaml = (value: unknown) => toYamlText(redactObject(value));
+
+// Conservative: letters, digits and a few punctuation marks; ": " and " #" can never occur.
+const PLAIN = /^[A-Za-z0-9_/][\w./@=+,()-]*(?:[ :][\w./@=+,()-]+)*$/;
+const AMBIGUOUS = /^(?:~|null|true|false|yes|no|on|off|y|n|[-+]?\.?\d[\d_.:eE+-]*|0[xob].*|\d{4}-\d\d?-\d\d?.*)$/i;
+const BLOCK_UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]/;
+
+type Collection = Record<string, unknown> | unknown[];
+
+function isCollection(value: unknown): value is Collection {
+  if (Array.isArray(value)) return value.length > 0;
+  return value !== null && typeof value === 'object' && !(value instanceof Date) && Object.values(value).some((v) => v !== undefined);
+}
+
+function quoted(text: string): string {
+  return text !== '' && PLAIN.test(text) && !AMBIGUOUS.test(text) ? text : JSON.stringify(text);
+}
+
+/** A scalar or an empty collection on the line it starts; a multi-line string as a literal block below it. */
+function inline(value: unknown, indent: string): string {
+  if (value === null || value === undefined) return 'null';
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return '[]';
+  if (typeof value === 'object') return '{}';
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : Number.isNaN(value) ? '.nan' : value > 0 ? '.inf' : '-.inf';
+  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value !== 'string') return 'null'; // functions and symbols are not data
+  const lines = value.split('\n');
+  // A literal block keeps every character, as long as no line could read as indentation or as the
+  // block's end: the first non-empty line starts with no blank, no line is only blanks, and there is
+  // at most one final newline (clip) or none (strip).
+  const first = lines.find((l) => l !== '') ?? '';
+  if (lines.length > 1 && first !== '' && !BLOCK_UNSAFE.test(value) && !/^\s/.test(first) && !value.endsWith('\n\n') && !lines.some((l) => l !== '' && l.trim() === '')) {
+    const body = value.endsWith('\n') ? lines.slice(0, -1) : lines;
+    return `${value.endsWith('\n') ? '|' : '|-'}\n${body.map((l) => (l === '' ? '' : `${indent}  ${l}`)).join('\n')}`;
+  }
+  return quoted(value);
+}
+
+/**
+ * Writes the lines of a non-empty map or sequence at `indent`; `lead` replaces the first line's
+ * indentation, so a sequence item's first line shares the dash's line ("- name: x").
+ */
+function writeCollection(out: string[], value: Collection, indent: string, lead = indent): void {
+  let prefix = lead;
+  const line = (text: string) => {
+    const start = prefix;
+    prefix = indent;
+    return start + text;
+  };
+  if (Array.isArray(value)) {
+    for (const child of value) {
+      if (isCollection(child)) writeCollection(out, child, `${indent}  `, line('- '));
+      else out.push(line(`- ${inline(child, indent)}`));
+    }
+    return;
+  }
+  for (const [key, child] of Object.entries(value)) {
+    if (child === undefined) continue;
+    if (!isCollection(child)) {
+      out.push(line(`${quoted(key)}: ${inline(child, indent)}`));
+      continue;
+    }
+    out.push(line(`${quoted(key)}:`));
+    writeCollection(out, child, `${indent}  `);
+  }
+}
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -94,11 +230,22 @@ export function describePod(pod: V1Pod, events: CoreV1Event[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** Runs `task` over `items` with at most `limit` running at once. */
+/** An error's first line: API errors carry whole response bodies after it. */
+function firstLine(err: unknown): string {
+  return err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
+}
+
+/** Runs `task` over `items` with at most `limit` running at once; after a failure, starts no more. */
 export async function mapLimit<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await task(items[next++]!);
+    while (next < items.length && !failed) {
+      await task(items[next++]!).catch((err: unknown) => {
+        failed = true;
+        throw err;
+      });
+    }
   });
   await Promise.all(lanes);
 }
@@ -117,21 +264,19 @@ export function capTail(log: string, maxBytes: number, notes: string[], what: st
 export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
   const { kube } = deps;
 
-  async function stageFile(bundleId: string, files: StagedFile[], path: string, content: string): Promise<void> {
-    const body = Buffer.from(content, 'utf8');
-    const key = `${stagingPrefix(bundleId)}${path}`;
-    await deps.s3.send(
-      new PutObjectCommand({ Bucket: deps.backupBucket, Key: key, Body: body, ServerSideEncryption: 'AES256', ExpectedBucketOwner: deps.expectedBucketOwner }),
-    );
-    files.push({ path, key, size: body.length, sha256: createHash('sha256').update(body).digest('hex') });
-    heartbeat({ staged: files.length });
-  }
-
   async function podLogs(stage: Stage, notes: string[], instance: string, selector: string, dir: string, limits: DiagnosticLimits): Promise<void> {
     const pods = await kube.core.listNamespacedPod({ namespace: instance, labelSelector: selector });
     if (pods.items.length === 0) notes.push(`no pods match ${selector}`);
     const reads = pods.items.flatMap((pod) =>
-      (pod.spec?.containers ?? []).flatMap((container) => [false, true].map((previous) => ({ name: pod.metadata!.name!, container: container.name, previous }))),
+      (pod.spec?.containers ?? []).flatMap((container) => {
+        const name = pod.metadata!.name!;
+        // The kubelet keeps a container's previous instance only once it has restarted; asking
+        // for it before that is a 400, so that read is skipped and noted (status unknown: read).
+        const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
+        const restarted = !status || status.restartCount > 0 || status.lastState?.terminated !== undefined;
+        if (!restarted) notes.push(`${name}/${container.name} (previous): no logs (the container has not restarted)`);
+        return [false, ...(restarted ? [true] : [])].map((previous) => ({ name, container: container.name, previous }));
+      }),
     );
     await mapLimit(reads, 8, async ({ name, container, previous }) => {
       try {
@@ -201,8 +346,10 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       await stage('dynamodb-claim.yaml', toYaml(claim));
       const ref = claim.spec.resourceRef;
       if (!ref) return void notes.push('the claim has no composite yet');
-      const composite: unknown = await getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name: ref.name }));
-      const tables = (await kube.custom.listClusterCustomObject({ ...MANAGED_TABLE, labelSelector: `crossplane.io/composite=${ref.name}` })) as { items: unknown[] };
+      const [composite, tables] = await Promise.all([
+        getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name: ref.name }) as Promise<unknown>),
+        kube.custom.listClusterCustomObject({ ...MANAGED_TABLE, labelSelector: `crossplane.io/composite=${ref.name}` }) as Promise<{ items: unknown[] }>,
+      ]);
       await stage('dynamodb-composite.yaml', toYaml({ composite, managedTables: tables.items }));
     },
 
@@ -234,17 +381,19 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     },
 
     async 'storage-and-network'(stage, _notes, { instance }) {
-      const pvcs = await kube.core.listNamespacedPersistentVolumeClaim({ namespace: instance });
-      const policies: unknown = await kube.custom.listNamespacedCustomObject({ group: 'networking.k8s.io', version: 'v1', namespace: instance, plural: 'networkpolicies' });
+      const [pvcs, policies] = await Promise.all([
+        kube.core.listNamespacedPersistentVolumeClaim({ namespace: instance }),
+        kube.custom.listNamespacedCustomObject({ group: 'networking.k8s.io', version: 'v1', namespace: instance, plural: 'networkpolicies' }) as Promise<unknown>,
+      ]);
       await stage('pvcs.yaml', toYaml({ apiVersion: 'v1', kind: 'List', items: pvcs.items }));
       await stage('networkpolicies.yaml', toYaml(policies));
     },
 
     async 'matching-cronjob'(stage, notes, { instance, limits }) {
-      const cronJob = await kube.batch.readNamespacedCronJob({ name: MATCHING_CRONJOB, namespace: instance });
-      const jobs = (await kube.batch.listNamespacedJob({ namespace: instance })).items.filter((j) => j.metadata?.ownerReferences?.some((o) => o.name === MATCHING_CRONJOB) || j.metadata?.name?.includes('matching'));
+      const [cronJob, allJobs] = await Promise.all([kube.batch.readNamespacedCronJob({ name: MATCHING_CRONJOB, namespace: instance }), kube.batch.listNamespacedJob({ namespace: instance })]);
+      const jobs = allJobs.items.filter((j) => j.metadata?.ownerReferences?.some((o) => o.name === MATCHING_CRONJOB) || j.metadata?.name?.includes('matching'));
       await stage('matching-cronjob.yaml', toYaml({ cronJob, jobs }));
-      for (const job of jobs.slice(-5)) await podLogs(stage, notes, instance, `job-name=${job.metadata!.name!}`, `logs/jobs/${job.metadata!.name!}`, limits);
+      await Promise.all(jobs.slice(-5).map((job) => podLogs(stage, notes, instance, `job-name=${job.metadata!.name!}`, `logs/jobs/${job.metadata!.name!}`, limits)));
       if (jobs.length === 0) notes.push('the matching CronJob has no recent Jobs');
     },
 
@@ -254,15 +403,24 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     },
 
     async 'dynamodb-tables'(stage, notes, { instance }) {
+      const names = instanceTableNames(instance);
+      const tables = await Promise.all(
+        names.map((tableName) =>
+          deps.dynamodb.send(new DescribeTableCommand({ TableName: tableName })).then(
+            (answer) => answer.Table,
+            (err: unknown) => {
+              if (!(err instanceof ResourceNotFoundException)) throw err;
+              notes.push(`table ${tableName} does not exist`);
+              return undefined;
+            },
+          ),
+        ),
+      );
+      // In the order of instanceTableNames; missing tables are left out.
       const described: Record<string, unknown> = {};
-      for (const tableName of instanceTableNames(instance)) {
-        try {
-          described[tableName] = (await deps.dynamodb.send(new DescribeTableCommand({ TableName: tableName }))).Table;
-        } catch (err) {
-          if (!(err instanceof ResourceNotFoundException)) throw err;
-          notes.push(`table ${tableName} does not exist`);
-        }
-      }
+      names.forEach((tableName, i) => {
+        if (tables[i]) described[tableName] = tables[i];
+      });
       await stage('dynamodb-tables.json', JSON.stringify(described, null, 2) + '\n');
     },
   };
@@ -270,16 +428,28 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
   return {
     /** Runs one collector. Its failure is an outcome, not an error: the bundle is built regardless. */
     async collectDiagnostics(req: CollectRequest): Promise<CollectorOutcome> {
-      const files: StagedFile[] = [];
+      const staged = new StagedObject(deps, `${stagingPrefix(req.bundleId)}${req.collector}`);
       const notes: string[] = [];
       const started = Date.now();
+      let failure: unknown;
       try {
-        await collectors[req.collector]((path, content) => stageFile(req.bundleId, files, path, content), notes, req);
-        return { collector: req.collector, status: 'ok', files, notes, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started };
+        await collectors[req.collector]((path, content) => staged.add(path, content), notes, req);
       } catch (err) {
-        const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
-        return { collector: req.collector, status: 'failed', files, notes, error: message, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started };
+        failure = err;
       }
+      // What a failed collector staged before it failed still goes into the bundle; if the staged
+      // object itself did not make it to S3, none of its files can.
+      let files = staged.files;
+      try {
+        await staged.close();
+      } catch (err) {
+        if (files.length > 0) notes.push(`staged files lost: ${files.map((f) => f.path).join(', ')}`);
+        files = [];
+        failure ??= err;
+      }
+      const timing = { startedAt: new Date(started).toISOString(), durationMs: Date.now() - started };
+      if (failure === undefined) return { collector: req.collector, status: 'ok', files, notes, ...timing };
+      return { collector: req.collector, status: 'failed', files, notes, error: firstLine(failure), ...timing };
     },
   };
 }
