@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   if (!logDir) throw new Error('VCP_SIM_LOG_DIR is required: where simulated pod logs are written');
   const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
   // A request timeout keeps one call lost in a restart of the emulator from stalling every reconcile.
-  const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 } });
+  const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true } });
   const simulators = [new ArgoCdSimulator(kube), new CrossplaneSimulator(kube, dynamodb), new PodLogsSimulator(kube, logDir)];
   const intervalMs = Number(process.env.VCP_SIM_INTERVAL_MS ?? 250);
   let running = true;

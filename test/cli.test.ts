@@ -7,11 +7,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BatchWriteItemCommand, DescribeTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalItem, itemToWire } from '../activities/aws/dynamodb-items';
+import { itemToWire } from '../activities/aws/dynamodb-items';
 import { EXIT } from '../client/cli';
 import { startDiagnosticBundle } from '../client/runbooks';
 import type { ProgressBarSpec, WatchEnd } from '../client/watch';
@@ -21,6 +21,7 @@ import type { ProgressSnapshot } from '../common/runbook';
 import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
 import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { seedForTest } from '../test-support/seed';
+import { tableItems } from '../test-support/dynamodb';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 
@@ -75,18 +76,6 @@ function json<T>(stdout: string): T {
 const aws = awsClients();
 beforeAll(() => ensureBackupBucket(aws.s3, config.aws.backupBucket));
 afterAll(() => aws.close());
-
-/** Every item of a table, keyed by its canonical text, so two scans compare item by item. */
-async function tableItems(tableName: string): Promise<Map<string, Record<string, AttributeValue>>> {
-  const items = new Map<string, Record<string, AttributeValue>>();
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await aws.dynamodb.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
-    for (const item of page.Items ?? []) items.set(canonicalItem(item), item);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items;
-}
 
 async function emptyTable(tableName: string, items: Iterable<Record<string, AttributeValue>>): Promise<void> {
   const keyNames = ((await aws.dynamodb.send(new DescribeTableCommand({ TableName: tableName }))).Table!.KeySchema ?? []).map((k) => k.AttributeName!);
@@ -230,7 +219,7 @@ describe('runbook CLI', () => {
   it('recover-dynamodb: approved by another identity, watched to the end with the backup URL and every table equal to its backup', async () => {
     const instance = uniqueInstance('cli-ddb-recover');
     await seedForTest(instance, { sizes: { users: 6, matches: 3, feedback: 2 } });
-    const before = await tableItems(`users-${instance}`);
+    const before = await tableItems(aws.dynamodb, `users-${instance}`);
     const approvals = await aliceApprovesBobRequests();
     await withWorker(
       async ({ taskQueue }) => {
@@ -264,7 +253,7 @@ describe('runbook CLI', () => {
       },
       { overrides: { approvals } },
     );
-    const after = await tableItems(`users-${instance}`);
+    const after = await tableItems(aws.dynamodb, `users-${instance}`);
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
   }, 300_000);
 
@@ -288,12 +277,12 @@ describe('runbook CLI', () => {
         expect(lines(text.stdout)).toContain(`  ${feedback}: 7 items, digest ${details.tables[0]!.digest.slice(0, 16)}`);
 
         // What `aws dynamodb scan --table-name feedback-... > feedback.json` writes, then the table is emptied.
-        const original = await tableItems(feedback);
+        const original = await tableItems(aws.dynamodb, feedback);
         const file = path.join(mkdtempSync(path.join(tmpdir(), 'vcp-cli-scan-')), 'feedback backup.json');
         const items = [...original.values()];
         writeFileSync(file, JSON.stringify({ Items: items.map(itemToWire), Count: items.length, ScannedCount: items.length, ConsumedCapacity: null }, null, 4));
         await emptyTable(feedback, items);
-        expect((await tableItems(feedback)).size).toBe(0);
+        expect((await tableItems(aws.dynamodb, feedback)).size).toBe(0);
 
         const started = await cli(['import-dynamodb', instance, '--from', file, '--tables', 'feedback', '--reason', 'restore feedback', '--as', 'bob', '-o', 'json'], taskQueue);
         expect(started.code, started.stderr).toBe(EXIT.ok);
@@ -312,7 +301,7 @@ describe('runbook CLI', () => {
         expect(out).toContain(`  ${feedback}: 7 in the backup, 7 imported, item digest matches`);
         expect(out.at(-1)).toBe(`${workflowId}: succeeded`);
 
-        const restored = await tableItems(feedback);
+        const restored = await tableItems(aws.dynamodb, feedback);
         expect(restored.size).toBe(original.size);
         for (const [key, item] of original) expect(restored.get(key)).toEqual(item);
       },

@@ -2,7 +2,7 @@
  * The standalone DynamoDB export and import runbooks, including the guide's own backup file format
  * (`aws dynamodb scan` output), on the real Temporal server, dynalite and moto.
  */
-import { BatchWriteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -13,6 +13,7 @@ import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { seedForTest } from '../test-support/seed';
+import { tableItems } from '../test-support/dynamodb';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
 import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../workflows/dynamodb-import';
@@ -23,17 +24,6 @@ const requestedBy = { user: 'bob', via: 'test' as const };
 
 beforeAll(() => ensureBackupBucket(s3, config.aws.backupBucket));
 afterAll(() => aws.close());
-
-async function tableItems(tableName: string): Promise<Map<string, Record<string, AttributeValue>>> {
-  const items = new Map<string, Record<string, AttributeValue>>();
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamodb.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
-    for (const item of page.Items ?? []) items.set(canonicalItem(item), item);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items;
-}
 
 function feedbackItems(n: number): Record<string, AttributeValue>[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -51,7 +41,7 @@ describe('DynamoDB export and import runbooks', { timeout: 240_000 }, () => {
     const instance = uniqueInstance('ddb-exp');
     await seedForTest(instance, { sizes: { users: 25, matches: 10, feedback: 5 } });
     const users = `users-${instance}`;
-    const before = await tableItems(users);
+    const before = await tableItems(dynamodb, users);
 
     const exported = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startDynamoDbExport(client, taskQueue, { instance, export: { chunkMaxItems: 6 }, options: { requestedBy } });
@@ -74,7 +64,7 @@ describe('DynamoDB export and import runbooks', { timeout: 240_000 }, () => {
     // Empty the table, then import the backup back.
     const keys = [...before.values()].map((item) => ({ DeleteRequest: { Key: { user_id: item.user_id! } } }));
     for (let i = 0; i < keys.length; i += 25) await dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [users]: keys.slice(i, i + 25) } }));
-    expect((await tableItems(users)).size).toBe(0);
+    expect((await tableItems(dynamodb, users)).size).toBe(0);
 
     const imported = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startDynamoDbImport(client, taskQueue, { instance, from: exported.details!.backup.url, tables: [users], options: { requestedBy } });
@@ -85,7 +75,7 @@ describe('DynamoDB export and import runbooks', { timeout: 240_000 }, () => {
     }, { overrides: { approvals } });
     expect(imported.outcome, imported.reason).toBe('succeeded');
     expect(imported.details!.verified).toEqual([expect.objectContaining({ tableName: users, backupItems: 25, restoredItems: 25 })]);
-    const after = await tableItems(users);
+    const after = await tableItems(dynamodb, users);
     expect(after.size).toBe(before.size);
     for (const [key, item] of before) expect(after.get(key)).toEqual(item);
   });
@@ -108,7 +98,7 @@ describe('DynamoDB export and import runbooks', { timeout: 240_000 }, () => {
       return (await handle.result()) as RunbookResult<DynamoDbImportDetails>;
     }, { overrides: { approvals } });
     expect(result.outcome, result.reason).toBe('succeeded');
-    const after = await tableItems(feedback);
+    const after = await tableItems(dynamodb, feedback);
     expect(after.size).toBe(items.length);
     for (const item of items) expect(after.get(canonicalItem(item))).toEqual(item);
   });

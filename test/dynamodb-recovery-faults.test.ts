@@ -8,11 +8,10 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalItem } from '../activities/aws/dynamodb-items';
+import { countItemsByScan } from '../activities/aws/dynamodb';
 import { startDynamoDbRecovery } from '../client/runbooks';
 import type { BackupManifest, DynamoDbRecoveryDetails, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import type { RunbookResult } from '../common/runbook';
@@ -21,6 +20,8 @@ import { approvals, approveAs, approversFileJson, awaitApprovalGate } from '../t
 import { startDynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
 import type { DynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
 import { seedForTest } from '../test-support/seed';
+import { instanceItems } from '../test-support/dynamodb';
+import type { ItemsByCanonicalText } from '../test-support/dynamodb';
 import { awsClients, config, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
 
 const aws = awsClients();
@@ -34,42 +35,10 @@ function input(instance: string, extra: Partial<DynamoDbRecoveryInput> = {}): Dy
   return { instance, options: { requestedBy: { user: 'bob', via: 'test' }, reason: 'restore' }, claimTimeoutMs: 120_000, ...extra };
 }
 
-async function tableItems(tableName: string): Promise<Map<string, Record<string, AttributeValue>>> {
-  const items = new Map<string, Record<string, AttributeValue>>();
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamodb.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
-    for (const item of page.Items ?? []) items.set(canonicalItem(item), item);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items;
-}
-
-async function allItems(instance: string) {
-  const out: Record<string, Map<string, Record<string, AttributeValue>>> = {};
-  for (const base of ['users', 'matches', 'feedback']) out[base] = await tableItems(`${base}-${instance}`);
-  return out;
-}
-
-function expectEqualTables(after: Awaited<ReturnType<typeof allItems>>, before: Awaited<ReturnType<typeof allItems>>) {
+function expectEqualTables(after: Record<string, ItemsByCanonicalText>, before: Record<string, ItemsByCanonicalText>) {
   for (const base of Object.keys(before)) {
     expect(after[base]!.size, `${base} item count`).toBe(before[base]!.size);
     for (const [key, item] of before[base]!) expect(after[base]!.get(key), `${base} item ${key.slice(0, 60)}`).toEqual(item);
-  }
-}
-
-async function countItems(tableName: string): Promise<number> {
-  try {
-    let count = 0;
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await dynamodb.send(new ScanCommand({ TableName: tableName, Select: 'COUNT', ExclusiveStartKey: startKey }));
-      count += page.Count ?? 0;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return count;
-  } catch {
-    return -1;
   }
 }
 
@@ -93,7 +62,7 @@ describe('DynamoDB recovery under faults', () => {
     const instance = uniqueInstance('ddb-kill');
     const size = 1200;
     await seedForTest(instance, { sizes: { users: size, matches: 20, feedback: 10 } });
-    const before = await allItems(instance);
+    const before = await instanceItems(dynamodb, instance);
     const users = `users-${instance}`;
     // Latency on the data path stretches export and import to seconds, so the kills land mid-way.
     proxy = await startDynamoDbFaultProxy({ target: dynamodbEndpoint, delayMs: 250, operations: ['Scan', 'BatchWriteItem'] });
@@ -127,7 +96,8 @@ describe('DynamoDB recovery under faults', () => {
 
       // Mid-import: the recreated table holds part of the data.
       await until('the import to be under way', async () => {
-        const n = await countItems(users);
+        // A missing table (between the delete and the recreation) counts as -1.
+        const n = await countItemsByScan(dynamodb, users, () => undefined).catch(() => -1);
         return n >= 400 && n < size;
       }, 180_000);
       worker.kill('SIGKILL');
@@ -136,7 +106,7 @@ describe('DynamoDB recovery under faults', () => {
 
       const result = (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
       expect(result.outcome, result.reason).toBe('succeeded');
-      expectEqualTables(await allItems(instance), before);
+      expectEqualTables(await instanceItems(dynamodb, instance), before);
 
       const details = result.details!;
       const manifestBody = await s3.send(new GetObjectCommand({ Bucket: details.backup.bucket, Key: details.backup.manifestKey }));
@@ -162,7 +132,7 @@ describe('DynamoDB recovery under faults', () => {
   it('throttling and partial BatchWriteItem results on the DynamoDB path: completes, nothing lost', async () => {
     const instance = uniqueInstance('ddb-throttle');
     await seedForTest(instance, { sizes: { users: 300, matches: 60, feedback: 40 } });
-    const before = await allItems(instance);
+    const before = await instanceItems(dynamodb, instance);
     proxy = await startDynamoDbFaultProxy({ target: dynamodbEndpoint, throttleEveryNth: 3, unprocessedFraction: 0.3 });
     // Few SDK retries, so the runbook's own backoff does the waiting.
     const throttled = new DynamoDBClient({ region: config.aws.region, endpoint: proxy.url, maxAttempts: 1 });
@@ -177,7 +147,7 @@ describe('DynamoDB recovery under faults', () => {
       expect(proxy.stats.throttled).toBeGreaterThan(10);
       expect(proxy.stats.unprocessedItems).toBeGreaterThan(100);
       expect(result.details!.imported.reduce((n, t) => n + t.retriedItems, 0)).toBeGreaterThan(100);
-      expectEqualTables(await allItems(instance), before);
+      expectEqualTables(await instanceItems(dynamodb, instance), before);
     } finally {
       throttled.destroy();
     }

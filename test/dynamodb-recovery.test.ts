@@ -7,7 +7,6 @@ import {
   DescribeTimeToLiveCommand,
   ListTagsOfResourceCommand,
   PutItemCommand,
-  ScanCommand,
   TagResourceCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -24,11 +23,11 @@ import type { Application, DynamoDbClaim } from '../common/platform';
 import { progressQuery } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { startDynamoDbRecovery } from '../client/runbooks';
-import { canonicalItem } from '../activities/aws/dynamodb-items';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 import { seedForTest } from '../test-support/seed';
+import { instanceItems } from '../test-support/dynamodb';
 
 const aws = awsClients();
 const { kube, dynamodb, s3 } = aws;
@@ -45,24 +44,6 @@ function input(instance: string, extra: Partial<DynamoDbRecoveryInput> = {}): Dy
     claimTimeoutMs: 120_000,
     ...extra,
   };
-}
-
-/** Every item of a table, keyed by its canonical text, so two scans compare item by item. */
-async function tableItems(tableName: string): Promise<Map<string, Record<string, AttributeValue>>> {
-  const items = new Map<string, Record<string, AttributeValue>>();
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamodb.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
-    for (const item of page.Items ?? []) items.set(canonicalItem(item), item);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items;
-}
-
-async function snapshotAll(instance: string) {
-  const out: Record<string, Map<string, Record<string, AttributeValue>>> = {};
-  for (const base of ['users', 'matches', 'feedback']) out[base] = await tableItems(`${base}-${instance}`);
-  return out;
 }
 
 function expectSameItems(after: Map<string, Record<string, AttributeValue>>, before: Map<string, Record<string, AttributeValue>>) {
@@ -156,7 +137,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
     await dynamodb.send(new UpdateTimeToLiveCommand({ TableName: users, TimeToLiveSpecification: { Enabled: true, AttributeName: 'expires_at' } }));
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: users }));
     await dynamodb.send(new TagResourceCommand({ ResourceArn: Table!.TableArn!, Tags: [{ Key: 'team', Value: 'coffee' }] }));
-    const before = await snapshotAll(instance);
+    const before = await instanceItems(dynamodb, instance);
     const claimBefore = await readClaim(instance);
     const writersBefore = await writersOf(instance);
 
@@ -186,7 +167,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
     expect(selfHeal.claimMissing).toBeGreaterThan(0);
     expect(selfHeal.selfHealOnWhileMissing).toBe(0);
 
-    const after = await snapshotAll(instance);
+    const after = await instanceItems(dynamodb, instance);
     for (const base of Object.keys(before)) expectSameItems(after[base]!, before[base]!);
     const described = await dynamodb.send(new DescribeTableCommand({ TableName: users }));
     expect(described.Table?.GlobalSecondaryIndexes?.map((g) => g.IndexName)).toEqual(['email-index']);
@@ -219,7 +200,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
   it('a claim that orphans its tables: the plan says so, the runbook deletes the old tables itself and never imports into stale data', async () => {
     const instance = uniqueInstance('ddb-orphan');
     await seedForTest(instance, { sizes: small, deletionPolicy: 'Orphan' });
-    const before = await snapshotAll(instance);
+    const before = await instanceItems(dynamodb, instance);
     const result = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startDynamoDbRecovery(client, taskQueue, input(instance));
       const plan = (await awaitApprovalGate(handle)).plan as DynamoDbRecoveryPlan;
@@ -230,14 +211,14 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
     }, { overrides: { approvals } });
     expect(result.outcome, result.reason).toBe('succeeded');
     expect(result.audit.changes.filter((c) => c.action.startsWith('delete orphaned table'))).toHaveLength(3);
-    const after = await snapshotAll(instance);
+    const after = await instanceItems(dynamodb, instance);
     for (const base of Object.keys(before)) expectSameItems(after[base]!, before[base]!);
   });
 
   it('a failure after the delete keeps writers stopped and sync paused, names the backup; a resumed run finishes the import', async () => {
     const instance = uniqueInstance('ddb-resume');
     await seedForTest(instance, { sizes: small });
-    const before = await snapshotAll(instance);
+    const before = await instanceItems(dynamodb, instance);
     const real = createActivities(aws);
     let sabotaged = 0;
     // The first import of users fails for good, as if the table kept refusing writes.
@@ -268,7 +249,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
       return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
     }, { overrides: { approvals } });
     expect(resumed.outcome, resumed.reason).toBe('succeeded');
-    const after = await snapshotAll(instance);
+    const after = await instanceItems(dynamodb, instance);
     for (const base of Object.keys(before)) expectSameItems(after[base]!, before[base]!);
     expect(await writersOf(instance)).toEqual({ apiReplicas: 2, cronSuspended: false });
     expect((await readApp(instance)).spec.syncPolicy?.automated).toMatchObject({ selfHeal: true });
@@ -277,7 +258,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
   it('dry run: returns the plan and changes nothing', async () => {
     const instance = uniqueInstance('ddb-dry');
     await seedForTest(instance, { sizes: small });
-    const before = await snapshotAll(instance);
+    const before = await instanceItems(dynamodb, instance);
     const claimBefore = await readClaim(instance);
     const result = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startDynamoDbRecovery(client, taskQueue, input(instance, { options: { requestedBy: { user: 'bob', via: 'test' }, dryRun: true } }));
@@ -289,7 +270,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
     expect((await readClaim(instance))?.metadata.uid).toBe(claimBefore?.metadata.uid);
     expect((await readApp(instance)).spec.syncPolicy?.automated).toBeDefined();
     expect(await writersOf(instance)).toEqual({ apiReplicas: 2, cronSuspended: false });
-    const after = await snapshotAll(instance);
+    const after = await instanceItems(dynamodb, instance);
     for (const base of Object.keys(before)) expectSameItems(after[base]!, before[base]!);
   });
 

@@ -13,8 +13,9 @@ import type { RunbooksConfig } from '../common/config';
  * KUBECONFIG, in-cluster config or ~/.kube/config.
  */
 export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { close: () => void } {
-  // Without a request timeout a call on a connection the server dropped can wait forever.
-  const requestHandler = { connectionTimeout: 5_000, requestTimeout: 60_000 };
+  // Without a request timeout a call on a connection the server dropped can wait forever; the SDK
+  // only warns at the timeout unless told to fail the call (then the SDK or Temporal retries it).
+  const requestHandler = { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true };
   const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler });
   const s3 = new S3Client({ region: config.aws.region, forcePathStyle: config.aws.s3ForcePathStyle, requestHandler });
   return {
