@@ -18,8 +18,9 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
   const requestHandler = { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true };
   const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler });
   const s3 = new S3Client({ region: config.aws.region, forcePathStyle: config.aws.s3ForcePathStyle, requestHandler });
+  const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
   return {
-    kube: createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig)),
+    kube,
     approvals: loadApprovalConfig(config.approvals.approversFile),
     notifyWebhookUrl: config.approvals.notifyWebhookUrl,
     dynamodb,
@@ -29,6 +30,7 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
     close: () => {
       dynamodb.destroy();
       s3.destroy();
+      kube.close();
     },
   };
 }
