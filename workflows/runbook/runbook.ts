@@ -10,7 +10,9 @@ import {
   CancellationScope,
   isCancellation,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -44,6 +46,18 @@ export function activity<K extends keyof Activities>(
   options: ActivityOptions = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } },
 ): Activities[K] {
   return proxyActivities<Activities>({ ...options, summary })[name];
+}
+
+/**
+ * The run's last two calls (audit record, outcome notification) as local activities run side by
+ * side: they take milliseconds and are idempotent, and as local activities they run inside the
+ * workflow task that completes the run instead of costing a server round trip each. Runs that
+ * reached their end before this change replay the old sequence.
+ */
+export const LOCAL_FINISH_PATCH = 'runbook-local-finish';
+
+function localActivity<K extends keyof Activities>(name: K, summary: string, maximumAttempts = 5): Activities[K] {
+  return proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts }, summary })[name];
 }
 
 /** Ends a run early but normally: a rejection, a timeout, or a dry run that has its plan. */
@@ -294,8 +308,16 @@ export class Runbook {
       this.audit.outcome = outcome;
       this.audit.outcomeReason = reason;
       this.setStatus(STATUS_OF[outcome]);
+      const ended = `${this.describe()} ended: ${outcome}${reason ? ` (${reason})` : ''}`;
+      if (patched(LOCAL_FINISH_PATCH)) {
+        const [location] = await Promise.all([
+          localActivity('writeAuditRecord', 'Write the audit record to S3')(this.audit),
+          this.dryRun ? undefined : this.notify('ended', ended, { local: true }),
+        ]);
+        return location;
+      }
       const location = await activity('writeAuditRecord', 'Write the audit record to S3')(this.audit);
-      if (!this.dryRun) await this.notify('ended', `${this.describe()} ended: ${outcome}${reason ? ` (${reason})` : ''}`);
+      if (!this.dryRun) await this.notify('ended', ended);
       return location;
     });
     if (outcome === 'failed') {
@@ -335,10 +357,13 @@ export class Runbook {
     return problems;
   }
 
-  private async notify(event: RunbookNotification['event'], text: string): Promise<void> {
+  private async notify(event: RunbookNotification['event'], text: string, how: { local?: boolean } = {}): Promise<void> {
     const info = workflowInfo();
+    const send = how.local
+      ? localActivity('notify', `Notify: ${event}`, 3)
+      : activity('notify', `Notify: ${event}`, { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } });
     try {
-      await activity('notify', `Notify: ${event}`, { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } })({
+      await send({
         event,
         runbook: this.definition.name,
         instance: this.definition.instance,
