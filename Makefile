@@ -73,7 +73,7 @@ clean: stack-down
 # Re-records the replay histories in test/histories against the test stack.
 record-histories: deps
 	VCP_STACK_PROFILE=test scripts/stack/up.sh
-	$(call with_env,$(TEST_ENV)) npx tsx scripts/record-histories.ts
+	$(call with_env,$(TEST_ENV)) npx tsx scripts/record-histories.ts $(RECORD_ARGS)
 
 # Benchmarks print a table; they are not tests. They run against the test stack.
 bench-diagnostics: deps

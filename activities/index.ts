@@ -15,6 +15,7 @@ import { createArchiveActivities } from './aws/archive';
 import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
 import { createRecoveryKubeActivities } from './kubernetes/recovery';
 import type { ApprovalConfig } from '../common/runbook';
+import type { StagingArea } from './diagnostics/staging';
 
 export interface ActivityDeps {
   kube: KubeClients;
@@ -24,9 +25,16 @@ export interface ActivityDeps {
   expectedBucketOwner?: string;
   approvals: ApprovalConfig;
   notifyWebhookUrl?: string;
+  /** Where diagnostic bundles stage their files on this worker (VCP_STAGING_DIR). */
+  stagingDir: string;
 }
 
-export function createActivities(deps: ActivityDeps) {
+/** What one worker process adds to the shared dependencies: its own staging area and task queue. */
+export interface WorkerProcessDeps {
+  staging: StagingArea;
+}
+
+export function createActivities(deps: ActivityDeps & WorkerProcessDeps) {
   return {
     ...createDynamoDbActivities(deps),
     ...createS3Activities(deps),

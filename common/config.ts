@@ -36,6 +36,8 @@ export interface RunbooksConfig {
   worker: {
     /** host:port for the SDK runtime's Prometheus endpoint; unset disables it. */
     metricsBindAddress?: string;
+    /** Absolute folder for diagnostic bundles' staged files; the system temp folder when unset. */
+    stagingDir?: string;
   };
 }
 
@@ -62,6 +64,7 @@ export const CONFIG_VARIABLES = [
   'VCP_APPROVERS_FILE',
   'VCP_NOTIFY_WEBHOOK_URL',
   'VCP_METRICS_ADDRESS',
+  'VCP_STAGING_DIR',
 ] as const;
 
 export class ConfigError extends Error {
@@ -105,6 +108,11 @@ export function loadConfig(env: Env = process.env): RunbooksConfig {
     problems.push(`VCP_METRICS_ADDRESS=${JSON.stringify(metricsBindAddress)} must look like host:port`);
   }
 
+  const stagingDir = env.VCP_STAGING_DIR || undefined;
+  if (stagingDir !== undefined && !stagingDir.startsWith('/')) {
+    problems.push(`VCP_STAGING_DIR=${JSON.stringify(stagingDir)} must be an absolute path`);
+  }
+
   const pathStyle = env.VCP_S3_FORCE_PATH_STYLE;
   if (pathStyle !== undefined && pathStyle !== 'true' && pathStyle !== 'false') {
     problems.push('VCP_S3_FORCE_PATH_STYLE must be "true" or "false"');
@@ -128,6 +136,6 @@ export function loadConfig(env: Env = process.env): RunbooksConfig {
     },
     kubernetes: { kubeconfig: env.KUBECONFIG || undefined },
     approvals: { approversFile: env.VCP_APPROVERS_FILE || undefined, notifyWebhookUrl },
-    worker: { metricsBindAddress },
+    worker: { metricsBindAddress, stagingDir },
   };
 }

@@ -39,17 +39,16 @@ export interface DiagnosticBundleInput {
 }
 
 /**
- * One file a collector produced. A collector stages all its files back to back in one S3 object
- * (`key`), so the archive reads one object per collector, not one per file; `offset` and `size` say
- * where this file's bytes are in it.
+ * One file a collector produced. A collector stages all its files back to back in one staging file
+ * on its worker (`staged`); `offset` and `size` say where this file's bytes are in it.
  */
 export interface StagedFile {
   path: string;
   size: number;
   sha256: string;
-  /** The collector's staged object. */
-  key: string;
-  /** Where the file starts in that object. */
+  /** The collector's staging file, by name within the bundle's staging folder. */
+  staged: string;
+  /** Where the file starts in it. */
   offset: number;
 }
 
@@ -59,6 +58,8 @@ export interface CollectorOutcome {
   files: StagedFile[];
   /** Things not collected that did not fail the collector (e.g. a pod without previous logs). */
   notes: string[];
+  /** Files not staged because the bundle had reached its size cap. */
+  omitted?: string[];
   error?: string;
   startedAt: string;
   durationMs: number;
@@ -83,8 +84,11 @@ export interface DiagnosticBundleDetails {
 export const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60;
 
 /**
- * Collectors and the archive heartbeat (heartbeatTimeout 1 minute) only once they have run this
- * long: most finish in well under a second, and each heartbeat is a call to the server that updates
- * the run's state, for nothing when the activity is about to complete anyway.
+ * Collectors and the archive heartbeat this often while they run (their heartbeat timeout is 30 s),
+ * so a lost staging worker shows within seconds. Most finish before the first one: a heartbeat is a
+ * call to the server that updates the run's state, for nothing when the activity is about to end.
  */
-export const HEARTBEAT_AFTER_MS = 10_000;
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+
+/** The archive found a collector's staging file missing: the bundle has to be collected again. */
+export const STAGING_LOST = 'StagingLost';

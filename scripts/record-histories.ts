@@ -24,7 +24,12 @@ import type { DrillSystem } from '../test-support/workflows/drill-activities';
 
 const HISTORY_DIR = path.join(__dirname, '..', 'test', 'histories');
 
+/** `--only a,b` re-records just those, keeping the other files: an older history proves old runs still replay. */
+const onlyArg = process.argv.indexOf('--only');
+const ONLY = onlyArg >= 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : undefined;
+
 async function save(name: string, handle: WorkflowHandle): Promise<void> {
+  if (ONLY && !ONLY.has(name)) return;
   const file = path.join(HISTORY_DIR, `${name}.json`);
   // Replay needs the original workflow ID too: the runbook machinery checks it (the destructive lock).
   const history: unknown = JSON.parse(historyToJSON(await handle.fetchHistory()));

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
 import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
-import type { Worker } from '@temporalio/worker';
+import type { RunbookWorker } from '../worker/create-worker';
+import { StagingArea } from '../activities/diagnostics/staging';
 import { loadConfig } from '../common/config';
 import type { RunbooksConfig } from '../common/config';
 import { createActivityDeps } from '../worker/dependencies';
@@ -19,6 +20,11 @@ export function uniqueInstance(prefix: string): string {
 
 export function awsClients(): ActivityDeps & { close: () => void } {
   return createActivityDeps(config);
+}
+
+/** A staging area for activities called directly (not through a worker, which makes its own). */
+export function directStagingArea(deps: Pick<ActivityDeps, 'stagingDir'> = awsClients()): StagingArea {
+  return new StagingArea(deps.stagingDir, { taskQueue: 'called-directly' });
 }
 
 export async function temporalClient(): Promise<{ client: Client; close: () => Promise<void> }> {
@@ -60,7 +66,7 @@ export interface WorkerOptions {
  * then shuts the worker down.
  */
 export async function withWorker<T>(
-  fn: (ctx: { client: Client; taskQueue: string; worker: Worker }) => Promise<T>,
+  fn: (ctx: { client: Client; taskQueue: string; worker: RunbookWorker }) => Promise<T>,
   options: WorkerOptions = {},
 ): Promise<T> {
   const { overrides = {}, workflows = 'product', extraActivities } = options;

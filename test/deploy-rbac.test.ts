@@ -21,7 +21,7 @@ import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
 import { approvals } from '../test-support/approvers';
-import { awsClients, config, uniqueInstance } from '../test-support/stack';
+import { awsClients, config, directStagingArea, uniqueInstance } from '../test-support/stack';
 
 const exec = promisify(execFile);
 const aws = awsClients();
@@ -96,7 +96,7 @@ describe('deploy/rbac.yaml', () => {
     const instance = uniqueInstance('rbac');
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
     const kube = createKubeClients(await serviceAccountKubeConfig());
-    const activities = createActivities({ ...aws, kube, approvals });
+    const activities = createActivities({ ...aws, kube, approvals, staging: directStagingArea(aws) });
     const env = new MockActivityEnvironment();
     const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
 

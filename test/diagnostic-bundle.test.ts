@@ -3,10 +3,13 @@
  * moto: the archive is downloaded through its pre-signed URL, unpacked and compared with the seed.
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from 'tar-stream';
@@ -14,7 +17,7 @@ import { parse } from 'yaml';
 import { createArchiveActivities } from '../activities/aws/archive';
 import { createDiagnosticsActivities, toYamlText } from '../activities/diagnostics/collectors';
 import { startDiagnosticBundle } from '../client/runbooks';
-import { DEFAULT_DIAGNOSTIC_LIMITS } from '../common/diagnostics';
+import { DEFAULT_DIAGNOSTIC_LIMITS, STAGING_LOST } from '../common/diagnostics';
 import type { DiagnosticBundleDetails, DiagnosticBundleInput } from '../common/diagnostics';
 import { APPLICATION, ARGOCD_NAMESPACE, API_DEPLOYMENT, FRONTEND_DEPLOYMENT } from '../common/platform';
 import type { RunbookResult } from '../common/runbook';
@@ -22,7 +25,7 @@ import { LOGGED_AWS_SECRET, LOGGED_BEARER_TOKEN } from '../platform-sim/pod-logs
 import { SEEDED_REVISIONS, SEEDED_SECRETS } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
-import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import { awsClients, config, directStagingArea, uniqueInstance, withWorker } from '../test-support/stack';
 
 const aws = awsClients();
 afterAll(() => aws.close());
@@ -86,9 +89,8 @@ describe('diagnostic bundle runbook', () => {
       expect(createHash('sha256').update(content!).digest('hex')).toBe(entry.sha256);
     }
     expect([...files.keys()].sort()).toEqual(['manifest.json', ...manifest.files.map((f) => f.path)].sort());
-    // The collectors' staged objects are gone once they are in the archive.
-    const staging = await aws.s3.send(new ListObjectsV2Command({ Bucket: config.aws.backupBucket, Prefix: `diagnostics/${manifest.bundleId}/staging/` }));
-    expect(staging.KeyCount).toBe(0);
+    // The collectors' staged files are gone once they are in the archive.
+    expect(existsSync(directStagingArea(aws).bundleDir(manifest.bundleId))).toBe(false);
 
     const text = (path: string) => files.get(path)?.toString() ?? '';
     for (const pod of podNames) {
@@ -188,14 +190,15 @@ describe('diagnostic bundle runbook', () => {
     expect(parse(toYamlText({ at: new Date(0), gone: undefined, empty: {}, none: [] }))).toEqual({ at: '1970-01-01T00:00:00.000Z', empty: {}, none: [] });
   });
 
-  it('stages each collector as one object of its files back to back, and the archive refuses a staged file that no longer matches its checksum', async () => {
+  it('stages each collector as one file of its files back to back on the worker; the archive refuses a staged file that no longer matches its checksum, or one that is gone', async () => {
     // Nothing seeded: empty lists still make files, and no instance is needed for the format.
     const instance = uniqueInstance('diag-stage');
     const bundleId = `${instance}/format`;
     const env = new MockActivityEnvironment();
     const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
-    const diagnostics = createDiagnosticsActivities(aws);
-    const archives = createArchiveActivities(aws);
+    const staging = directStagingArea(aws);
+    const diagnostics = createDiagnosticsActivities({ ...aws, staging });
+    const archives = createArchiveActivities({ ...aws, staging });
     const collectors = ['nodes', 'resources', 'storage-and-network'] as const;
     const outcomes = await Promise.all(collectors.map((collector) => run(() => diagnostics.collectDiagnostics({ bundleId, instance, collector, limits: DEFAULT_DIAGNOSTIC_LIMITS }))));
     expect(outcomes.map((o) => [o.collector, o.status, o.files.map((f) => f.path)])).toEqual([
@@ -204,14 +207,13 @@ describe('diagnostic bundle runbook', () => {
       ['storage-and-network', 'ok', ['pvcs.yaml', 'networkpolicies.yaml']],
     ]);
 
-    const prefix = `diagnostics/${bundleId}/staging/`;
-    const listed = await aws.s3.send(new ListObjectsV2Command({ Bucket: config.aws.backupBucket, Prefix: prefix }));
-    expect((listed.Contents ?? []).map((c) => c.Key).sort()).toEqual(collectors.map((c) => `${prefix}${c}`));
+    const dir = staging.bundleDir(bundleId);
+    expect(readdirSync(dir).sort()).toEqual(collectors.map((c) => `${c}.staged`));
     for (const outcome of outcomes) {
-      const bytes = Buffer.from(await (await aws.s3.send(new GetObjectCommand({ Bucket: config.aws.backupBucket, Key: `${prefix}${outcome.collector}` }))).Body!.transformToByteArray());
+      const bytes = readFileSync(path.join(dir, `${outcome.collector}.staged`));
       let offset = 0;
       for (const file of outcome.files) {
-        expect(file).toMatchObject({ key: `${prefix}${outcome.collector}`, offset });
+        expect(file).toMatchObject({ staged: `${outcome.collector}.staged`, offset });
         expect(createHash('sha256').update(bytes.subarray(file.offset, file.offset + file.size)).digest('hex')).toBe(file.sha256);
         offset += file.size;
       }
@@ -220,17 +222,48 @@ describe('diagnostic bundle runbook', () => {
 
     // One byte of resources.yaml changed, same length: the archive fails instead of shipping it.
     const yamlFile = outcomes[1]!.files[1]!;
-    const staged = Buffer.from(await (await aws.s3.send(new GetObjectCommand({ Bucket: config.aws.backupBucket, Key: yamlFile.key }))).Body!.transformToByteArray());
-    staged[yamlFile.offset + 1] = staged[yamlFile.offset + 1]! ^ 1;
-    await aws.s3.send(new PutObjectCommand({ Bucket: config.aws.backupBucket, Key: yamlFile.key, Body: staged }));
+    const stagedPath = path.join(dir, yamlFile.staged);
+    const original = readFileSync(stagedPath);
+    const altered = Buffer.from(original);
+    altered[yamlFile.offset + 1] = altered[yamlFile.offset + 1]! ^ 1;
+    writeFileSync(stagedPath, altered);
     const archiveKey = `diagnostics/${bundleId}.tar.gz`;
-    await expect(
-      run(() => archives.buildDiagnosticArchive({ bundleId, instance, archiveKey, outcomes, limits: DEFAULT_DIAGNOSTIC_LIMITS, urlExpirySeconds: 60, inputs: {} })),
-    ).rejects.toThrow(/resources\.yaml in .* does not match the SHA-256 its collector recorded/);
-    const head = await aws.s3.send(new HeadObjectCommand({ Bucket: config.aws.backupBucket, Key: archiveKey })).then(
-      () => 'exists',
-      (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode,
-    );
-    expect(head).toBe(404);
+    const request = { bundleId, instance, archiveKey, outcomes, limits: DEFAULT_DIAGNOSTIC_LIMITS, urlExpirySeconds: 60, inputs: {} };
+    await expect(run(() => archives.buildDiagnosticArchive(request))).rejects.toThrow(/resources\.yaml in resources\.staged does not match the SHA-256 its collector recorded/);
+    const archived = () =>
+      aws.s3.send(new HeadObjectCommand({ Bucket: config.aws.backupBucket, Key: archiveKey })).then(
+        () => 'exists',
+        (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode,
+      );
+    expect(await archived()).toBe(404);
+
+    // A staged file that is gone (another worker, or removed): no retry can help, the workflow must collect again.
+    writeFileSync(stagedPath, original);
+    rmSync(path.join(dir, 'nodes.staged'));
+    const lost = await run(() => archives.buildDiagnosticArchive(request)).catch((err: unknown) => err);
+    expect(lost).toBeInstanceOf(ApplicationFailure);
+    expect(lost).toMatchObject({ type: STAGING_LOST, nonRetryable: true });
+    expect(await archived()).toBe(404);
+
+    // Everything in place again: the archive is built and the staging folder removed.
+    const nodes = await run(() => diagnostics.collectDiagnostics({ bundleId, instance, collector: 'nodes', limits: DEFAULT_DIAGNOSTIC_LIMITS }));
+    const built = await run(() => archives.buildDiagnosticArchive({ ...request, outcomes: [nodes, outcomes[1]!, outcomes[2]!] }));
+    expect(built.files).toBe(6);
+    expect(await archived()).toBe('exists');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('a staging folder left by a bundle that never reached its archive is removed once stale', async () => {
+    const staging = directStagingArea(aws);
+    const bundleId = `${uniqueInstance('diag-stale')}/run`;
+    const file = await staging.open(bundleId, 'configmap', 1000);
+    await file.add('configmap.yaml', 'data: {}\n');
+    await file.close();
+    expect(await staging.removeStale(60_000)).not.toContain(path.basename(staging.bundleDir(bundleId)));
+    expect(existsSync(staging.bundleDir(bundleId))).toBe(true);
+    const hourAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    utimesSync(staging.bundleDir(bundleId), hourAgo, hourAgo);
+    expect(await staging.removeStale()).toContain(path.basename(staging.bundleDir(bundleId)));
+    expect(existsSync(staging.bundleDir(bundleId))).toBe(false);
   });
 });

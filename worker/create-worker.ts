@@ -4,6 +4,7 @@ import { Worker } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { ActivityDeps } from '../activities';
+import { StagingArea, stagingHostTaskQueue } from '../activities/diagnostics/staging';
 
 export interface RunbookWorkerOptions {
   connection: NativeConnection;
@@ -24,17 +25,66 @@ export function workflowsPath(): string {
   return found;
 }
 
+/**
+ * One worker process: the shared task queue (every workflow and activity), and a task queue of this
+ * process's own, where a diagnostic bundle's collectors and archive meet its staged files.
+ */
+export class RunbookWorker {
+  constructor(
+    readonly shared: Worker,
+    readonly staging: Worker,
+    readonly stagingTaskQueue: string,
+  ) {}
+
+  /** Runs both until shutdown (a signal the SDK runtime handles, or shutdown()); one failing stops the other. */
+  async run(): Promise<void> {
+    const runs = [this.shared.run(), this.staging.run()];
+    try {
+      await Promise.all(runs);
+    } catch (err) {
+      this.shutdown();
+      await Promise.allSettled(runs);
+      throw err;
+    }
+  }
+
+  /** Runs both while `until` is pending, then shuts them down. */
+  runUntil<T>(until: Promise<T>): Promise<T> {
+    return this.shared.runUntil(this.staging.runUntil(until));
+  }
+
+  shutdown(): void {
+    for (const worker of [this.shared, this.staging]) {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    }
+  }
+}
+
 /** One place that wires workflows and activities, shared by the worker process and the tests. */
-export function createRunbookWorker(options: RunbookWorkerOptions): Promise<Worker> {
+export async function createRunbookWorker(options: RunbookWorkerOptions): Promise<RunbookWorker> {
   const { connection, namespace, taskQueue, deps, workflowBundle, extraActivities } = options;
-  return Worker.create({
+  const stagingTaskQueue = stagingHostTaskQueue(taskQueue);
+  const activities = createActivities({ ...deps, staging: new StagingArea(deps.stagingDir, { taskQueue: stagingTaskQueue }) });
+  const shared = await Worker.create({
     connection,
     namespace,
     taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: workflowsPath() }),
-    activities: { ...createActivities(deps), ...extraActivities },
+    activities: { ...activities, ...extraActivities },
     // Export and import checkpoints travel in heartbeats: send them within a second, not the
     // default 80% of the heartbeat timeout, so a lost worker costs at most about a second of work.
     maxHeartbeatThrottleInterval: '1 second',
   });
+  const staging = await Worker.create({
+    connection,
+    namespace,
+    taskQueue: stagingTaskQueue,
+    activities: pick(activities, ['collectDiagnostics', 'buildDiagnosticArchive']),
+    maxHeartbeatThrottleInterval: '1 second',
+  });
+  return new RunbookWorker(shared, staging, stagingTaskQueue);
+}
+
+function pick<T extends object, K extends keyof T>(from: T, keys: K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((key) => [key, from[key]])) as Pick<T, K>;
 }

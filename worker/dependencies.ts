@@ -1,5 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { parseApprovalConfig } from '../common/approval-config';
 import type { ApprovalConfig } from '../common/runbook';
@@ -27,6 +29,7 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
     s3,
     backupBucket: config.aws.backupBucket,
     expectedBucketOwner: config.aws.expectedBucketOwner,
+    stagingDir: config.worker.stagingDir ?? path.join(tmpdir(), 'vcp-runbooks-staging'),
     close: () => {
       dynamodb.destroy();
       s3.destroy();

@@ -25,6 +25,7 @@ async function main(): Promise<void> {
       address: config.temporal.connection.address,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
+      stagingTaskQueue: worker.stagingTaskQueue,
       metrics: config.worker.metricsBindAddress ?? 'off',
     });
     await worker.run();

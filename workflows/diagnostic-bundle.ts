@@ -2,12 +2,16 @@
  * The guide's "Collecting Diagnostic Information", as one read-only runbook: every collector runs in
  * parallel as its own activity (a failing one is recorded, the rest still land), then one activity
  * streams everything into a tar.gz in S3 with a manifest and returns a pre-signed download link.
+ *
+ * Collectors stage their files on a worker's disk, so they and the archive all run on one worker
+ * process, through that process's own task queue. If that worker is lost, its staged files are too:
+ * the bundle is collected again on another worker.
  */
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, proxyActivities, proxyLocalActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { RUNBOOKS } from '../common/definitions';
-import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS, MAX_PRESIGN_SECONDS } from '../common/diagnostics';
-import type { CollectorOutcome, DiagnosticBundleDetails, DiagnosticBundleInput, DiagnosticLimits } from '../common/diagnostics';
+import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS, MAX_PRESIGN_SECONDS, STAGING_LOST } from '../common/diagnostics';
+import type { CollectorName, CollectorOutcome, DiagnosticArchive, DiagnosticBundleDetails, DiagnosticBundleInput, DiagnosticLimits } from '../common/diagnostics';
 import { InvalidInputError, validateInstanceName } from '../common/instance';
 import type { RunbookResult } from '../common/runbook';
 import { Runbook } from './runbook/runbook';
@@ -27,6 +31,29 @@ function validateLimits(input: DiagnosticBundleInput): { limits: DiagnosticLimit
   return { limits, urlExpirySeconds };
 }
 
+/** Workers tried before the run gives up on staging (each lost worker costs a fresh collection). */
+const STAGING_ATTEMPTS = 3;
+
+/**
+ * Activities on a staging worker's own queue: if nothing takes them within this time, that worker
+ * is gone (a schedule-to-start timeout is not retried on the same queue).
+ */
+const ON_STAGING_WORKER = { scheduleToStartTimeout: '30 seconds', heartbeatTimeout: '30 seconds', retry: { maximumAttempts: 3 } } as const;
+
+/**
+ * The staging worker is gone (it stopped heartbeating, or nothing takes work from its queue), or
+ * the archive did not find the staged files. A slow read (start-to-close) is the collector's own failure.
+ */
+function stagingLost(err: unknown): boolean {
+  if (!(err instanceof ActivityFailure)) return false;
+  const { cause } = err;
+  if (cause instanceof TimeoutFailure) return cause.timeoutType === 'HEARTBEAT' || cause.timeoutType === 'SCHEDULE_TO_START';
+  return cause instanceof ApplicationFailure && cause.type === STAGING_LOST;
+}
+
+/** Ends one collection attempt: its staging worker is gone, so its files are. */
+class StagingWorkerLost extends Error {}
+
 export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<RunbookResult<DiagnosticBundleDetails>> {
   const instance = validateInput(() => validateInstanceName(input.instance));
   const { limits, urlExpirySeconds } = validateInput(() => validateLimits(input));
@@ -45,58 +72,77 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
   });
   return runbook.run(async () => {
     const bundleId = `${instance}/${info.runId}`;
-    let done = 0;
-    runbook.setCounter('collectors done', 0);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const archiveKey = `diagnostics/${instance}/${stamp}-${info.runId.slice(0, 8)}.tar.gz`;
+    const { diagnosticsStagingHost } = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', summary: 'This worker\'s staging queue' });
     runbook.setCounter('collectors total', collectors.length);
-    const outcomes: CollectorOutcome[] = await runbook.step('collect', () =>
-      Promise.all(
-        collectors.map(async (collector) => {
-          const collect = proxyActivities<Activities>({
-            summary: `Collect ${collector}`,
-            startToCloseTimeout: '5 minutes',
-            heartbeatTimeout: '1 minute',
-            retry: { maximumAttempts: 3 },
-          }).collectDiagnostics;
-          const outcome = await collect({ bundleId, instance, collector, limits }).catch(
-            (err: unknown): CollectorOutcome => ({
-              collector,
-              status: 'failed',
-              files: [],
-              notes: [],
-              error: err instanceof Error ? err.message : String(err),
-              startedAt: new Date().toISOString(),
-              durationMs: 0,
+
+    /** One collector on the staging worker; its failure is its outcome, its worker's loss ends the attempt. */
+    const collect = async (taskQueue: string, collector: CollectorName): Promise<CollectorOutcome> => {
+      const run = proxyActivities<Activities>({ ...ON_STAGING_WORKER, taskQueue, summary: `Collect ${collector}`, startToCloseTimeout: '5 minutes' }).collectDiagnostics;
+      try {
+        return await run({ bundleId, instance, collector, limits });
+      } catch (err) {
+        if (stagingLost(err)) throw new StagingWorkerLost(`${collector}: ${err instanceof ActivityFailure && err.cause ? err.cause.message : String(err)}`);
+        return {
+          collector,
+          status: 'failed',
+          files: [],
+          notes: [],
+          error: err instanceof ActivityFailure && err.cause ? err.cause.message : err instanceof Error ? err.message : String(err),
+          startedAt: new Date().toISOString(),
+          durationMs: 0,
+        };
+      }
+    };
+
+    for (let attempt = 1; ; attempt++) {
+      const { taskQueue } = await diagnosticsStagingHost();
+      let done = 0;
+      runbook.setCounter('collectors done', 0);
+      // Cancelled when the attempt is abandoned, so nothing of it stays waiting on a lost worker's queue.
+      const attemptScope = new CancellationScope();
+      try {
+        return await attemptScope.run(async () => {
+          const outcomes = await runbook.step('collect', () =>
+            Promise.all(
+              collectors.map(async (collector) => {
+                const outcome = await collect(taskQueue, collector);
+                runbook.setCounter('collectors done', ++done);
+                return outcome;
+              }),
+            ),
+          );
+          if (outcomes.every((o) => o.status === 'failed')) {
+            throw ApplicationFailure.create({ type: 'NothingCollected', message: `every collector failed: ${outcomes.map((o) => `${o.collector}: ${o.error}`).join('; ')}`, nonRetryable: true });
+          }
+          const archive: DiagnosticArchive = await runbook.step('archive', () =>
+            proxyActivities<Activities>({ ...ON_STAGING_WORKER, taskQueue, summary: 'Build the tar.gz in S3', startToCloseTimeout: '15 minutes' }).buildDiagnosticArchive({
+              bundleId,
+              instance,
+              archiveKey,
+              outcomes,
+              limits,
+              urlExpirySeconds,
+              inputs: { instance, collectors, limits, urlExpirySeconds, requestedBy: input.options.requestedBy },
             }),
           );
-          runbook.setCounter('collectors done', ++done);
-          return outcome;
-        }),
-      ),
-    );
-    if (outcomes.every((o) => o.status === 'failed')) {
-      throw ApplicationFailure.create({ type: 'NothingCollected', message: `every collector failed: ${outcomes.map((o) => `${o.collector}: ${o.error}`).join('; ')}`, nonRetryable: true });
+          runbook.note(`Bundle: s3://${archive.bucket}/${archive.key} (${archive.size} bytes, sha256 ${archive.sha256.slice(0, 16)}…)`);
+          return {
+            archive,
+            collectors: outcomes.map((o) => ({ collector: o.collector, status: o.status, files: o.files.length, error: o.error })),
+          };
+        });
+      } catch (err) {
+        attemptScope.cancel();
+        const lost = err instanceof StagingWorkerLost || stagingLost(err);
+        if (!lost) throw err;
+        const reason = err instanceof ActivityFailure && err.cause ? err.cause.message : err instanceof Error ? err.message : String(err);
+        if (attempt >= STAGING_ATTEMPTS) {
+          throw ApplicationFailure.create({ type: 'StagingWorkersLost', message: `lost the staging worker ${attempt} times, last: ${reason}`, nonRetryable: true });
+        }
+        runbook.note(`Attempt ${attempt}: the worker holding the staged files was lost (${reason}); collecting again`);
+      }
     }
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const archive = await runbook.step('archive', () =>
-      proxyActivities<Activities>({
-        summary: 'Build the tar.gz in S3',
-        startToCloseTimeout: '15 minutes',
-        heartbeatTimeout: '1 minute',
-        retry: { maximumAttempts: 3 },
-      }).buildDiagnosticArchive({
-        bundleId,
-        instance,
-        archiveKey: `diagnostics/${instance}/${stamp}-${info.runId.slice(0, 8)}.tar.gz`,
-        outcomes,
-        limits,
-        urlExpirySeconds,
-        inputs: { instance, collectors, limits, urlExpirySeconds, requestedBy: input.options.requestedBy },
-      }),
-    );
-    runbook.note(`Bundle: s3://${archive.bucket}/${archive.key} (${archive.size} bytes, sha256 ${archive.sha256.slice(0, 16)}…)`);
-    return {
-      archive,
-      collectors: outcomes.map((o) => ({ collector: o.collector, status: o.status, files: o.files.length, error: o.error })),
-    };
   });
 }

@@ -1,23 +1,25 @@
 /**
- * Builds the diagnostic bundle: streams every collector's staged object from S3 into one tar.gz
- * uploaded back to S3 (multipart past one part), never holding the bundle in memory, with a manifest
- * of sizes and checksums; then signs a download URL. A tar header needs each file's size, which the
- * staging step recorded with the file's place in its collector's object.
+ * Builds the diagnostic bundle: streams every collector's staging file (on this worker) into one
+ * tar.gz uploaded to S3 (multipart past one part), never holding the bundle in memory, with a
+ * manifest of sizes and checksums; then signs a download URL. A tar header needs each file's size,
+ * which the staging step recorded with the file's place in its collector's staging file.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { DeleteObjectsCommand, GetObjectCommand } from '@aws-sdk/client-s3';
-import type { GetObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { pack as tarPack } from 'tar-stream';
 import type { CollectorOutcome, DiagnosticArchive, DiagnosticLimits, StagedFile } from '../../common/diagnostics';
-import { HEARTBEAT_AFTER_MS, MAX_PRESIGN_SECONDS } from '../../common/diagnostics';
+import type { FileHandle } from 'node:fs/promises';
+import { HEARTBEAT_INTERVAL_MS, MAX_PRESIGN_SECONDS, STAGING_LOST } from '../../common/diagnostics';
+import type { StagingArea } from '../diagnostics/staging';
 
 export interface ArchiveRequest {
   bundleId: string;
@@ -33,50 +35,23 @@ export interface ArchiveDeps {
   s3: S3Client;
   backupBucket: string;
   expectedBucketOwner?: string;
+  staging: StagingArea;
 }
 
-/** Reads a byte stream in exact lengths: what a staged object holds, file after file. */
-class ByteReader {
-  private chunk: Buffer = Buffer.alloc(0);
-  private position = 0;
-
-  constructor(
-    private readonly source: AsyncIterator<Uint8Array>,
-    private readonly what: string,
-  ) {}
-
-  /** Hands the next `length` bytes to `sink`, slice by slice; fails if the stream ends first. */
-  async take(length: number, sink: (slice: Buffer) => Promise<void> | void): Promise<void> {
-    while (length > 0) {
-      if (this.chunk.length === 0) {
-        const next = await this.source.next();
-        if (next.done) throw new Error(`${this.what} ends at byte ${this.position}, before the files its collector recorded`);
-        this.chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-      }
-      const slice = this.chunk.subarray(0, Math.min(length, this.chunk.length));
-      this.chunk = this.chunk.subarray(slice.length);
-      this.position += slice.length;
-      length -= slice.length;
-      await sink(slice);
-    }
-  }
-
-  skipTo(offset: number): Promise<void> {
-    return this.take(offset - this.position, () => undefined);
-  }
-}
+/** Bytes read from a staging file at a time: what the archive holds of a file. */
+const READ_SLICE = 256 * 1024;
 
 export function createArchiveActivities(deps: ArchiveDeps) {
   const owner = { Bucket: deps.backupBucket, ExpectedBucketOwner: deps.expectedBucketOwner };
   return {
     async buildDiagnosticArchive(req: ArchiveRequest): Promise<DiagnosticArchive> {
-      const started = Date.now();
       if (!(req.urlExpirySeconds > 0 && req.urlExpirySeconds <= MAX_PRESIGN_SECONDS)) {
         throw ApplicationFailure.create({ type: 'InvalidInputError', message: `urlExpirySeconds must be between 1 and ${MAX_PRESIGN_SECONDS} (SigV4 allows at most 7 days)`, nonRetryable: true });
       }
       const staged = req.outcomes.flatMap((o) => o.files).sort((a, b) => a.path.localeCompare(b.path));
       const included: StagedFile[] = [];
-      const omitted: string[] = [];
+      // Staging refuses files past the cap already; the check here keeps the promise whatever staged.
+      const omitted: string[] = req.outcomes.flatMap((o) => o.omitted ?? []);
       let total = 0;
       for (const file of staged) {
         if (total + file.size > req.limits.maxBundleBytes) {
@@ -96,14 +71,11 @@ export function createArchiveActivities(deps: ArchiveDeps) {
         files: included.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
         omitted,
       };
-      // One read per collector's object (in the collectors' order), its included files in the order
-      // they lie in it. A read stops after the last included byte, so an omitted tail is not fetched.
-      const objects = [...new Set(req.outcomes.flatMap((o) => o.files.map((f) => f.key)))].flatMap((key) => {
-        const files = included.filter((f) => f.key === key).sort((a, b) => a.offset - b.offset);
-        const last = files[files.length - 1];
-        return last ? [{ key, files, end: last.offset + last.size }] : [];
+      // Each collector's staging file in turn, its included files in the order they lie in it.
+      const stagingFiles = [...new Set(req.outcomes.flatMap((o) => o.files.map((f) => f.staged)))].flatMap((name) => {
+        const files = included.filter((f) => f.staged === name).sort((a, b) => a.offset - b.offset);
+        return files.length > 0 ? [{ name, files }] : [];
       });
-      const stagedKeys = [...new Set(staged.map((f) => f.key))];
 
       const archive = tarPack();
       const hash = createHash('sha256');
@@ -144,57 +116,50 @@ export function createArchiveActivities(deps: ArchiveDeps) {
       };
 
       let archived = 0;
-      const fetch = (i: number): Promise<GetObjectCommandOutput> | undefined => {
-        const object = objects[i];
-        if (!object || object.end === 0) return undefined;
-        const read = deps.s3.send(new GetObjectCommand({ ...owner, Key: object.key, Range: `bytes=0-${object.end - 1}` }));
-        read.catch(() => undefined);
-        return read;
-      };
-      let ahead: (Promise<GetObjectCommandOutput> | undefined)[] = [];
+      // Liveness for the workflow, which takes a silent staging worker for a lost one.
+      const beat = setInterval(() => heartbeat({ filesArchived: archived, of: included.length }), HEARTBEAT_INTERVAL_MS);
       try {
         const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
         await entry('manifest.json', manifestBytes.length, (write) => write(manifestBytes));
-        // Fetch a few objects ahead while the current one streams into the archive.
-        ahead = [0, 1, 2, 3, 4, 5].map(fetch);
-        for (const [i, object] of objects.entries()) {
-          const answer = await ahead.shift();
-          ahead.push(fetch(i + 6));
-          // No answer: the object's included files are all empty, so there is nothing to read.
-          const stream = (answer?.Body as Readable | undefined) ?? Readable.from([]);
-          const reader = new ByteReader(stream[Symbol.asyncIterator](), `staged object ${object.key}`);
-          for (const file of object.files) {
-            await reader.skipTo(file.offset);
-            const fileHash = createHash('sha256');
-            await entry(file.path, file.size, (write) =>
-              reader.take(file.size, (slice) => {
-                fileHash.update(slice);
-                return write(slice);
-              }),
-            );
-            // The manifest promised this checksum; a staged object that differs fails the attempt.
-            if (fileHash.digest('hex') !== file.sha256) throw new Error(`${file.path} in ${object.key} does not match the SHA-256 its collector recorded`);
-            archived++;
-            if (Date.now() - started >= HEARTBEAT_AFTER_MS) heartbeat({ filesArchived: archived, of: included.length });
+        for (const { name, files } of stagingFiles) {
+          const handle = await openStaged(deps.staging, req.bundleId, name);
+          try {
+            for (const file of files) {
+              const fileHash = createHash('sha256');
+              await entry(file.path, file.size, async (write) => {
+                for (let done = 0; done < file.size; ) {
+                  const length = Math.min(READ_SLICE, file.size - done);
+                  // A fresh buffer per slice: the archive may still hold the previous one.
+                  const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(length), 0, length, file.offset + done);
+                  if (bytesRead === 0) throw new Error(`${file.path}: staging file ${name} ends before the bytes its collector recorded`);
+                  const slice = buffer.subarray(0, bytesRead);
+                  fileHash.update(slice);
+                  await write(slice);
+                  done += bytesRead;
+                }
+              });
+              // The manifest promised this checksum; a staged file that differs fails the attempt.
+              if (fileHash.digest('hex') !== file.sha256) throw new Error(`${file.path} in ${name} does not match the SHA-256 its collector recorded`);
+              archived++;
+            }
+          } finally {
+            await handle.close();
           }
-          stream.destroy();
         }
         archive.finalize();
         await Promise.all([piping, uploaded]);
       } catch (err) {
         archive.destroy(err instanceof Error ? err : new Error(String(err)));
-        // Objects fetched ahead are not read any more: let their connections go.
-        for (const read of ahead) void read?.then((answer) => (answer.Body as Readable | undefined)?.destroy(), () => undefined);
         await upload.abort().catch(() => undefined);
         throw err;
+      } finally {
+        clearInterval(beat);
       }
 
-      // The staged objects are in the archive now (one request for up to 1000 collectors' objects).
+      // The staged files are in the archive now.
       const [url] = await Promise.all([
         getSignedUrl(deps.s3, new GetObjectCommand({ Bucket: deps.backupBucket, Key: req.archiveKey }), { expiresIn: req.urlExpirySeconds }),
-        ...Array.from({ length: Math.ceil(stagedKeys.length / 1000) }, (_, i) =>
-          deps.s3.send(new DeleteObjectsCommand({ ...owner, Delete: { Objects: stagedKeys.slice(i * 1000, (i + 1) * 1000).map((Key) => ({ Key })), Quiet: true } })),
-        ),
+        deps.staging.remove(req.bundleId),
       ]);
       return {
         bucket: deps.backupBucket,
@@ -208,4 +173,17 @@ export function createArchiveActivities(deps: ArchiveDeps) {
       };
     },
   };
+}
+
+/**
+ * A staging file that is not there (the bundle ran its archive before and removed it, or it went
+ * stale) cannot come back by retrying here: the workflow has to collect again.
+ */
+async function openStaged(staging: StagingArea, bundleId: string, name: string): Promise<FileHandle> {
+  try {
+    return await staging.read(bundleId, name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    throw ApplicationFailure.create({ type: STAGING_LOST, message: `staging file ${name} of bundle ${bundleId} is not on this worker`, nonRetryable: true });
+  }
 }

@@ -1,34 +1,28 @@
 /**
  * The diagnostic bundle's collectors: each reads one part of what the guide collects (and what its
- * other diagnosis steps read), redacts secrets, and stages its files in S3 for the archive step, as
- * one object per collector (its files back to back, each one's offset, size and SHA-256 in the
- * outcome). Secrets themselves are never read.
+ * other diagnosis steps read), redacts secrets, and stages its files on this worker for the archive
+ * step, as one staging file per collector (its files back to back, each one's offset, size and
+ * SHA-256 in the outcome). Secrets themselves are never read.
  */
-import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
 import { DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { ApiException } from '@kubernetes/client-node';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { heartbeat } from '@temporalio/activity';
 import type { KubeClients } from '../kubernetes/client';
 import { getOrUndefined } from '../kubernetes/client';
-import { HEARTBEAT_AFTER_MS } from '../../common/diagnostics';
-import type { CollectorName, CollectorOutcome, DiagnosticLimits, StagedFile } from '../../common/diagnostics';
+import { HEARTBEAT_INTERVAL_MS } from '../../common/diagnostics';
+import type { CollectorName, CollectorOutcome, DiagnosticLimits } from '../../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, FRONTEND_DEPLOYMENT, MANAGED_TABLE, MATCHING_CRONJOB } from '../../common/platform';
 import type { DynamoDbClaim } from '../../common/platform';
 import { redactObject, redactText } from '../../common/redact';
+import type { StagingArea, StagingHost } from './staging';
 
 export interface DiagnosticsDeps {
   kube: KubeClients;
   dynamodb: DynamoDBClient;
-  s3: S3Client;
-  backupBucket: string;
-  expectedBucketOwner?: string;
+  staging: StagingArea;
 }
 
 export interface CollectRequest {
@@ -38,64 +32,7 @@ export interface CollectRequest {
   limits: DiagnosticLimits;
 }
 
-export function stagingPrefix(bundleId: string): string {
-  return `diagnostics/${bundleId}/staging/`;
-}
-
 type Stage = (path: string, content: string) => Promise<void>;
-
-/**
- * A collector's staged output: its files back to back in one S3 object, streamed as they are
- * produced. lib-storage sends a single PutObject when everything fits in one 5 MiB part and a
- * multipart upload otherwise, so memory stays bounded however many logs a collector reads.
- * Concurrent adds are fine: each write is whole, and its offset is taken when it is written.
- */
-class StagedObject {
-  readonly files: StagedFile[] = [];
-  private body?: PassThrough;
-  private uploaded?: Promise<unknown>;
-  private size = 0;
-  private ended = false;
-  private readonly started = Date.now();
-
-  constructor(
-    private readonly deps: DiagnosticsDeps,
-    readonly key: string,
-  ) {}
-
-  async add(path: string, content: string): Promise<void> {
-    // A read still running when its collector failed must not write past the end.
-    if (this.ended) throw new Error(`${path}: not staged, the collector had already ended`);
-    const bytes = Buffer.from(content, 'utf8');
-    const body = this.body ?? this.open();
-    this.files.push({ path, key: this.key, offset: this.size, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
-    this.size += bytes.length;
-    // Wait while the upload is behind; a failed upload ends the wait with its error.
-    if (!body.write(bytes)) await Promise.race([once(body, 'drain'), this.uploaded]);
-    if (Date.now() - this.started >= HEARTBEAT_AFTER_MS) heartbeat({ staged: this.files.length });
-  }
-
-  /** Ends the object and waits until S3 has all of it. Nothing is uploaded for a collector without files. */
-  async close(): Promise<void> {
-    this.ended = true;
-    if (!this.body) return;
-    this.body.end();
-    await this.uploaded;
-  }
-
-  private open(): PassThrough {
-    const body = (this.body = new PassThrough());
-    const upload = new Upload({
-      client: this.deps.s3,
-      params: { Bucket: this.deps.backupBucket, Key: this.key, Body: body, ServerSideEncryption: 'AES256', ExpectedBucketOwner: this.deps.expectedBucketOwner },
-      queueSize: 2,
-    });
-    this.uploaded = upload.done();
-    // Awaited by add() and close(); this only keeps an early failure from being reported as unhandled.
-    this.uploaded.catch(() => undefined);
-    return body;
-  }
-}
 
 /**
  * YAML of JSON-shaped data (what the Kubernetes API returns), in kubectl's layout. The `yaml`
@@ -426,19 +363,34 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
   };
 
   return {
+    /**
+     * This worker process's own task queue, for a bundle's collectors and archive to share its
+     * staging folder. Run as a local activity: it answers for the worker running the workflow task.
+     */
+    async diagnosticsStagingHost(): Promise<StagingHost> {
+      // A convenient moment to drop what bundles that never reached their archive left behind.
+      await deps.staging.removeStale();
+      return deps.staging.host;
+    },
+
     /** Runs one collector. Its failure is an outcome, not an error: the bundle is built regardless. */
     async collectDiagnostics(req: CollectRequest): Promise<CollectorOutcome> {
-      const staged = new StagedObject(deps, `${stagingPrefix(req.bundleId)}${req.collector}`);
+      const staged = await deps.staging.open(req.bundleId, req.collector, req.limits.maxBundleBytes);
       const notes: string[] = [];
       const started = Date.now();
+      // Liveness, not progress: a read can take long, and a lost worker must show within the
+      // heartbeat timeout so the workflow can collect again elsewhere. Quick collectors never send one.
+      const beat = setInterval(() => heartbeat({ staged: staged.files.length }), HEARTBEAT_INTERVAL_MS);
       let failure: unknown;
       try {
         await collectors[req.collector]((path, content) => staged.add(path, content), notes, req);
       } catch (err) {
         failure = err;
+      } finally {
+        clearInterval(beat);
       }
-      // What a failed collector staged before it failed still goes into the bundle; if the staged
-      // object itself did not make it to S3, none of its files can.
+      // What a failed collector staged before it failed still goes into the bundle; if the staging
+      // file itself failed, none of its files can.
       let files = staged.files;
       try {
         await staged.close();
@@ -448,8 +400,9 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
         failure ??= err;
       }
       const timing = { startedAt: new Date(started).toISOString(), durationMs: Date.now() - started };
-      if (failure === undefined) return { collector: req.collector, status: 'ok', files, notes, ...timing };
-      return { collector: req.collector, status: 'failed', files, notes, error: firstLine(failure), ...timing };
+      const omitted = staged.omitted.length > 0 ? { omitted: staged.omitted } : {};
+      if (failure === undefined) return { collector: req.collector, status: 'ok', files, notes, ...omitted, ...timing };
+      return { collector: req.collector, status: 'failed', files, notes, ...omitted, error: firstLine(failure), ...timing };
     },
   };
 }

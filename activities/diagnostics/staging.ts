@@ -1,0 +1,142 @@
+/**
+ * Where a diagnostic bundle's collectors put their files until the archive step: bounded temporary
+ * files on the worker's own disk, one per collector, its files back to back. The workflow sends a
+ * bundle's collectors and its archive to one worker process (that process's own task queue), so the
+ * archive reads what the collectors wrote without a round trip through S3 per file.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { CollectorName, StagedFile } from '../../common/diagnostics';
+
+/** What a workflow needs to send work to this process: its own task queue. */
+export interface StagingHost {
+  taskQueue: string;
+}
+
+/** A task queue only this worker process polls, beside the shared one. */
+export function stagingHostTaskQueue(sharedTaskQueue: string): string {
+  return `${sharedTaskQueue}/staging/${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Staging folders older than this are left over from a bundle that never reached its archive. */
+export const STALE_STAGING_MS = 60 * 60 * 1000;
+
+export class StagingArea {
+  /** Bytes staged per bundle and collector, so a bundle's cap holds across its collectors. */
+  private readonly staged = new Map<string, Map<CollectorName, number>>();
+
+  constructor(
+    /** A folder of this process's own (it is emptied of stale bundles). */
+    readonly root: string,
+    readonly host: StagingHost,
+  ) {}
+
+  /** The folder of one bundle; bundle IDs are `<instance>/<run ID>`, hashed so no ID can escape the root. */
+  bundleDir(bundleId: string): string {
+    const readable = bundleId.replace(/[^a-z0-9-]/gi, '_').slice(0, 80);
+    return path.join(this.root, `${readable}-${createHash('sha256').update(bundleId).digest('hex').slice(0, 16)}`);
+  }
+
+  /**
+   * Starts (or, on a retry, restarts) a collector's staging file. Files are refused once the
+   * bundle's staged bytes would pass `maxBundleBytes`, so a runaway log cannot fill the disk.
+   */
+  async open(bundleId: string, collector: CollectorName, maxBundleBytes: number): Promise<StagingFile> {
+    const dir = this.bundleDir(bundleId);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const counts = this.staged.get(bundleId) ?? new Map<CollectorName, number>();
+    this.staged.set(bundleId, counts);
+    counts.set(collector, 0);
+    const name = `${collector}.staged`;
+    const handle = await open(path.join(dir, name), 'w', 0o600);
+    const budget = {
+      take: (bytes: number) => {
+        let used = 0;
+        for (const n of counts.values()) used += n;
+        if (used + bytes > maxBundleBytes) return false;
+        counts.set(collector, (counts.get(collector) ?? 0) + bytes);
+        return true;
+      },
+    };
+    return new StagingFile(handle, name, budget);
+  }
+
+  /** Opens a staged file for reading, by the name a collector's outcome gives. */
+  read(bundleId: string, name: string): Promise<FileHandle> {
+    if (path.basename(name) !== name) throw new Error(`staged file name ${JSON.stringify(name)} is not a plain name`);
+    return open(path.join(this.bundleDir(bundleId), name), 'r');
+  }
+
+  /** Removes a bundle's staged files (once they are in the archive). */
+  async remove(bundleId: string): Promise<void> {
+    this.staged.delete(bundleId);
+    await rm(this.bundleDir(bundleId), { recursive: true, force: true });
+  }
+
+  /** Removes staging folders left by bundles that never reached their archive (a failed run, a crash). */
+  async removeStale(olderThanMs = STALE_STAGING_MS): Promise<string[]> {
+    const entries = await readdir(this.root).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(err)));
+    const removed: string[] = [];
+    for (const entry of entries) {
+      const dir = path.join(this.root, entry);
+      const info = await stat(dir).catch(() => undefined);
+      if (info?.isDirectory() && Date.now() - info.mtimeMs > olderThanMs) {
+        await rm(dir, { recursive: true, force: true });
+        removed.push(entry);
+      }
+    }
+    return removed;
+  }
+}
+
+/**
+ * One collector's staging file. Concurrent adds are fine: each takes its offset when it is called
+ * and writes there.
+ */
+export class StagingFile {
+  readonly files: StagedFile[] = [];
+  readonly omitted: string[] = [];
+  private size = 0;
+  private closed = false;
+  private readonly writes = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly handle: FileHandle,
+    readonly name: string,
+    private readonly budget: { take: (bytes: number) => boolean },
+  ) {}
+
+  async add(filePath: string, content: string): Promise<void> {
+    // A read still running when its collector failed must not write after the file is closed.
+    if (this.closed) throw new Error(`${filePath}: not staged, the collector had already ended`);
+    const bytes = Buffer.from(content, 'utf8');
+    if (!this.budget.take(bytes.length)) {
+      this.omitted.push(`${filePath} (${bytes.length} bytes): over the bundle size cap`);
+      return;
+    }
+    const offset = this.size;
+    this.size += bytes.length;
+    const write = this.handle.write(bytes, 0, bytes.length, offset);
+    this.writes.add(write);
+    try {
+      await write;
+    } finally {
+      this.writes.delete(write);
+    }
+    // Listed only once written: what a failed collector staged before it failed still counts.
+    this.files.push({ path: filePath, staged: this.name, offset, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+  }
+
+  /** Waits for every write, then closes the file; a failed write fails the close. */
+  async close(): Promise<void> {
+    this.closed = true;
+    try {
+      await Promise.all(this.writes);
+    } finally {
+      await this.handle.close();
+    }
+  }
+}
