@@ -2,7 +2,9 @@
  * The diagnostic bundle runbook on the real Temporal server, API server (pod logs through kwok) and
  * moto: the archive is downloaded through its pre-signed URL, unpacked and compared with the seed.
  */
-import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,15 +19,18 @@ import { parse } from 'yaml';
 import { createArchiveActivities } from '../activities/aws/archive';
 import { createDiagnosticsActivities, toYamlText } from '../activities/diagnostics/collectors';
 import { startDiagnosticBundle } from '../client/runbooks';
-import { DEFAULT_DIAGNOSTIC_LIMITS, STAGING_LOST } from '../common/diagnostics';
+import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS, STAGING_LOST } from '../common/diagnostics';
 import type { DiagnosticBundleDetails, DiagnosticBundleInput } from '../common/diagnostics';
 import { APPLICATION, ARGOCD_NAMESPACE, API_DEPLOYMENT, FRONTEND_DEPLOYMENT } from '../common/platform';
+import { progressQuery } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { LOGGED_AWS_SECRET, LOGGED_BEARER_TOKEN } from '../platform-sim/pod-logs';
 import { SEEDED_REVISIONS, SEEDED_SECRETS } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
-import { awsClients, config, directStagingArea, uniqueInstance, withWorker } from '../test-support/stack';
+import { startDynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
+import type { DynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
+import { awsClients, config, directStagingArea, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
 
 const aws = awsClients();
 afterAll(() => aws.close());
@@ -266,4 +271,61 @@ describe('diagnostic bundle runbook', () => {
     expect(await staging.removeStale()).toContain(path.basename(staging.bundleDir(bundleId)));
     expect(existsSync(staging.bundleDir(bundleId))).toBe(false);
   });
+});
+
+describe('diagnostic bundle survives its staging worker', () => {
+  const workers: ChildProcess[] = [];
+  let proxy: DynamoDbFaultProxy | undefined;
+  afterAll(async () => {
+    for (const worker of workers) worker.kill('SIGKILL');
+    await proxy?.close();
+  });
+
+  function startWorkerProcess(taskQueue: string, env: Record<string, string> = {}): ChildProcess {
+    // `node --import tsx`, not the tsx CLI: the CLI runs the worker in a child that SIGKILL would miss.
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'worker', 'main.ts')], {
+      env: { ...process.env, VCP_TASK_QUEUE: taskQueue, VCP_METRICS_ADDRESS: '', ...env },
+      stdio: 'ignore',
+    });
+    workers.push(child);
+    return child;
+  }
+
+  it('a worker killed (SIGKILL) while it holds staged files: the bundle is collected again on another worker and is complete', async () => {
+    const instance = uniqueInstance('diag-kill');
+    await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    // The first worker's table descriptions take long, so it dies with the other collectors' files staged.
+    proxy = await startDynamoDbFaultProxy({ target: process.env.AWS_ENDPOINT_URL_DYNAMODB!, delayMs: 60_000, operations: ['DescribeTable'] });
+    const taskQueue = `diag-kill-${randomBytes(4).toString('hex')}`;
+    const { client, close } = await temporalClient();
+    try {
+      const first = startWorkerProcess(taskQueue, { AWS_ENDPOINT_URL_DYNAMODB: proxy.url });
+      const handle = await startDiagnosticBundle(client, taskQueue, { instance, options: { requestedBy } });
+      for (let i = 0; i < 300; i++) {
+        const counters = (await handle.query(progressQuery).catch(() => undefined))?.counters;
+        if (counters?.['collectors done'] === COLLECTORS.length - 1) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect((await handle.query(progressQuery)).counters['collectors done']).toBe(COLLECTORS.length - 1);
+      first.kill('SIGKILL');
+      startWorkerProcess(taskQueue);
+
+      const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
+      expect(result.outcome).toBe('succeeded');
+      expect(result.details!.collectors.filter((c) => c.status !== 'ok')).toEqual([]);
+      const { files } = await download(result.details!.archive.url);
+      const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Manifest;
+      expect([...files.keys()].sort()).toEqual(['manifest.json', ...manifest.files.map((f) => f.path)].sort());
+      expect(Object.keys(JSON.parse(files.get('dynamodb-tables.json')!.toString()) as object)).toHaveLength(3);
+      expect(files.get('resources.txt')?.toString()).toContain(`deployment.apps/${API_DEPLOYMENT}`);
+
+      // Two staging workers took part: the killed one and its replacement.
+      const events = (await handle.fetchHistory()).events ?? [];
+      const queues = new Set(events.flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'collectDiagnostics' ? [e.activityTaskScheduledEventAttributes.taskQueue?.name] : [])));
+      expect(queues.size).toBe(2);
+      for (const queue of queues) expect(queue).toMatch(new RegExp(`^${taskQueue}/staging/`));
+    } finally {
+      await close();
+    }
+  }, 240_000);
 });
