@@ -45,4 +45,12 @@ describe('docker-compose.yml', () => {
       .map((arg) => arg.slice('--search-attribute='.length).split('=')[0]);
     expect(registered.sort()).toEqual(SEARCH_ATTRIBUTES.map((a) => a.name).sort());
   });
+
+  it('tunes the Temporal dev server as scripts/stack/up.sh does', () => {
+    const upSh = readFileSync(path.join(__dirname, '..', 'scripts', 'stack', 'up.sh'), 'utf8');
+    const settings = [...upSh.matchAll(/--(dynamic-config-value|sqlite-pragma) (\S+)/g)].map(([, flag, value]) => `--${flag}=${value}`);
+    expect(settings.length).toBeGreaterThanOrEqual(4);
+    const command = compose.services.temporal!.command ?? [];
+    expect(command.filter((arg) => /^--(dynamic-config-value|sqlite-pragma)=/.test(arg)).sort()).toEqual(settings.sort());
+  });
 });

@@ -198,13 +198,27 @@ export function capTail(log: string, maxBytes: number, notes: string[], what: st
   return firstNewline >= 0 && firstNewline < tail.length - 1 ? tail.slice(firstNewline + 1) : tail.replace(/^\uFFFD/, '');
 }
 
-export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
-  const { kube } = deps;
+/** Whether a label selector of `key=value` terms (all this module uses) selects these labels. */
+export function matchesSelector(selector: string, labels: Record<string, string> | undefined): boolean {
+  return selector.split(',').every((term) => {
+    const [key, value, ...rest] = term.split('=');
+    if (!key || value === undefined || rest.length > 0) throw new Error(`label selector term ${JSON.stringify(term)} is not key=value`);
+    return labels?.[key.trim()] === value.trim();
+  });
+}
 
-  async function podLogs(stage: Stage, notes: string[], instance: string, selector: string, dir: string, limits: DiagnosticLimits): Promise<void> {
-    const pods = await kube.core.listNamespacedPod({ namespace: instance, labelSelector: selector });
-    if (pods.items.length === 0) notes.push(`no pods match ${selector}`);
-    const reads = pods.items.flatMap((pod) =>
+export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
+  const { kube, staging } = deps;
+  // The namespace's pods, events and Jobs feed several collectors; a bundle reads each once.
+  const namespacePods = (req: CollectRequest) => staging.shared(req.bundleId, 'pods', () => kube.core.listNamespacedPod({ namespace: req.instance }));
+  const namespaceEvents = (req: CollectRequest) => staging.shared(req.bundleId, 'events', () => kube.core.listNamespacedEvent({ namespace: req.instance }));
+  const namespaceJobs = (req: CollectRequest) => staging.shared(req.bundleId, 'jobs', () => kube.batch.listNamespacedJob({ namespace: req.instance }));
+
+  async function podLogs(stage: Stage, notes: string[], req: CollectRequest, selector: string, dir: string): Promise<void> {
+    const { instance, limits } = req;
+    const pods = (await namespacePods(req)).items.filter((pod) => matchesSelector(selector, pod.metadata?.labels));
+    if (pods.length === 0) notes.push(`no pods match ${selector}`);
+    const reads = pods.flatMap((pod) =>
       (pod.spec?.containers ?? []).flatMap((container) => {
         const name = pod.metadata!.name!;
         // The kubelet keeps a container's previous instance only once it has restarted; asking
@@ -231,16 +245,16 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
   }
 
   const collectors: Record<CollectorName, (stage: Stage, notes: string[], req: CollectRequest) => Promise<void>> = {
-    async resources(stage, _notes, { instance }) {
-      const namespace = instance;
+    async resources(stage, _notes, req) {
+      const namespace = req.instance;
       const [pods, services, deployments, replicaSets, statefulSets, daemonSets, jobs, cronJobs] = await Promise.all([
-        kube.core.listNamespacedPod({ namespace }),
+        namespacePods(req),
         kube.core.listNamespacedService({ namespace }),
         kube.apps.listNamespacedDeployment({ namespace }),
         kube.apps.listNamespacedReplicaSet({ namespace }),
         kube.apps.listNamespacedStatefulSet({ namespace }),
         kube.apps.listNamespacedDaemonSet({ namespace }),
-        kube.batch.listNamespacedJob({ namespace }),
+        namespaceJobs(req),
         kube.batch.listNamespacedCronJob({ namespace }),
       ]);
       const sections = [
@@ -259,18 +273,18 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       await stage('resources.yaml', toYaml({ apiVersion: 'v1', kind: 'List', items }));
     },
 
-    async 'pod-descriptions'(stage, _notes, { instance }) {
-      const [pods, events] = await Promise.all([kube.core.listNamespacedPod({ namespace: instance }), kube.core.listNamespacedEvent({ namespace: instance })]);
+    async 'pod-descriptions'(stage, _notes, req) {
+      const [pods, events] = await Promise.all([namespacePods(req), namespaceEvents(req)]);
       const text = pods.items.map((pod) => describePod(pod, events.items.filter((e) => e.involvedObject.kind === 'Pod' && e.involvedObject.name === pod.metadata?.name))).join('\n\n');
       await stage('pods.txt', text || 'No resources found.\n');
     },
 
-    async 'api-logs'(stage, notes, { instance, limits }) {
-      await podLogs(stage, notes, instance, `app=${API_DEPLOYMENT}`, 'logs/virtual-coffee-api', limits);
+    async 'api-logs'(stage, notes, req) {
+      await podLogs(stage, notes, req, `app=${API_DEPLOYMENT}`, 'logs/virtual-coffee-api');
     },
 
-    async 'frontend-logs'(stage, notes, { instance, limits }) {
-      await podLogs(stage, notes, instance, `app=${FRONTEND_DEPLOYMENT}`, 'logs/virtual-coffee-frontend', limits);
+    async 'frontend-logs'(stage, notes, req) {
+      await podLogs(stage, notes, req, `app=${FRONTEND_DEPLOYMENT}`, 'logs/virtual-coffee-frontend');
     },
 
     async 'argocd-application'(stage, _notes, { instance }) {
@@ -290,8 +304,8 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       await stage('dynamodb-composite.yaml', toYaml({ composite, managedTables: tables.items }));
     },
 
-    async events(stage, _notes, { instance }) {
-      const events = await kube.core.listNamespacedEvent({ namespace: instance });
+    async events(stage, _notes, req) {
+      const events = await namespaceEvents(req);
       const sorted = [...events.items].sort((a, b) => new Date(a.lastTimestamp ?? a.eventTime ?? 0).getTime() - new Date(b.lastTimestamp ?? b.eventTime ?? 0).getTime());
       await stage('events.txt', table([['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'], ...sorted.map((e) => [age(e.lastTimestamp ?? e.eventTime), e.type ?? '', e.reason ?? '', `${e.involvedObject.kind?.toLowerCase()}/${e.involvedObject.name}`, redactText(e.message ?? '')])]));
     },
@@ -326,11 +340,11 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       await stage('networkpolicies.yaml', toYaml(policies));
     },
 
-    async 'matching-cronjob'(stage, notes, { instance, limits }) {
-      const [cronJob, allJobs] = await Promise.all([kube.batch.readNamespacedCronJob({ name: MATCHING_CRONJOB, namespace: instance }), kube.batch.listNamespacedJob({ namespace: instance })]);
+    async 'matching-cronjob'(stage, notes, req) {
+      const [cronJob, allJobs] = await Promise.all([kube.batch.readNamespacedCronJob({ name: MATCHING_CRONJOB, namespace: req.instance }), namespaceJobs(req)]);
       const jobs = allJobs.items.filter((j) => j.metadata?.ownerReferences?.some((o) => o.name === MATCHING_CRONJOB) || j.metadata?.name?.includes('matching'));
       await stage('matching-cronjob.yaml', toYaml({ cronJob, jobs }));
-      await Promise.all(jobs.slice(-5).map((job) => podLogs(stage, notes, instance, `job-name=${job.metadata!.name!}`, `logs/jobs/${job.metadata!.name!}`, limits)));
+      await Promise.all(jobs.slice(-5).map((job) => podLogs(stage, notes, req, `job-name=${job.metadata!.name!}`, `logs/jobs/${job.metadata!.name!}`)));
       if (jobs.length === 0) notes.push('the matching CronJob has no recent Jobs');
     },
 

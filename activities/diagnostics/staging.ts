@@ -27,6 +27,8 @@ export const STALE_STAGING_MS = 60 * 60 * 1000;
 export class StagingArea {
   /** Bytes staged per bundle and collector, so a bundle's cap holds across its collectors. */
   private readonly staged = new Map<string, Map<CollectorName, number>>();
+  /** Reads several of a bundle's collectors need (the namespace's pods, say), made once per bundle. */
+  private readonly reads = new Map<string, { at: number; reads: Map<string, Promise<unknown>> }>();
 
   constructor(
     /** A folder of this process's own (it is emptied of stale bundles). */
@@ -64,6 +66,23 @@ export class StagingArea {
     return new StagingFile(handle, name, budget);
   }
 
+  /**
+   * The bundle's one answer to `what`: the first collector to ask reads it, the others share that
+   * read, so the API server is asked once and the files agree with each other. A failed read is
+   * forgotten, so a retry reads again.
+   */
+  shared<T>(bundleId: string, what: string, read: () => Promise<T>): Promise<T> {
+    const bundle = this.reads.get(bundleId) ?? { at: Date.now(), reads: new Map<string, Promise<unknown>>() };
+    this.reads.set(bundleId, bundle);
+    let answer = bundle.reads.get(what) as Promise<T> | undefined;
+    if (!answer) {
+      answer = read();
+      bundle.reads.set(what, answer);
+      answer.catch(() => bundle.reads.delete(what));
+    }
+    return answer;
+  }
+
   /** Opens a staged file for reading, by the name a collector's outcome gives. */
   read(bundleId: string, name: string): Promise<FileHandle> {
     if (path.basename(name) !== name) throw new Error(`staged file name ${JSON.stringify(name)} is not a plain name`);
@@ -73,11 +92,13 @@ export class StagingArea {
   /** Removes a bundle's staged files (once they are in the archive). */
   async remove(bundleId: string): Promise<void> {
     this.staged.delete(bundleId);
+    this.reads.delete(bundleId);
     await rm(this.bundleDir(bundleId), { recursive: true, force: true });
   }
 
   /** Removes staging folders left by bundles that never reached their archive (a failed run, a crash). */
   async removeStale(olderThanMs = STALE_STAGING_MS): Promise<string[]> {
+    for (const [bundleId, { at }] of this.reads) if (Date.now() - at > olderThanMs) this.reads.delete(bundleId);
     const entries = await readdir(this.root).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(err)));
     const removed: string[] = [];
     for (const entry of entries) {

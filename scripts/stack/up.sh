@@ -38,11 +38,15 @@ for sa in $SEARCH_ATTRIBUTES; do sa_flags+=(--search-attribute "$sa"); done
 # about 40 ms on every task dispatch, most of a short runbook's time. The reader only polls when
 # tasks arrive, so a higher cap costs nothing when idle. Eager activity execution hands activities
 # scheduled by a workflow task straight back to the worker that completed it, as Temporal Cloud does.
+# SQLite in WAL mode with synchronous=normal: a commit no longer waits for fsyncs (a crash of the
+# server loses nothing; only a crash of the machine can lose the last commits), about half of
+# every task's persistence time.
 start temporal "$temporal" server start-dev \
   --ip 127.0.0.1 --port "$PORT_TEMPORAL" --http-port "$PORT_TEMPORAL_HTTP" \
   --ui-ip 127.0.0.1 --ui-port "$PORT_TEMPORAL_UI" --metrics-port "$PORT_TEMPORAL_METRICS" \
   --dynamic-config-value history.transferProcessorMaxPollRPS=1000 \
   --dynamic-config-value system.enableActivityEagerExecution=true \
+  --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
   --db-filename "$STATE_DIR/temporal.db" --namespace default --log-level warn "${sa_flags[@]}"
 
 start moto "$MOTO_DIR/bin/moto_server" -H 127.0.0.1 -p "$PORT_MOTO"
