@@ -156,6 +156,34 @@ describe('diagnostic bundle runbook', () => {
     expect(manifest.files.reduce((n, f) => n + f.size, 0)).toBeLessThanOrEqual(6000);
     expect(manifest.omitted.length).toBeGreaterThan(0);
     expect(result.details!.archive.omitted).toEqual(manifest.omitted);
+    // What describes the instance goes first; logs take what is left.
+    const paths = manifest.files.map((f) => f.path);
+    expect(paths).toContain('configmap.yaml');
+    expect(paths.findIndex((p) => p.startsWith('logs/'))).toBe(paths.filter((p) => !p.startsWith('logs/')).length);
+  });
+
+  it('asks the API server for the namespace\'s pods, events and Jobs once per bundle, however many collectors use them', async () => {
+    const instance = uniqueInstance('diag-reads');
+    await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    const calls: string[] = [];
+    const counted = <T extends object>(api: T, names: string[]): T =>
+      new Proxy(api, {
+        get(target, property, receiver) {
+          const value: unknown = Reflect.get(target, property, receiver);
+          if (typeof value !== 'function' || !names.includes(String(property))) return value;
+          return (args: { namespace?: string }, ...rest: unknown[]) => {
+            if (args?.namespace === instance) calls.push(String(property));
+            return (value as (...a: unknown[]) => unknown).call(target, args, ...rest);
+          };
+        },
+      });
+    const kube = { ...aws.kube, core: counted(aws.kube.core, ['listNamespacedPod', 'listNamespacedEvent']), batch: counted(aws.kube.batch, ['listNamespacedJob']) };
+    const result = await withWorker(
+      async ({ client, taskQueue }) => (await startDiagnosticBundle(client, taskQueue, { instance, options: { requestedBy } })).result() as Promise<RunbookResult<DiagnosticBundleDetails>>,
+      { overrides: { kube } },
+    );
+    expect(result.details!.collectors.filter((c) => c.status !== 'ok')).toEqual([]);
+    expect(calls.sort()).toEqual(['listNamespacedEvent', 'listNamespacedJob', 'listNamespacedPod']);
   });
 
   it('refuses a download link longer than SigV4 allows, before collecting anything', async () => {

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Worker } from '@temporalio/worker';
+import { Runtime, Worker } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { ActivityDeps } from '../activities';
-import { StagingArea, stagingHostTaskQueue } from '../activities/diagnostics/staging';
+import { STALE_STAGING_MS, StagingArea, stagingHostTaskQueue } from '../activities/diagnostics/staging';
 
 export interface RunbookWorkerOptions {
   connection: NativeConnection;
@@ -34,10 +34,12 @@ export class RunbookWorker {
     readonly shared: Worker,
     readonly staging: Worker,
     readonly stagingTaskQueue: string,
+    private readonly stagingArea: StagingArea,
   ) {}
 
   /** Runs both until shutdown (a signal the SDK runtime handles, or shutdown()); one failing stops the other. */
   async run(): Promise<void> {
+    const stopSweeping = this.sweepStaleStaging();
     const runs = [this.shared.run(), this.staging.run()];
     try {
       await Promise.all(runs);
@@ -45,12 +47,31 @@ export class RunbookWorker {
       this.shutdown();
       await Promise.allSettled(runs);
       throw err;
+    } finally {
+      stopSweeping();
     }
   }
 
   /** Runs both while `until` is pending, then shuts them down. */
-  runUntil<T>(until: Promise<T>): Promise<T> {
-    return this.shared.runUntil(this.staging.runUntil(until));
+  async runUntil<T>(until: Promise<T>): Promise<T> {
+    const stopSweeping = this.sweepStaleStaging();
+    try {
+      return await this.shared.runUntil(this.staging.runUntil(until));
+    } finally {
+      stopSweeping();
+    }
+  }
+
+  /** Removes what bundles that never reached their archive (a failed run, a killed worker) left on disk. */
+  private sweepStaleStaging(): () => void {
+    const sweep = () =>
+      void this.stagingArea.removeStale().catch((err: unknown) => {
+        Runtime.instance().logger.warn('could not remove stale diagnostic staging folders', { root: this.stagingArea.root, error: String(err) });
+      });
+    sweep();
+    const timer = setInterval(sweep, STALE_STAGING_MS / 6);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   shutdown(): void {
@@ -64,7 +85,8 @@ export class RunbookWorker {
 export async function createRunbookWorker(options: RunbookWorkerOptions): Promise<RunbookWorker> {
   const { connection, namespace, taskQueue, deps, workflowBundle, extraActivities } = options;
   const stagingTaskQueue = stagingHostTaskQueue(taskQueue);
-  const activities = createActivities({ ...deps, staging: new StagingArea(deps.stagingDir, { taskQueue: stagingTaskQueue }) });
+  const stagingArea = new StagingArea(deps.stagingDir, { taskQueue: stagingTaskQueue });
+  const activities = createActivities({ ...deps, staging: stagingArea });
   const shared = await Worker.create({
     connection,
     namespace,
@@ -82,7 +104,7 @@ export async function createRunbookWorker(options: RunbookWorkerOptions): Promis
     activities: pick(activities, ['collectDiagnostics', 'buildDiagnosticArchive']),
     maxHeartbeatThrottleInterval: '1 second',
   });
-  return new RunbookWorker(shared, staging, stagingTaskQueue);
+  return new RunbookWorker(shared, staging, stagingTaskQueue, stagingArea);
 }
 
 function pick<T extends object, K extends keyof T>(from: T, keys: K[]): Pick<T, K> {

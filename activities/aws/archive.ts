@@ -48,9 +48,10 @@ export function createArchiveActivities(deps: ArchiveDeps) {
       if (!(req.urlExpirySeconds > 0 && req.urlExpirySeconds <= MAX_PRESIGN_SECONDS)) {
         throw ApplicationFailure.create({ type: 'InvalidInputError', message: `urlExpirySeconds must be between 1 and ${MAX_PRESIGN_SECONDS} (SigV4 allows at most 7 days)`, nonRetryable: true });
       }
-      const staged = req.outcomes.flatMap((o) => o.files).sort((a, b) => a.path.localeCompare(b.path));
+      // Past the cap, what describes the instance goes first, logs after: each group in path order.
+      const isLog = (file: StagedFile) => file.path.startsWith('logs/');
+      const staged = req.outcomes.flatMap((o) => o.files).sort((a, b) => Number(isLog(a)) - Number(isLog(b)) || a.path.localeCompare(b.path));
       const included: StagedFile[] = [];
-      // Staging refuses files past the cap already; the check here keeps the promise whatever staged.
       const omitted: string[] = req.outcomes.flatMap((o) => o.omitted ?? []);
       let total = 0;
       for (const file of staged) {

@@ -310,22 +310,32 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       await stage('events.txt', table([['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'], ...sorted.map((e) => [age(e.lastTimestamp ?? e.eventTime), e.type ?? '', e.reason ?? '', `${e.involvedObject.kind?.toLowerCase()}/${e.involvedObject.name}`, redactText(e.message ?? '')])]));
     },
 
-    async nodes(stage) {
-      const [nodes, pods] = await Promise.all([kube.core.listNode(), kube.core.listPodForAllNamespaces()]);
+    async nodes(stage, _notes, req) {
+      const [nodes, instancePods] = await Promise.all([kube.core.listNode(), namespacePods(req)]);
+      // Allocated resources as `kubectl describe node` counts them, for the nodes the instance runs
+      // on: each node's own pods by field selector, not every pod of the cluster.
+      const hosting = [...new Set(instancePods.items.flatMap((p) => (p.spec?.nodeName ? [p.spec.nodeName] : [])))];
+      const podsOn = new Map(
+        await Promise.all(
+          hosting.map(async (nodeName) => {
+            const pods = await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName},status.phase!=Succeeded,status.phase!=Failed` });
+            return [nodeName, pods.items] as const;
+          }),
+        ),
+      );
       const text = nodes.items.map((node) => {
         const name = node.metadata?.name ?? '';
-        const onNode = pods.items.filter((p) => p.spec?.nodeName === name && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
-        const requests = (resource: 'cpu' | 'memory') => onNode.flatMap((p) => p.spec?.containers ?? []).map((c) => c.resources?.requests?.[resource] ?? '0').join(' + ') || '0';
+        const onNode = podsOn.get(name);
+        const requests = (resource: 'cpu' | 'memory') => (onNode ?? []).flatMap((p) => p.spec?.containers ?? []).map((c) => c.resources?.requests?.[resource] ?? '0').join(' + ') || '0';
         return [
           `Name: ${name}`,
           `Taints: ${(node.spec?.taints ?? []).map((t) => `${t.key}:${t.effect}`).join(', ') || '<none>'}`,
           'Conditions:',
           ...(node.status?.conditions ?? []).map((c) => `  ${c.type.padEnd(16)} ${c.status.padEnd(6)} ${c.reason ?? ''}`),
           `Allocatable: ${Object.entries(node.status?.allocatable ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')}`,
-          'Allocated resources:',
-          `  pods:    ${onNode.length}`,
-          `  cpu:     ${requests('cpu')}`,
-          `  memory:  ${requests('memory')}`,
+          ...(onNode
+            ? ['Allocated resources:', `  pods:    ${onNode.length}`, `  cpu:     ${requests('cpu')}`, `  memory:  ${requests('memory')}`]
+            : [`Allocated resources: not read (no pod of ${req.instance} runs here)`]),
         ].join('\n');
       });
       await stage('nodes.txt', text.join('\n\n') + '\n');
@@ -381,10 +391,8 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
      * This worker process's own task queue, for a bundle's collectors and archive to share its
      * staging folder. Run as a local activity: it answers for the worker running the workflow task.
      */
-    async diagnosticsStagingHost(): Promise<StagingHost> {
-      // A convenient moment to drop what bundles that never reached their archive left behind.
-      await deps.staging.removeStale();
-      return deps.staging.host;
+    diagnosticsStagingHost(): Promise<StagingHost> {
+      return Promise.resolve(deps.staging.host);
     },
 
     /** Runs one collector. Its failure is an outcome, not an error: the bundle is built regardless. */

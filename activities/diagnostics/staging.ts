@@ -25,8 +25,6 @@ export function stagingHostTaskQueue(sharedTaskQueue: string): string {
 export const STALE_STAGING_MS = 60 * 60 * 1000;
 
 export class StagingArea {
-  /** Bytes staged per bundle and collector, so a bundle's cap holds across its collectors. */
-  private readonly staged = new Map<string, Map<CollectorName, number>>();
   /** Reads several of a bundle's collectors need (the namespace's pods, say), made once per bundle. */
   private readonly reads = new Map<string, { at: number; reads: Map<string, Promise<unknown>> }>();
 
@@ -43,27 +41,16 @@ export class StagingArea {
   }
 
   /**
-   * Starts (or, on a retry, restarts) a collector's staging file. Files are refused once the
-   * bundle's staged bytes would pass `maxBundleBytes`, so a runaway log cannot fill the disk.
+   * Starts (or, on a retry, restarts) a collector's staging file. It refuses files once it holds
+   * `maxBytes` (the bundle's cap: no collector can need more), so a runaway log cannot fill the disk;
+   * the archive decides what of the staged files fits the bundle.
    */
-  async open(bundleId: string, collector: CollectorName, maxBundleBytes: number): Promise<StagingFile> {
+  async open(bundleId: string, collector: CollectorName, maxBytes: number): Promise<StagingFile> {
     const dir = this.bundleDir(bundleId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const counts = this.staged.get(bundleId) ?? new Map<CollectorName, number>();
-    this.staged.set(bundleId, counts);
-    counts.set(collector, 0);
     const name = `${collector}.staged`;
     const handle = await open(path.join(dir, name), 'w', 0o600);
-    const budget = {
-      take: (bytes: number) => {
-        let used = 0;
-        for (const n of counts.values()) used += n;
-        if (used + bytes > maxBundleBytes) return false;
-        counts.set(collector, (counts.get(collector) ?? 0) + bytes);
-        return true;
-      },
-    };
-    return new StagingFile(handle, name, budget);
+    return new StagingFile(handle, name, maxBytes);
   }
 
   /**
@@ -91,7 +78,6 @@ export class StagingArea {
 
   /** Removes a bundle's staged files (once they are in the archive). */
   async remove(bundleId: string): Promise<void> {
-    this.staged.delete(bundleId);
     this.reads.delete(bundleId);
     await rm(this.bundleDir(bundleId), { recursive: true, force: true });
   }
@@ -127,15 +113,15 @@ export class StagingFile {
   constructor(
     private readonly handle: FileHandle,
     readonly name: string,
-    private readonly budget: { take: (bytes: number) => boolean },
+    private readonly maxBytes: number,
   ) {}
 
   async add(filePath: string, content: string): Promise<void> {
     // A read still running when its collector failed must not write after the file is closed.
     if (this.closed) throw new Error(`${filePath}: not staged, the collector had already ended`);
     const bytes = Buffer.from(content, 'utf8');
-    if (!this.budget.take(bytes.length)) {
-      this.omitted.push(`${filePath} (${bytes.length} bytes): over the bundle size cap`);
+    if (this.size + bytes.length > this.maxBytes) {
+      this.omitted.push(`${filePath} (${bytes.length} bytes): over the bundle size cap of ${this.maxBytes} bytes`);
       return;
     }
     const offset = this.size;
