@@ -17,35 +17,55 @@ const TEXT_PATTERNS: [RegExp, string][] = [
   [/((?:aws_secret_access_key|aws_session_token|password|passwd|secret|token|api_key)["']?\s*[=:]\s*["']?)[^\s"',}]+/gi, `$1${REDACTED}`],
 ];
 
+// Every string a pattern above can change contains one of these: the others are left untouched
+// without running each pattern over them (most of a pod's strings, and most log lines).
+const MAY_HOLD_SECRET = /bearer|secret|token|passw|api_key|AKIA|ASIA/i;
+
 export function redactText(text: string): string {
+  if (!MAY_HOLD_SECRET.test(text)) return text;
   return TEXT_PATTERNS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
 }
 
-/** A copy of a Kubernetes object with secret-looking env values, data keys and annotations redacted. */
+/**
+ * A Kubernetes object with secret-looking env values, data keys and annotations redacted. The input
+ * is never changed; parts with nothing to redact are shared with it rather than copied (a pod list
+ * is mostly such parts, and copying them was most of a bundle's garbage).
+ */
 export function redactObject<T>(value: T): T {
   return walk(value) as T;
 }
 
 function walk(value: unknown, key = ''): unknown {
-  if (value instanceof Date) return value;
+  if (typeof value === 'string') return redactText(value);
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
   if (Array.isArray(value)) {
-    // Container env: [{ name, value }] pairs.
-    return value.map((item) => {
-      if (item && typeof item === 'object' && 'name' in item && 'value' in item && typeof (item as { name: unknown }).name === 'string') {
-        const env = item as { name: string; value: unknown };
-        return { ...env, value: looksSecret(env.name) ? REDACTED : env.value };
-      }
-      return walk(item);
+    let copy: unknown[] | undefined;
+    value.forEach((item: unknown, i) => {
+      const next = isEnvVar(item) ? (looksSecret(item.name) ? { ...item, value: REDACTED } : item) : walk(item);
+      if (next !== item) copy ??= value.slice(0, i);
+      copy?.push(next);
     });
+    return copy ?? value;
   }
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>).map(([k, v]) => {
-        if ((key === 'data' || key === 'stringData' || key === 'annotations') && typeof v === 'string' && looksSecret(k)) return [k, REDACTED];
-        if (k === 'last-applied-configuration' || k === 'kubectl.kubernetes.io/last-applied-configuration') return [k, REDACTED];
-        return [k, walk(v, k)];
-      }),
-    );
-  }
-  return typeof value === 'string' ? redactText(value) : value;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  let copy: Record<string, unknown> | undefined;
+  keys.forEach((k, i) => {
+    const v = record[k];
+    let next: unknown;
+    if ((key === 'data' || key === 'stringData' || key === 'annotations') && typeof v === 'string' && looksSecret(k)) next = REDACTED;
+    else if (k === 'last-applied-configuration' || k === 'kubectl.kubernetes.io/last-applied-configuration') next = REDACTED;
+    else next = walk(v, k);
+    if (next !== v && !copy) {
+      copy = {};
+      for (const earlier of keys.slice(0, i)) copy[earlier] = record[earlier];
+    }
+    if (copy) copy[k] = next;
+  });
+  return copy ?? value;
+}
+
+/** Container env: `{ name, value }` pairs, whose value is judged by the name alone. */
+function isEnvVar(item: unknown): item is { name: string; value: unknown } {
+  return item !== null && typeof item === 'object' && 'name' in item && 'value' in item && typeof (item as { name: unknown }).name === 'string';
 }
