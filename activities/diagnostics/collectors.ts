@@ -7,10 +7,11 @@
 import { DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApiException } from '@kubernetes/client-node';
-import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1CronJob, V1DaemonSet, V1Deployment, V1Job, V1Node, V1Pod, V1ReplicaSet, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { heartbeat } from '@temporalio/activity';
 import type { KubeClients } from '../kubernetes/client';
 import { getOrUndefined } from '../kubernetes/client';
+import { apiPath, groupPath } from '../kubernetes/raw';
 import { HEARTBEAT_INTERVAL_MS } from '../../common/diagnostics';
 import type { CollectorName, CollectorOutcome, DiagnosticLimits } from '../../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../../common/instance';
@@ -207,12 +208,26 @@ export function matchesSelector(selector: string, labels: Record<string, string>
   });
 }
 
+/**
+ * A list as the API server sends it. The client library's model types name its fields; timestamps
+ * arrive as RFC 3339 text where they say Date, which everything here reads through `new Date()`.
+ */
+interface List<T> {
+  items: T[];
+}
+
 export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
-  const { kube, staging } = deps;
+  const { staging } = deps;
+  const { raw } = deps.kube;
+  // Everything is read as the server's own JSON: the bundle holds what the server said, fields the
+  // client library does not know included (see kubernetes/raw.ts).
+  const namespaced = <T>(group: string, version: string, namespace: string, plural: string, name?: string) =>
+    raw.json<T>(apiPath(groupPath(group, version), 'namespaces', namespace, plural, ...(name ? [name] : [])));
+  const list = <T>(group: string, version: string, namespace: string, plural: string) => namespaced<List<T>>(group, version, namespace, plural);
   // The namespace's pods, events and Jobs feed several collectors; a bundle reads each once.
-  const namespacePods = (req: CollectRequest) => staging.shared(req.bundleId, 'pods', () => kube.core.listNamespacedPod({ namespace: req.instance }));
-  const namespaceEvents = (req: CollectRequest) => staging.shared(req.bundleId, 'events', () => kube.core.listNamespacedEvent({ namespace: req.instance }));
-  const namespaceJobs = (req: CollectRequest) => staging.shared(req.bundleId, 'jobs', () => kube.batch.listNamespacedJob({ namespace: req.instance }));
+  const namespacePods = (req: CollectRequest) => staging.shared(req.bundleId, 'pods', () => list<V1Pod>('', 'v1', req.instance, 'pods'));
+  const namespaceEvents = (req: CollectRequest) => staging.shared(req.bundleId, 'events', () => list<CoreV1Event>('', 'v1', req.instance, 'events'));
+  const namespaceJobs = (req: CollectRequest) => staging.shared(req.bundleId, 'jobs', () => list<V1Job>('batch', 'v1', req.instance, 'jobs'));
 
   async function podLogs(stage: Stage, notes: string[], req: CollectRequest, selector: string, dir: string): Promise<void> {
     const { instance, limits } = req;
@@ -233,7 +248,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       try {
         // tailLines bounds the transfer; the byte cap is applied here, because the kubelet's
         // limitBytes keeps the oldest bytes of the range and the newest are the ones that matter.
-        const log = await kube.core.readNamespacedPodLog({ name, namespace: instance, container, previous, tailLines: limits.logTailLines });
+        const log = await raw.text(apiPath('api/v1', 'namespaces', instance, 'pods', name, 'log'), { container, previous: previous || undefined, tailLines: limits.logTailLines });
         await stage(`${dir}/${name}/${container}${previous ? '.previous' : ''}.log`, capTail(redactText(log), limits.maxLogBytes, notes, `${name}/${container}`));
       } catch (err) {
         // A container that never restarted has no previous logs (400/404): normal, noted, not a
@@ -249,13 +264,13 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       const namespace = req.instance;
       const [pods, services, deployments, replicaSets, statefulSets, daemonSets, jobs, cronJobs] = await Promise.all([
         namespacePods(req),
-        kube.core.listNamespacedService({ namespace }),
-        kube.apps.listNamespacedDeployment({ namespace }),
-        kube.apps.listNamespacedReplicaSet({ namespace }),
-        kube.apps.listNamespacedStatefulSet({ namespace }),
-        kube.apps.listNamespacedDaemonSet({ namespace }),
+        list<V1Service>('', 'v1', namespace, 'services'),
+        list<V1Deployment>('apps', 'v1', namespace, 'deployments'),
+        list<V1ReplicaSet>('apps', 'v1', namespace, 'replicasets'),
+        list<V1StatefulSet>('apps', 'v1', namespace, 'statefulsets'),
+        list<V1DaemonSet>('apps', 'v1', namespace, 'daemonsets'),
         namespaceJobs(req),
-        kube.batch.listNamespacedCronJob({ namespace }),
+        list<V1CronJob>('batch', 'v1', namespace, 'cronjobs'),
       ]);
       const sections = [
         table([['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE'], ...pods.items.map((p) => [`pod/${p.metadata?.name}`, `${(p.status?.containerStatuses ?? []).filter((c) => c.ready).length}/${p.spec?.containers.length ?? 0}`, podStatus(p), String((p.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0)), age(p.metadata?.creationTimestamp)])]),
@@ -288,18 +303,18 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     },
 
     async 'argocd-application'(stage, _notes, { instance }) {
-      const app: unknown = await kube.custom.getNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: argoApplicationName(instance) });
+      const app = await namespaced<unknown>(APPLICATION.group, APPLICATION.version, ARGOCD_NAMESPACE, APPLICATION.plural, argoApplicationName(instance));
       await stage('argocd-app.yaml', toYaml(app));
     },
 
     async 'dynamodb-claim'(stage, notes, { instance }) {
-      const claim = (await kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: dynamodbClaimName(instance) })) as DynamoDbClaim;
+      const claim = await namespaced<DynamoDbClaim>(DYNAMODB_CLAIM.group, DYNAMODB_CLAIM.version, instance, DYNAMODB_CLAIM.plural, dynamodbClaimName(instance));
       await stage('dynamodb-claim.yaml', toYaml(claim));
       const ref = claim.spec.resourceRef;
       if (!ref) return void notes.push('the claim has no composite yet');
       const [composite, tables] = await Promise.all([
-        getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name: ref.name }) as Promise<unknown>),
-        kube.custom.listClusterCustomObject({ ...MANAGED_TABLE, labelSelector: `crossplane.io/composite=${ref.name}` }) as Promise<{ items: unknown[] }>,
+        getOrUndefined(raw.json<unknown>(apiPath(groupPath(DYNAMODB_COMPOSITE.group, DYNAMODB_COMPOSITE.version), DYNAMODB_COMPOSITE.plural, ref.name))),
+        raw.json<List<unknown>>(apiPath(groupPath(MANAGED_TABLE.group, MANAGED_TABLE.version), MANAGED_TABLE.plural), { labelSelector: `crossplane.io/composite=${ref.name}` }),
       ]);
       await stage('dynamodb-composite.yaml', toYaml({ composite, managedTables: tables.items }));
     },
@@ -311,14 +326,14 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     },
 
     async nodes(stage, _notes, req) {
-      const [nodes, instancePods] = await Promise.all([kube.core.listNode(), namespacePods(req)]);
+      const [nodes, instancePods] = await Promise.all([raw.json<List<V1Node>>(apiPath('api/v1', 'nodes')), namespacePods(req)]);
       // Allocated resources as `kubectl describe node` counts them, for the nodes the instance runs
       // on: each node's own pods by field selector, not every pod of the cluster.
       const hosting = [...new Set(instancePods.items.flatMap((p) => (p.spec?.nodeName ? [p.spec.nodeName] : [])))];
       const podsOn = new Map(
         await Promise.all(
           hosting.map(async (nodeName) => {
-            const pods = await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName},status.phase!=Succeeded,status.phase!=Failed` });
+            const pods = await raw.json<List<V1Pod>>(apiPath('api/v1', 'pods'), { fieldSelector: `spec.nodeName=${nodeName},status.phase!=Succeeded,status.phase!=Failed` });
             return [nodeName, pods.items] as const;
           }),
         ),
@@ -343,15 +358,15 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
 
     async 'storage-and-network'(stage, _notes, { instance }) {
       const [pvcs, policies] = await Promise.all([
-        kube.core.listNamespacedPersistentVolumeClaim({ namespace: instance }),
-        kube.custom.listNamespacedCustomObject({ group: 'networking.k8s.io', version: 'v1', namespace: instance, plural: 'networkpolicies' }) as Promise<unknown>,
+        list<unknown>('', 'v1', instance, 'persistentvolumeclaims'),
+        list<unknown>('networking.k8s.io', 'v1', instance, 'networkpolicies'),
       ]);
       await stage('pvcs.yaml', toYaml({ apiVersion: 'v1', kind: 'List', items: pvcs.items }));
       await stage('networkpolicies.yaml', toYaml(policies));
     },
 
     async 'matching-cronjob'(stage, notes, req) {
-      const [cronJob, allJobs] = await Promise.all([kube.batch.readNamespacedCronJob({ name: MATCHING_CRONJOB, namespace: req.instance }), namespaceJobs(req)]);
+      const [cronJob, allJobs] = await Promise.all([namespaced<V1CronJob>('batch', 'v1', req.instance, 'cronjobs', MATCHING_CRONJOB), namespaceJobs(req)]);
       const jobs = allJobs.items.filter((j) => j.metadata?.ownerReferences?.some((o) => o.name === MATCHING_CRONJOB) || j.metadata?.name?.includes('matching'));
       await stage('matching-cronjob.yaml', toYaml({ cronJob, jobs }));
       await Promise.all(jobs.slice(-5).map((job) => podLogs(stage, notes, req, `job-name=${job.metadata!.name!}`, `logs/jobs/${job.metadata!.name!}`)));
@@ -359,7 +374,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     },
 
     async configmap(stage, _notes, { instance }) {
-      const configMap = await kube.core.readNamespacedConfigMap({ name: CONFIG_MAP, namespace: instance });
+      const configMap = await namespaced<unknown>('', 'v1', instance, 'configmaps', CONFIG_MAP);
       await stage('configmap.yaml', toYaml(configMap));
     },
 

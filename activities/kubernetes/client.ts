@@ -14,12 +14,15 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import type { RequestContext, SecurityAuthentication } from '@kubernetes/client-node';
+import { KubeRawReader } from './raw';
 
 export interface KubeClients {
   core: CoreV1Api;
   apps: AppsV1Api;
   batch: BatchV1Api;
   custom: CustomObjectsApi;
+  /** The server's own JSON and logs, over the same credentials and connections. */
+  raw: KubeRawReader;
 }
 
 /** KUBECONFIG when given, in-cluster config inside a pod, ~/.kube/config otherwise. */
@@ -94,6 +97,7 @@ export function createKubeClients(kc: KubeConfig): KubeClients & { close: () => 
     apps: new AppsV1Api(configuration),
     batch: new BatchV1Api(configuration),
     custom: new CustomObjectsApi(configuration),
+    raw: new KubeRawReader(kc, authentication),
     close: () => authentication.close(),
   };
 }
