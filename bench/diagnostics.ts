@@ -24,6 +24,11 @@ import { awsClients, config, withWorker } from '../test-support/stack';
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 
+/** `median [min–max]` of seconds. */
+function spread(values: number[]): string {
+  return `${median(values).toFixed(2)} [${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}]`;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
@@ -111,6 +116,8 @@ async function phases(handle: WorkflowHandle): Promise<Phases> {
 
 interface RunbookRuns {
   seconds: number;
+  /** Every run's wall time, for the spread. */
+  all: number[];
   files: number;
   phases: Phases;
   historyMs: number;
@@ -138,6 +145,7 @@ async function runbookRuns(instance: string, collectors: CollectorName[] | undef
   const endpoints = [...new Set(runs.flatMap((r) => Object.keys(r.requests)))];
   return {
     seconds: median(seconds),
+    all: seconds,
     files,
     phases: { start: phase('start'), collect: phase('collect'), archive: phase('archive'), finish: phase('finish') },
     historyMs: median(runs.map((r) => r.phases.start + r.phases.collect + r.phases.archive + r.phases.finish)),
@@ -182,7 +190,7 @@ async function main(): Promise<void> {
     S3: process.env.AWS_ENDPOINT_URL,
     DynamoDB: process.env.AWS_ENDPOINT_URL_DYNAMODB,
   });
-  const rows: string[][] = [['instance', 'pods', 'guide kubectl (s)', 'files', 'runbook (s)', 'files', 'runbook / guide']];
+  const rows: string[][] = [['instance', 'pods', 'guide kubectl (s) median [min–max]', 'files', 'runbook (s) median [min–max]', 'files', 'runbook / guide (medians)']];
   const breakdown: string[][] = [['run', 'wall (s)', 'start', 'collect', 'archive', 'finish', 'client', 'requests from the worker']];
   const addBreakdown = (label: string, r: RunbookRuns) =>
     breakdown.push([
@@ -208,7 +216,7 @@ async function main(): Promise<void> {
         }),
       );
       const g = median(guide);
-      rows.push([name, String(replicas.api + replicas.frontend), g.toFixed(2), String(guideFiles), runbook.seconds.toFixed(2), String(runbook.files), `${(runbook.seconds / g).toFixed(2)}x`]);
+      rows.push([name, String(replicas.api + replicas.frontend), spread(guide), String(guideFiles), spread(runbook.all), String(runbook.files), `${(runbook.seconds / g).toFixed(2)}x`]);
       addBreakdown(`${name}, 12 collectors`, runbook);
       if (name === 'bench-diag') addBreakdown(`${name}, configmap only (fixed cost)`, await withSimulatorPaused(() => runbookRuns(name, ['configmap'], counter)));
       await deleteInstance(aws.kube, name);

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, decodeTimeoutType } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from 'tar-stream';
@@ -321,7 +321,7 @@ describe('diagnostic bundle survives its staging worker', () => {
     return child;
   }
 
-  it('a worker killed (SIGKILL) while it holds staged files: the bundle is collected again on another worker and is complete', async () => {
+  it('progress shows during a long collection; a worker killed (SIGKILL) with files staged: the bundle is collected again on another worker and is complete', async () => {
     const instance = uniqueInstance('diag-kill');
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
     // The first worker's table descriptions take long, so it dies with the other collectors' files staged.
@@ -349,11 +349,13 @@ describe('diagnostic bundle survives its staging worker', () => {
       expect(Object.keys(JSON.parse(files.get('dynamodb-tables.json')!.toString()) as object)).toHaveLength(3);
       expect(files.get('resources.txt')?.toString()).toContain(`deployment.apps/${API_DEPLOYMENT}`);
 
-      // Two staging workers took part: the killed one and its replacement.
+      // The archive went to the killed worker's own queue first, found nobody there, and the bundle
+      // was collected again: the second archive ran on the replacement's queue.
       const events = (await handle.fetchHistory()).events ?? [];
-      const queues = new Set(events.flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'collectDiagnostics' ? [e.activityTaskScheduledEventAttributes.taskQueue?.name] : [])));
-      expect(queues.size).toBe(2);
+      const queues = events.flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'buildDiagnosticArchive' ? [e.activityTaskScheduledEventAttributes.taskQueue?.name] : []));
+      expect(new Set(queues).size).toBe(2);
       for (const queue of queues) expect(queue).toMatch(new RegExp(`^${taskQueue}/staging/`));
+      expect(events.some((e) => decodeTimeoutType(e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType) === 'SCHEDULE_TO_START')).toBe(true);
     } finally {
       await close();
     }

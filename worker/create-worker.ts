@@ -27,7 +27,8 @@ export function workflowsPath(): string {
 
 /**
  * One worker process: the shared task queue (every workflow and activity), and a task queue of this
- * process's own, where a diagnostic bundle's collectors and archive meet its staged files.
+ * process's own, where a diagnostic bundle's archive meets the files its collectors (local
+ * activities of this process) staged.
  */
 export class RunbookWorker {
   constructor(
@@ -101,7 +102,7 @@ export async function createRunbookWorker(options: RunbookWorkerOptions): Promis
     connection,
     namespace,
     taskQueue: stagingTaskQueue,
-    activities: pick(activities, ['collectDiagnostics', 'buildDiagnosticArchive']),
+    activities: pick(activities, ['buildDiagnosticArchive']),
     maxHeartbeatThrottleInterval: '1 second',
   });
   return new RunbookWorker(shared, staging, stagingTaskQueue, stagingArea);

@@ -3,9 +3,14 @@
  * parallel as its own activity (a failing one is recorded, the rest still land), then one activity
  * streams everything into a tar.gz in S3 with a manifest and returns a pre-signed download link.
  *
- * Collectors stage their files on a worker's disk, so they and the archive all run on one worker
- * process, through that process's own task queue. If that worker is lost, its staged files are too:
- * the bundle is collected again on another worker.
+ * Collectors are local activities: short, read-only and idempotent, they run on the worker that
+ * runs the workflow task, with no server round trip each, and stage their files on its disk. The
+ * archive then runs on that same worker process through the process's own task queue. If that
+ * worker is lost, its staged files are too, and the bundle is collected again on another worker:
+ * before the collectors' results are recorded, Temporal itself hands the workflow task to another
+ * worker; after, the archive finds nobody on the lost worker's queue and the run collects again.
+ * Progress (collectors done) is published with each workflow task; while a long collection holds
+ * one, the SDK completes it about every 8 seconds (80% of its timeout) with what has finished.
  */
 import { ActivityFailure, ApplicationFailure, CancellationScope, proxyActivities, proxyLocalActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -35,15 +40,12 @@ function validateLimits(input: DiagnosticBundleInput): { limits: DiagnosticLimit
 const STAGING_ATTEMPTS = 3;
 
 /**
- * Activities on a staging worker's own queue: if nothing takes them within this time, that worker
- * is gone (a schedule-to-start timeout is not retried on the same queue).
+ * The archive runs on the staging worker's own queue: if nothing takes it within this time, that
+ * worker is gone (a schedule-to-start timeout is not retried on the same queue).
  */
 const ON_STAGING_WORKER = { scheduleToStartTimeout: '30 seconds', heartbeatTimeout: '30 seconds', retry: { maximumAttempts: 3 } } as const;
 
-/**
- * The staging worker is gone (it stopped heartbeating, or nothing takes work from its queue), or
- * the archive did not find the staged files. A slow read (start-to-close) is the collector's own failure.
- */
+/** The staging worker is gone (it stopped heartbeating, or nothing takes work from its queue), or the archive did not find the staged files. */
 function stagingLost(err: unknown): boolean {
   if (!(err instanceof ActivityFailure)) return false;
   const { cause } = err;
@@ -51,8 +53,9 @@ function stagingLost(err: unknown): boolean {
   return cause instanceof ApplicationFailure && cause.type === STAGING_LOST;
 }
 
-/** Ends one collection attempt: its staging worker is gone, so its files are. */
-class StagingWorkerLost extends Error {}
+function failureMessage(err: unknown): string {
+  return err instanceof ActivityFailure && err.cause ? err.cause.message : err instanceof Error ? err.message : String(err);
+}
 
 export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<RunbookResult<DiagnosticBundleDetails>> {
   const instance = validateInput(() => validateInstanceName(input.instance));
@@ -77,22 +80,13 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
     const { diagnosticsStagingHost } = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', summary: 'This worker\'s staging queue' });
     runbook.setCounter('collectors total', collectors.length);
 
-    /** One collector on the staging worker; its failure is its outcome, its worker's loss ends the attempt. */
-    const collect = async (taskQueue: string, collector: CollectorName): Promise<CollectorOutcome> => {
-      const run = proxyActivities<Activities>({ ...ON_STAGING_WORKER, taskQueue, summary: `Collect ${collector}`, startToCloseTimeout: '5 minutes' }).collectDiagnostics;
+    /** One collector on this worker; its failure is its outcome. */
+    const collect = async (collector: CollectorName): Promise<CollectorOutcome> => {
+      const run = proxyLocalActivities<Activities>({ summary: `Collect ${collector}`, startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 3 } }).collectDiagnostics;
       try {
         return await run({ bundleId, instance, collector, limits });
       } catch (err) {
-        if (stagingLost(err)) throw new StagingWorkerLost(`${collector}: ${err instanceof ActivityFailure && err.cause ? err.cause.message : String(err)}`);
-        return {
-          collector,
-          status: 'failed',
-          files: [],
-          notes: [],
-          error: err instanceof ActivityFailure && err.cause ? err.cause.message : err instanceof Error ? err.message : String(err),
-          startedAt: new Date().toISOString(),
-          durationMs: 0,
-        };
+        return { collector, status: 'failed', files: [], notes: [], error: failureMessage(err), startedAt: new Date().toISOString(), durationMs: 0 };
       }
     };
 
@@ -107,7 +101,7 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
           const outcomes = await runbook.step('collect', () =>
             Promise.all(
               collectors.map(async (collector) => {
-                const outcome = await collect(taskQueue, collector);
+                const outcome = await collect(collector);
                 runbook.setCounter('collectors done', ++done);
                 return outcome;
               }),
@@ -135,9 +129,8 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
         });
       } catch (err) {
         attemptScope.cancel();
-        const lost = err instanceof StagingWorkerLost || stagingLost(err);
-        if (!lost) throw err;
-        const reason = err instanceof ActivityFailure && err.cause ? err.cause.message : err instanceof Error ? err.message : String(err);
+        if (!stagingLost(err)) throw err;
+        const reason = failureMessage(err);
         if (attempt >= STAGING_ATTEMPTS) {
           throw ApplicationFailure.create({ type: 'StagingWorkersLost', message: `lost the staging worker ${attempt} times, last: ${reason}`, nonRetryable: true });
         }

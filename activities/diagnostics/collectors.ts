@@ -8,7 +8,7 @@ import { DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApiException } from '@kubernetes/client-node';
 import type { CoreV1Event, V1CronJob, V1DaemonSet, V1Deployment, V1Job, V1Node, V1Pod, V1ReplicaSet, V1Service, V1StatefulSet } from '@kubernetes/client-node';
-import { heartbeat } from '@temporalio/activity';
+import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { KubeClients } from '../kubernetes/client';
 import { getOrUndefined } from '../kubernetes/client';
 import { apiPath, groupPath } from '../kubernetes/raw';
@@ -416,8 +416,11 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       const notes: string[] = [];
       const started = Date.now();
       // Liveness, not progress: a read can take long, and a lost worker must show within the
-      // heartbeat timeout so the workflow can collect again elsewhere. Quick collectors never send one.
-      const beat = setInterval(() => heartbeat({ staged: staged.files.length }), HEARTBEAT_INTERVAL_MS);
+      // heartbeat timeout so the workflow can collect again elsewhere. Quick collectors never send
+      // one; as local activities (the workflow runs them so) they have the workflow task instead.
+      const beat = setInterval(() => {
+        if (!activityInfo().isLocal) heartbeat({ staged: staged.files.length });
+      }, HEARTBEAT_INTERVAL_MS);
       let failure: unknown;
       try {
         await collectors[req.collector]((path, content) => staged.add(path, content), notes, req);
