@@ -80,13 +80,13 @@ class RequestCounter {
 }
 
 interface Phases {
-  /** Start to the collectors scheduled (first workflow task). */
+  /** Start to the first workflow task started (the collectors, local activities, run inside it). */
   start: number;
-  /** Collectors scheduled to the last one done. */
+  /** First workflow task started to the archive scheduled: every collector, and recording their results. */
   collect: number;
-  /** Last collector done to the archive done (a workflow task, then the archive activity). */
+  /** Archive scheduled to done (it runs on the collectors' worker, through that worker's own queue). */
   archive: number;
-  /** Archive done to the run closed (the runbook's audit record and notification, and their workflow tasks). */
+  /** Archive done to the run closed (the runbook's audit record and notification, local activities). */
   finish: number;
 }
 
@@ -94,24 +94,17 @@ interface Phases {
 async function phases(handle: WorkflowHandle): Promise<Phases> {
   const events = (await handle.fetchHistory()).events ?? [];
   const at = (e: (typeof events)[number]) => Number(e.eventTime!.seconds) * 1000 + (e.eventTime!.nanos ?? 0) / 1e6;
-  const activity = new Map<string, string>();
-  let collectorsScheduled = Infinity;
-  let collectorsDone = 0;
+  const firstTask = events.find((e) => e.workflowTaskStartedEventAttributes);
+  let archiveScheduled = 0;
   let archiveDone = 0;
   for (const e of events) {
-    const scheduled = e.activityTaskScheduledEventAttributes;
-    if (scheduled) {
-      activity.set(String(e.eventId), scheduled.activityType!.name!);
-      if (scheduled.activityType!.name === 'collectDiagnostics') collectorsScheduled = Math.min(collectorsScheduled, at(e));
-    }
-    const completed = e.activityTaskCompletedEventAttributes;
-    const name = completed ? activity.get(String(completed.scheduledEventId)) : undefined;
-    if (name === 'collectDiagnostics') collectorsDone = Math.max(collectorsDone, at(e));
-    if (name === 'buildDiagnosticArchive') archiveDone = at(e);
+    if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'buildDiagnosticArchive') archiveScheduled = at(e);
+    if (e.activityTaskCompletedEventAttributes) archiveDone = at(e);
   }
   const started = at(events[0]!);
   const closed = at(events[events.length - 1]!);
-  return { start: collectorsScheduled - started, collect: collectorsDone - collectorsScheduled, archive: archiveDone - collectorsDone, finish: closed - archiveDone };
+  const collecting = firstTask ? at(firstTask) : started;
+  return { start: collecting - started, collect: archiveScheduled - collecting, archive: archiveDone - archiveScheduled, finish: closed - archiveDone };
 }
 
 interface RunbookRuns {
@@ -227,7 +220,7 @@ async function main(): Promise<void> {
   }
   print(`Diagnostic bundle vs the guide's six kubectl commands (median of ${RUNS} runs, platform simulator paused while timing)`, rows);
   print(
-    'Where the runbook time goes (medians; phases from the event history: start = to the collectors scheduled, ' +
+    'Where the runbook time goes (medians; phases from the event history: start = to the first workflow task, collect = to the archive scheduled, ' +
       'finish = archive done to the run closed, i.e. audit record and notification; client = start call and result poll)',
     breakdown,
   );

@@ -91,13 +91,14 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
     };
 
     for (let attempt = 1; ; attempt++) {
-      const { taskQueue } = await diagnosticsStagingHost();
       let done = 0;
       runbook.setCounter('collectors done', 0);
       // Cancelled when the attempt is abandoned, so nothing of it stays waiting on a lost worker's queue.
       const attemptScope = new CancellationScope();
       try {
         return await attemptScope.run(async () => {
+          // Asked beside the collectors: local activities of one workflow task run on one worker.
+          const stagingHost = diagnosticsStagingHost();
           const outcomes = await runbook.step('collect', () =>
             Promise.all(
               collectors.map(async (collector) => {
@@ -110,6 +111,7 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
           if (outcomes.every((o) => o.status === 'failed')) {
             throw ApplicationFailure.create({ type: 'NothingCollected', message: `every collector failed: ${outcomes.map((o) => `${o.collector}: ${o.error}`).join('; ')}`, nonRetryable: true });
           }
+          const { taskQueue } = await stagingHost;
           const archive: DiagnosticArchive = await runbook.step('archive', () =>
             proxyActivities<Activities>({ ...ON_STAGING_WORKER, taskQueue, summary: 'Build the tar.gz in S3', startToCloseTimeout: '15 minutes' }).buildDiagnosticArchive({
               bundleId,

@@ -190,8 +190,8 @@ export async function mapLimit<T>(items: T[], limit: number, task: (item: T) => 
 
 /** Keeps at most maxBytes of a log, from its end (the newest lines), on a line boundary. */
 export function capTail(log: string, maxBytes: number, notes: string[], what: string): string {
+  if (Buffer.byteLength(log, 'utf8') <= maxBytes) return log;
   const bytes = Buffer.from(log, 'utf8');
-  if (bytes.length <= maxBytes) return log;
   const tail = bytes.subarray(bytes.length - maxBytes).toString('utf8');
   const firstNewline = tail.indexOf('\n');
   notes.push(`${what}: log truncated to its last ${maxBytes} bytes (was ${bytes.length})`);

@@ -99,16 +99,24 @@ export class StagingArea {
   }
 }
 
+/** A collector's staged bytes go to disk in writes of about this size (and at its end). */
+const FLUSH_BYTES = 1024 * 1024;
+
 /**
- * One collector's staging file. Concurrent adds are fine: each takes its offset when it is called
- * and writes there.
+ * One collector's staging file. Files are appended in memory and written out in large pieces, so
+ * memory stays bounded and a collector of many small files costs a few writes. Concurrent adds are
+ * fine: each takes its offset when it is called.
  */
 export class StagingFile {
   readonly files: StagedFile[] = [];
   readonly omitted: string[] = [];
   private size = 0;
   private closed = false;
-  private readonly writes = new Set<Promise<unknown>>();
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private written = 0;
+  /** Writes in order; a failed one fails every later flush and the close. */
+  private writing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly handle: FileHandle,
@@ -124,26 +132,32 @@ export class StagingFile {
       this.omitted.push(`${filePath} (${bytes.length} bytes): over the bundle size cap of ${this.maxBytes} bytes`);
       return;
     }
-    const offset = this.size;
+    this.files.push({ path: filePath, staged: this.name, offset: this.size, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
     this.size += bytes.length;
-    const write = this.handle.write(bytes, 0, bytes.length, offset);
-    this.writes.add(write);
-    try {
-      await write;
-    } finally {
-      this.writes.delete(write);
-    }
-    // Listed only once written: what a failed collector staged before it failed still counts.
-    this.files.push({ path: filePath, staged: this.name, offset, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes >= FLUSH_BYTES) await this.flush();
   }
 
-  /** Waits for every write, then closes the file; a failed write fails the close. */
+  /** Writes what is pending, then closes the file; a failed write fails the close (and so every file). */
   async close(): Promise<void> {
     this.closed = true;
     try {
-      await Promise.all(this.writes);
+      await this.flush();
     } finally {
       await this.handle.close();
     }
+  }
+
+  private flush(): Promise<unknown> {
+    if (this.pendingBytes > 0) {
+      const chunk = Buffer.concat(this.pending, this.pendingBytes);
+      const position = this.written;
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.written += chunk.length;
+      this.writing = this.writing.then(() => this.handle.write(chunk, 0, chunk.length, position));
+    }
+    return this.writing;
   }
 }
