@@ -84,9 +84,8 @@ export interface DiagnosticBundleDetails {
 export const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60;
 
 /**
- * Collectors and the archive heartbeat this often while they run (their heartbeat timeout is 30 s),
- * so a lost staging worker shows within seconds. Most finish before the first one: a heartbeat is a
- * call to the server that updates the run's state, for nothing when the activity is about to end.
+ * The archive heartbeats this often while it runs (its heartbeat timeout is 30 s), so a lost staging
+ * worker shows within seconds; a small bundle's archive ends before the first one.
  */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 

@@ -8,11 +8,9 @@ import { DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApiException } from '@kubernetes/client-node';
 import type { CoreV1Event, V1CronJob, V1DaemonSet, V1Deployment, V1Job, V1Node, V1Pod, V1ReplicaSet, V1Service, V1StatefulSet } from '@kubernetes/client-node';
-import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { KubeClients } from '../kubernetes/client';
 import { getOrUndefined } from '../kubernetes/client';
 import { apiPath, groupPath } from '../kubernetes/raw';
-import { HEARTBEAT_INTERVAL_MS } from '../../common/diagnostics';
 import type { CollectorName, CollectorOutcome, DiagnosticLimits } from '../../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, FRONTEND_DEPLOYMENT, MANAGED_TABLE, MATCHING_CRONJOB } from '../../common/platform';
@@ -410,24 +408,19 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       return Promise.resolve(deps.staging.host);
     },
 
-    /** Runs one collector. Its failure is an outcome, not an error: the bundle is built regardless. */
+    /**
+     * Runs one collector (a local activity: the workflow task's worker is where it stages, and the
+     * workflow task is its liveness). Its failure is an outcome, not an error: the bundle is built regardless.
+     */
     async collectDiagnostics(req: CollectRequest): Promise<CollectorOutcome> {
       const staged = await deps.staging.open(req.bundleId, req.collector, req.limits.maxBundleBytes);
       const notes: string[] = [];
       const started = Date.now();
-      // Liveness, not progress: a read can take long, and a lost worker must show within the
-      // heartbeat timeout so the workflow can collect again elsewhere. Quick collectors never send
-      // one; as local activities (the workflow runs them so) they have the workflow task instead.
-      const beat = setInterval(() => {
-        if (!activityInfo().isLocal) heartbeat({ staged: staged.files.length });
-      }, HEARTBEAT_INTERVAL_MS);
       let failure: unknown;
       try {
         await collectors[req.collector]((path, content) => staged.add(path, content), notes, req);
       } catch (err) {
         failure = err;
-      } finally {
-        clearInterval(beat);
       }
       // What a failed collector staged before it failed still goes into the bundle; if the staging
       // file itself failed, none of its files can.
