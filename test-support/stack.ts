@@ -23,7 +23,7 @@ export function awsClients(): ActivityDeps & { close: () => void } {
 }
 
 /** A staging area for activities called directly (not through a worker, which makes its own). */
-export function directStagingArea(deps: Pick<ActivityDeps, 'stagingDir'> = awsClients()): StagingArea {
+export function directStagingArea(deps: Pick<ActivityDeps, 'stagingDir'>): StagingArea {
   return new StagingArea(deps.stagingDir, { taskQueue: 'called-directly' });
 }
 

@@ -11,6 +11,7 @@ import type { CoreV1Event, V1CronJob, V1DaemonSet, V1Deployment, V1Job, V1Node, 
 import type { KubeClients } from '../kubernetes/client';
 import { getOrUndefined } from '../kubernetes/client';
 import { apiPath, groupPath } from '../kubernetes/raw';
+import type { Query } from '../kubernetes/raw';
 import type { CollectorName, CollectorOutcome, DiagnosticLimits } from '../../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, FRONTEND_DEPLOYMENT, MANAGED_TABLE, MATCHING_CRONJOB } from '../../common/platform';
@@ -197,15 +198,6 @@ export function capTail(log: string, maxBytes: number, notes: string[], what: st
   return firstNewline >= 0 && firstNewline < tail.length - 1 ? tail.slice(firstNewline + 1) : tail.replace(/^\uFFFD/, '');
 }
 
-/** Whether a label selector of `key=value` terms (all this module uses) selects these labels. */
-export function matchesSelector(selector: string, labels: Record<string, string> | undefined): boolean {
-  return selector.split(',').every((term) => {
-    const [key, value, ...rest] = term.split('=');
-    if (!key || value === undefined || rest.length > 0) throw new Error(`label selector term ${JSON.stringify(term)} is not key=value`);
-    return labels?.[key.trim()] === value.trim();
-  });
-}
-
 /**
  * A list as the API server sends it. The client library's model types name its fields; timestamps
  * arrive as RFC 3339 text where they say Date, which everything here reads through `new Date()`.
@@ -222,15 +214,18 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
   const namespaced = <T>(group: string, version: string, namespace: string, plural: string, name?: string) =>
     raw.json<T>(apiPath(groupPath(group, version), 'namespaces', namespace, plural, ...(name ? [name] : [])));
   const list = <T>(group: string, version: string, namespace: string, plural: string) => namespaced<List<T>>(group, version, namespace, plural);
+  const clusterScoped = <T>(group: string, version: string, plural: string, name?: string, query?: Query) =>
+    raw.json<T>(apiPath(groupPath(group, version), plural, ...(name ? [name] : [])), query);
   // The namespace's pods, events and Jobs feed several collectors; a bundle reads each once.
   const namespacePods = (req: CollectRequest) => staging.shared(req.bundleId, 'pods', () => list<V1Pod>('', 'v1', req.instance, 'pods'));
   const namespaceEvents = (req: CollectRequest) => staging.shared(req.bundleId, 'events', () => list<CoreV1Event>('', 'v1', req.instance, 'events'));
   const namespaceJobs = (req: CollectRequest) => staging.shared(req.bundleId, 'jobs', () => list<V1Job>('batch', 'v1', req.instance, 'jobs'));
 
-  async function podLogs(stage: Stage, notes: string[], req: CollectRequest, selector: string, dir: string): Promise<void> {
+  /** Logs of the namespace's pods whose label `label` is `value`. */
+  async function podLogs(stage: Stage, notes: string[], req: CollectRequest, [label, value]: [string, string], dir: string): Promise<void> {
     const { instance, limits } = req;
-    const pods = (await namespacePods(req)).items.filter((pod) => matchesSelector(selector, pod.metadata?.labels));
-    if (pods.length === 0) notes.push(`no pods match ${selector}`);
+    const pods = (await namespacePods(req)).items.filter((pod) => pod.metadata?.labels?.[label] === value);
+    if (pods.length === 0) notes.push(`no pods match ${label}=${value}`);
     const reads = pods.flatMap((pod) =>
       (pod.spec?.containers ?? []).flatMap((container) => {
         const name = pod.metadata!.name!;
@@ -293,11 +288,11 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     },
 
     async 'api-logs'(stage, notes, req) {
-      await podLogs(stage, notes, req, `app=${API_DEPLOYMENT}`, 'logs/virtual-coffee-api');
+      await podLogs(stage, notes, req, ['app', API_DEPLOYMENT], 'logs/virtual-coffee-api');
     },
 
     async 'frontend-logs'(stage, notes, req) {
-      await podLogs(stage, notes, req, `app=${FRONTEND_DEPLOYMENT}`, 'logs/virtual-coffee-frontend');
+      await podLogs(stage, notes, req, ['app', FRONTEND_DEPLOYMENT], 'logs/virtual-coffee-frontend');
     },
 
     async 'argocd-application'(stage, _notes, { instance }) {
@@ -311,8 +306,8 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       const ref = claim.spec.resourceRef;
       if (!ref) return void notes.push('the claim has no composite yet');
       const [composite, tables] = await Promise.all([
-        getOrUndefined(raw.json<unknown>(apiPath(groupPath(DYNAMODB_COMPOSITE.group, DYNAMODB_COMPOSITE.version), DYNAMODB_COMPOSITE.plural, ref.name))),
-        raw.json<List<unknown>>(apiPath(groupPath(MANAGED_TABLE.group, MANAGED_TABLE.version), MANAGED_TABLE.plural), { labelSelector: `crossplane.io/composite=${ref.name}` }),
+        getOrUndefined(clusterScoped<unknown>(DYNAMODB_COMPOSITE.group, DYNAMODB_COMPOSITE.version, DYNAMODB_COMPOSITE.plural, ref.name)),
+        clusterScoped<List<unknown>>(MANAGED_TABLE.group, MANAGED_TABLE.version, MANAGED_TABLE.plural, undefined, { labelSelector: `crossplane.io/composite=${ref.name}` }),
       ]);
       await stage('dynamodb-composite.yaml', toYaml({ composite, managedTables: tables.items }));
     },
@@ -324,14 +319,14 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     },
 
     async nodes(stage, _notes, req) {
-      const [nodes, instancePods] = await Promise.all([raw.json<List<V1Node>>(apiPath('api/v1', 'nodes')), namespacePods(req)]);
+      const [nodes, instancePods] = await Promise.all([clusterScoped<List<V1Node>>('', 'v1', 'nodes'), namespacePods(req)]);
       // Allocated resources as `kubectl describe node` counts them, for the nodes the instance runs
       // on: each node's own pods by field selector, not every pod of the cluster.
       const hosting = [...new Set(instancePods.items.flatMap((p) => (p.spec?.nodeName ? [p.spec.nodeName] : [])))];
       const podsOn = new Map(
         await Promise.all(
           hosting.map(async (nodeName) => {
-            const pods = await raw.json<List<V1Pod>>(apiPath('api/v1', 'pods'), { fieldSelector: `spec.nodeName=${nodeName},status.phase!=Succeeded,status.phase!=Failed` });
+            const pods = await clusterScoped<List<V1Pod>>('', 'v1', 'pods', undefined, { fieldSelector: `spec.nodeName=${nodeName},status.phase!=Succeeded,status.phase!=Failed` });
             return [nodeName, pods.items] as const;
           }),
         ),
@@ -367,7 +362,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       const [cronJob, allJobs] = await Promise.all([namespaced<V1CronJob>('batch', 'v1', req.instance, 'cronjobs', MATCHING_CRONJOB), namespaceJobs(req)]);
       const jobs = allJobs.items.filter((j) => j.metadata?.ownerReferences?.some((o) => o.name === MATCHING_CRONJOB) || j.metadata?.name?.includes('matching'));
       await stage('matching-cronjob.yaml', toYaml({ cronJob, jobs }));
-      await Promise.all(jobs.slice(-5).map((job) => podLogs(stage, notes, req, `job-name=${job.metadata!.name!}`, `logs/jobs/${job.metadata!.name!}`)));
+      await Promise.all(jobs.slice(-5).map((job) => podLogs(stage, notes, req, ['job-name', job.metadata!.name!], `logs/jobs/${job.metadata!.name!}`)));
       if (jobs.length === 0) notes.push('the matching CronJob has no recent Jobs');
     },
 
