@@ -23,7 +23,8 @@ export interface ActivityDeps {
   s3: S3Client;
   backupBucket: string;
   expectedBucketOwner?: string;
-  approvals: ApprovalConfig;
+  /** The keyring and policies, or a function giving them as they are now (the approvers file is re-read when it changes). */
+  approvals: ApprovalConfig | (() => ApprovalConfig);
   notifyWebhookUrl?: string;
   /** Where diagnostic bundles stage their files on this worker (VCP_STAGING_DIR). */
   stagingDir: string;

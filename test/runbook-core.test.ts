@@ -14,6 +14,7 @@ import { approveUpdate, destructiveWorkflowId, planWorkflowId, progressQuery } f
 import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import { requesterKeysOf } from '../test-support/approvers';
 import type { approvalDrill } from '../test-support/workflows/approval-drill';
 import { createDrillActivities } from '../test-support/workflows/drill-activities';
 import type { DrillSystem } from '../test-support/workflows/drill-activities';
@@ -34,7 +35,7 @@ const approvals = parseApprovalConfig({
 
 const systems = new Map<string, DrillSystem>();
 const aws = awsClients();
-const workerOptions = { workflows: 'drills' as const, extraActivities: createDrillActivities(systems), overrides: { approvals } };
+const workerOptions = { workflows: 'drills' as const, extraActivities: createDrillActivities(systems), overrides: { approvals }, requesterKeys: requesterKeysOf({ alice, carol, bob }) };
 
 type DrillHandle = WorkflowHandle<typeof approvalDrill>;
 type DrillResult = RunbookResult<{ inputs: Record<string, string> }>;

@@ -56,6 +56,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
     instance,
     options: input.options,
     destructive: true,
+    startInput: input,
     steps: [
       { name: 'discover', title: 'Discover the claim, tables, definitions and item counts' },
       { name: 'approve', title: 'Approval' },

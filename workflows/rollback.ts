@@ -57,6 +57,7 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
     instance,
     options: { ...input.options, reason },
     destructive: true,
+    startInput: input,
     steps: [
       { name: 'read-history', title: 'Read the Application and its history' },
       { name: 'approve', title: 'Approval' },

@@ -34,6 +34,7 @@ export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetai
     instance,
     options: { ...input.options, reason },
     destructive: true,
+    startInput: input,
     steps: [
       { name: 'read', title: 'Read the Application' },
       { name: 'approve', title: 'Approval' },
