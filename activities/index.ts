@@ -16,6 +16,8 @@ import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
 import { createRecoveryKubeActivities } from './kubernetes/recovery';
 import type { ApprovalConfig } from '../common/runbook';
 import type { StagingArea } from './diagnostics/staging';
+import { guardActivities } from './approval-guard';
+import { DESTRUCTIVE_RULES } from './destructive';
 
 export interface ActivityDeps {
   kube: KubeClients;
@@ -35,7 +37,8 @@ export interface WorkerProcessDeps {
   staging: StagingArea;
 }
 
-export function createActivities(deps: ActivityDeps & WorkerProcessDeps) {
+/** Every activity, without the approval guard: what tests of an action itself call. */
+export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps) {
   return {
     ...createDynamoDbActivities(deps),
     ...createS3Activities(deps),
@@ -47,6 +50,11 @@ export function createActivities(deps: ActivityDeps & WorkerProcessDeps) {
     ...createDynamoDbBackupActivities(deps),
     ...createRecoveryKubeActivities(deps),
   };
+}
+
+/** What the worker registers: destructive activities verify their approval before acting. */
+export function createActivities(deps: ActivityDeps & WorkerProcessDeps) {
+  return guardActivities(deps.approvals, createUnguardedActivities(deps), DESTRUCTIVE_RULES);
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -129,6 +129,17 @@ export interface RunbookResult<T> {
   auditLocation?: string;
 }
 
+/**
+ * What a destructive activity needs to check for itself that its action was approved: the approved
+ * plan and the signed statements that approved it (activities/approval-guard.ts).
+ */
+export interface ApprovalEvidence {
+  /** The runbook whose policy applies (the policy's key in the approvers file). */
+  runbook: string;
+  plan: unknown;
+  approvals: SignedApproval[];
+}
+
 /** Worker-side approval settings: the keyring and each runbook's configured policy. */
 export interface ApprovalConfig {
   keyring: ApproverKeyring;

@@ -42,12 +42,18 @@ export async function temporalClient(requesterKeys: RequesterKeys = testRequeste
 
 const bundles = new Map<string, Promise<{ code: string }>>();
 
+/** The product's workflows, the drills beside them, or a hostile worker's code under the product's names. */
+type WorkflowEntry = 'product' | 'drills' | 'rogue';
+
 /** Bundles a workflow entry once per test file; bundling takes seconds. */
-function bundle(entry: 'product' | 'drills'): Promise<{ code: string }> {
+function bundle(entry: WorkflowEntry): Promise<{ code: string }> {
   let found = bundles.get(entry);
   if (!found) {
-    const workflowsPath =
-      entry === 'product' ? path.join(__dirname, '../workflows/index.ts') : path.join(__dirname, 'workflows/index.ts');
+    const workflowsPath = {
+      product: path.join(__dirname, '../workflows/index.ts'),
+      drills: path.join(__dirname, 'workflows/index.ts'),
+      rogue: path.join(__dirname, 'workflows/rogue.ts'),
+    }[entry];
     found = bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
     bundles.set(entry, found);
   }
@@ -65,7 +71,7 @@ const quietBundlerLogger = {
 
 export interface WorkerOptions {
   overrides?: Partial<ActivityDeps>;
-  workflows?: 'product' | 'drills';
+  workflows?: WorkflowEntry;
   extraActivities?: object;
   /** Keys the client signs start requests with, by requester name (default: the test identities'). */
   requesterKeys?: RequesterKeys;

@@ -94,7 +94,12 @@ describe('approval gate (real Temporal server)', () => {
     expect(result.audit.approvals).toEqual([
       expect.objectContaining({ approver: 'alice', groups: ['sre'], decision: 'approve', comment: 'LGTM', signatureVerified: true }),
     ]);
-    expect(result.audit.requestedBy).toEqual({ user: 'bob', via: 'test' });
+    const { signedAt, signature, ...requestedBy } = result.audit.requestedBy;
+    expect(requestedBy).toEqual({ user: 'bob', via: 'test' });
+    expect(Date.parse(signedAt ?? '')).toBeLessThanOrEqual(Date.now());
+    expect(signature).toMatch(/^[A-Za-z0-9+/]{86}==$/);
+    // The audit names the requester as verified against the keyring, by key.
+    expect(result.audit.requester).toMatchObject({ user: 'bob', authenticated: true, publicKey: bob.publicKey });
     expect(result.audit.changes).toEqual([expect.objectContaining({ object: `drill/${result.audit.instance}`, action: 'replace', before: 'v1' })]);
 
     // The audit record outlives the workflow: it is in S3, equal to the result's.
@@ -169,7 +174,7 @@ describe('approval gate (real Temporal server)', () => {
       expect(await refusal(send(signApproval(statement('mallory'), mallory.privateKey)))).toMatch(/mallory has no key on the approvers keyring/);
       expect(await refusal(send(signApproval(statement('carol'), mallory.privateKey)))).toMatch(/signature does not verify against carol's key/);
       expect(await refusal(send(statement('carol')))).toMatch(/unsigned approvals are not accepted/);
-      expect(await refusal(send(signApproval(statement('bob'), bob.privateKey)))).toMatch(/bob may not approve this runbook \(allowed: group sre\)/);
+      expect(await refusal(send(signApproval(statement('bob'), bob.privateKey)))).toMatch(/bob may not approve this run \(allowed: group sre\)/);
       expect(await refusal(send(signApproval(statement('carol', { planDigest: 'sha256:other' }), carol.privateKey)))).toMatch(
         /for plan sha256:other, but the plan awaiting approval is sha256:/,
       );

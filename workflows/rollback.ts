@@ -93,6 +93,7 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
         requestSyncOf: plan.syncMode === 'explicit-operation' ? plan.to.revision : undefined,
         initiatedBy: `vcp-runbooks:${requester}`,
         reason,
+        approval: runbook.approvalEvidence(),
         // Remember what the pin replaced, so unpin can return to it (kept when already pinned).
         annotations: app.pinnedFrom ? { [PINNED_BY]: info.workflowId } : { [PINNED_FROM]: plan.from.desiredRevision, [PINNED_BY]: info.workflowId },
       });
@@ -161,6 +162,7 @@ async function revert(
       requestSyncOf: plan.syncMode === 'explicit-operation' ? original : undefined,
       initiatedBy: `vcp-runbooks:${requester}`,
       reason: `revert: ${why} (${reason})`,
+      approval: runbook.approvalEvidence(),
       annotations: { [PINNED_FROM]: null, [PINNED_BY]: null },
     });
     runbook.recordChange({

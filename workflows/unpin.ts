@@ -64,6 +64,7 @@ export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetai
         requestSyncOf: branch,
         initiatedBy: `vcp-runbooks:${input.options.requestedBy.user}`,
         reason,
+        approval: runbook.approvalEvidence(),
         annotations: { 'vcp-runbooks.io/pinned-from': null, 'vcp-runbooks.io/pinned-by': null },
       });
       runbook.recordChange({ object: `applications.argoproj.io/argocd/${app.name}`, action: 'set spec.source.targetRevision', before: app.desiredRevision, after: branch });

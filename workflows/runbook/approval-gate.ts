@@ -3,7 +3,7 @@
  * Approvals arrive as the `approve` Update; its validator verifies each signed statement in pure
  * code, so a refused approval is answered at once and leaves no trace in history (it is logged).
  */
-import { CancellationScope, condition, isCancellation, log, patched, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, condition, isCancellation, log, patched, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { APPROVAL_LIMITS, approvedDigest, keyFingerprint, mayApprove, verifySignature } from '../../common/approval';
 import type { ApprovalPolicy, ApproverKey, ApproverKeyring, SignedApproval } from '../../common/approval';
 import { approveUpdate } from '../../common/runbook';
@@ -19,6 +19,13 @@ export const KEYRING_RECHECK_PATCH = 'approval-keyring-recheck';
 
 export class ApprovalRefused extends Error {
   override readonly name = 'ApprovalRefused';
+  /** True when the keyring as last read decided it: a newer keyring (a key added or rotated since) may not. */
+  constructor(
+    message: string,
+    readonly byKeyring = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface ApprovalGateOptions {
@@ -33,12 +40,14 @@ export interface ApprovalGateOptions {
 }
 
 export type ApprovalDecisionResult =
-  | { approved: true; progress: ApprovalProgress; byTimeout: boolean }
+  | { approved: true; progress: ApprovalProgress; byTimeout: boolean; signed: SignedApproval[] }
   | { approved: false; progress: ApprovalProgress; reason: string; timedOut: boolean };
 
 /** One gate per run; the Update handler is installed once and answers "not waiting" outside a gate. */
 export class ApprovalGate {
   private waiting?: { options: ApprovalGateOptions; progress: ApprovalProgress };
+  /** The statements as signed, by approver, for the evidence destructive activities verify. */
+  private signed = new Map<string, SignedApproval>();
 
   constructor(private readonly onChange: (progress: ApprovalProgress) => void) {
     setHandler(approveUpdate, (approval) => this.decide(approval), {
@@ -46,6 +55,9 @@ export class ApprovalGate {
         try {
           this.check(approval);
         } catch (err) {
+          // The validator cannot read the keyring, so what only its last copy refuses (an approver
+          // added or a key rotated since) goes to the handler, which reads it again and decides.
+          if (err instanceof ApprovalRefused && err.byKeyring && this.waiting?.options.currentKeyring) return;
           // Rejected Updates are not recorded in history, so the log is their only trace.
           log.warn('approval refused', {
             approver: (approval as Partial<SignedApproval> | undefined)?.approver,
@@ -69,6 +81,7 @@ export class ApprovalGate {
       approvals: [],
     };
     this.waiting = { options, progress };
+    this.signed = new Map();
     this.onChange(progress);
 
     const reminders = new CancellationScope();
@@ -90,7 +103,10 @@ export class ApprovalGate {
     }
     this.waiting = undefined;
     this.onChange(progress);
-    if (progress.state === 'approved') return { approved: true, progress, byTimeout: !decided };
+    if (progress.state === 'approved') {
+      const counted = progress.approvals.filter((a) => a.decision === 'approve' && !a.withdrawn).map((a) => this.signed.get(a.approver));
+      return { approved: true, progress, byTimeout: !decided, signed: counted.filter((a) => a !== undefined) };
+    }
     const rejection = progress.approvals.find((a) => a.decision === 'reject');
     const reason = rejection
       ? `rejected by ${rejection.approver}${rejection.comment ? `: ${rejection.comment}` : ''}`
@@ -145,9 +161,9 @@ export class ApprovalGate {
     const key = options.keyring.approvers.find((k) => k.user === approval.approver);
     let verified = false;
     if (approval.signature !== undefined) {
-      if (!key) throw new ApprovalRefused(`${approval.approver} has no key on the approvers keyring`);
+      if (!key) throw new ApprovalRefused(`${approval.approver} has no key on the approvers keyring`, true);
       if (!verifySignature(approval, key.publicKey)) {
-        throw new ApprovalRefused(`the signature does not verify against ${approval.approver}'s key (${keyFingerprint(key.publicKey)})`);
+        throw new ApprovalRefused(`the signature does not verify against ${approval.approver}'s key (${keyFingerprint(key.publicKey)})`, true);
       }
       verified = true;
     } else if (!policy.allowUnsigned) {
@@ -156,7 +172,7 @@ export class ApprovalGate {
     if (key?.kind === 'service') throw new ApprovalRefused(`${approval.approver} is a service identity: services request runs but never approve them`);
     if (!mayApprove(policy, key, approval.approver)) {
       const allowed = [policy.approvers, policy.narrowedApprovers].filter((a) => a !== undefined).map((a) => [...a.users, ...a.groups.map((g) => `group ${g}`)].join(', ') || 'anyone');
-      throw new ApprovalRefused(`${approval.approver} may not approve this run (allowed: ${allowed.join('; and of those: ')})`);
+      throw new ApprovalRefused(`${approval.approver} may not approve this run (allowed: ${allowed.join('; and of those: ')})`, true);
     }
     if (policy.fourEyes && sameIdentity(options.requester, approval.approver, key)) {
       throw new ApprovalRefused(`four-eyes policy: ${approval.approver} requested this run${options.requester.user !== approval.approver ? ` (as ${options.requester.user}, with the same key)` : ''} and may not approve it`);
@@ -202,7 +218,14 @@ export class ApprovalGate {
         this.withdrawStaleApprovals(gate.progress, keyring, gate.options.policy);
       }
     }
-    return this.accept(approval);
+    try {
+      return this.accept(approval);
+    } catch (err) {
+      // Refused after the validator passed (the keyring changed, or another decision came first):
+      // fail this Update with the reason; a plain Error would fail the workflow task instead.
+      if (err instanceof ApprovalRefused) throw ApplicationFailure.create({ type: 'ApprovalRefused', message: err.message, nonRetryable: true });
+      throw err;
+    }
   }
 
   /** Approvals whose key is no longer on the keyring (or no longer allowed) stop counting. */
@@ -231,6 +254,7 @@ export class ApprovalGate {
       at: new Date().toISOString(),
     };
     progress.approvals.push(record);
+    this.signed.set(record.approver, approval);
     if (record.decision === 'reject') {
       progress.state = 'rejected';
     } else if (progress.approvals.filter((a) => a.decision === 'approve' && !a.withdrawn).length >= options.policy.minApprovals) {

@@ -30,6 +30,7 @@ import { alertNotificationSignal, destructiveWorkflowId, progressQuery } from '.
 import type {
   ApprovalProgress,
   ApprovalRecord,
+  ApprovalEvidence,
   AuditRecord,
   ChangeRecord,
   ProgressSnapshot,
@@ -107,6 +108,8 @@ export interface Approved {
   inputs: Record<string, string>;
   approvedDigest: string;
   approval: ApprovalProgress;
+  /** What destructive activities verify for themselves before acting. */
+  evidence: ApprovalEvidence;
 }
 
 export class Runbook {
@@ -120,6 +123,7 @@ export class Runbook {
   private earlierApprovals: ApprovalRecord[] = [];
   private plan?: unknown;
   private digest?: string;
+  private evidence?: ApprovalEvidence;
   private readonly audit: AuditRecord;
   private readonly gate: ApprovalGate;
   /** Verified at the start; older runs fall back to the name they were started with. */
@@ -235,7 +239,15 @@ export class Runbook {
     this.audit.planDigest = this.digest;
     if (this.dryRun) throw new RunbookStopped('planned', 'dry run: plan computed, nothing changed');
 
-    return this.awaitApproval(this.digest, `${this.describe()} is waiting for approval of plan ${this.digest}`);
+    const approved = await this.awaitApproval(this.digest, `${this.describe()} is waiting for approval of plan ${this.digest}`, plan);
+    this.evidence = approved.evidence;
+    return approved;
+  }
+
+  /** The approval of the plan, for a destructive activity to verify before it acts. */
+  approvalEvidence(): ApprovalEvidence {
+    if (!this.evidence) throw ApplicationFailure.create({ type: 'NotApproved', message: 'a destructive step was reached without an approved plan', nonRetryable: true });
+    return this.evidence;
   }
 
   /**
@@ -244,10 +256,10 @@ export class Runbook {
    */
   async confirm(stage: string, subject: unknown): Promise<Approved> {
     const digest = planDigest({ plan: this.digest, stage, subject });
-    return this.awaitApproval(digest, `${this.describe()} asks for confirmation (${stage}) of ${digest}`);
+    return this.awaitApproval(digest, `${this.describe()} asks for confirmation (${stage}) of ${digest}`, { plan: this.digest, stage, subject });
   }
 
-  private async awaitApproval(digest: string, announcement: string): Promise<Approved> {
+  private async awaitApproval(digest: string, announcement: string, approved: unknown): Promise<Approved> {
     const { keyring, policy } = await this.approvalSettings();
     this.earlierApprovals = [...this.audit.approvals];
     await this.notify('approval-requested', announcement);
@@ -268,6 +280,7 @@ export class Runbook {
       inputs: decision.progress.inputs ?? {},
       approvedDigest: decision.progress.approvedDigest!,
       approval: decision.progress,
+      evidence: { runbook: this.definition.name, plan: approved, approvals: decision.signed },
     };
   }
 
