@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { ApiException, KubeConfig } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { createActivities } from '../activities';
+import { createUnguardedActivities } from '../activities';
 import { createKubeClients, loadKubeConfig, MERGE_PATCH } from '../activities/kubernetes/client';
 import type { KubeClients } from '../activities/kubernetes/client';
 import { apiPath } from '../activities/kubernetes/raw';
@@ -204,7 +204,8 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     const instance = uniqueInstance('rbac');
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
     const kube = await asWorker();
-    const activities = createActivities({ ...aws, kube, approvals, staging: directStagingArea(aws) });
+    // The actions themselves, as the ServiceAccount: what RBAC allows, not what an approval allows (test/approval-trust.test.ts).
+    const activities = createUnguardedActivities({ ...aws, kube, approvals, staging: directStagingArea(aws) });
     const env = new MockActivityEnvironment();
     const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
 
@@ -343,7 +344,8 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     expect(await outcomes(calls)).toEqual(everyCall(403, Object.keys(calls)));
 
     // Through the activities, as a runbook started for that instance would call them.
-    const activities = createActivities({ ...aws, kube, approvals, staging: directStagingArea(aws) });
+    // The actions themselves, as the ServiceAccount: what RBAC allows, not what an approval allows (test/approval-trust.test.ts).
+    const activities = createUnguardedActivities({ ...aws, kube, approvals, staging: directStagingArea(aws) });
     const env = new MockActivityEnvironment();
     const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
     expect(await outcome(run(() => activities.inspectApplication(unbound)))).toBe(403);
