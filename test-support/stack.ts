@@ -12,7 +12,7 @@ import { createRunbookWorker } from '../worker/create-worker';
 import type { ActivityDeps } from '../activities';
 import { startSigningInterceptor } from '../client/signing';
 import type { RequesterKeys } from '../client/signing';
-import { testRequesterKeys } from './approvers';
+import { approvals as testApprovals, testRequesterKeys } from './approvers';
 
 export const config: RunbooksConfig = loadConfig(process.env);
 
@@ -96,7 +96,8 @@ export async function withWorker<T>(
       connection,
       namespace: config.temporal.namespace,
       taskQueue,
-      deps: { ...deps, ...overrides },
+      // The test identities' keyring unless a test brings its own: the client signs starts with their keys.
+      deps: { ...deps, approvals: testApprovals, ...overrides },
       workflowBundle,
       extraActivities,
     });
