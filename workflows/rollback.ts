@@ -84,7 +84,9 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
     const requester = input.options.requestedBy.user;
     const change = await runbook.step('patch', async () => {
       const live = await inspectApplication(instance);
-      runbook.confirmUnchanged(`Application ${plan.application}`, plan.planned, plannedState(live));
+      // Owners too: an Application adopted by an ApplicationSet or a parent app after the approval
+      // would have its rollback undone by the parent, which is not what was approved.
+      runbook.confirmUnchanged(`Application ${plan.application}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
       const result = await activity('setDesiredRevision', `Set ${plan.application} to ${plan.to.revision.slice(0, 12)}`)({
         instance,
         changeId: `${info.workflowId}/${info.runId}/rollback`,

@@ -54,7 +54,8 @@ export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetai
     const plan = { application: app.name, from: app.desiredRevision, to: branch, planned: plannedState(app) };
     await runbook.step('approve', () => runbook.approve(plan));
     const change = await runbook.step('patch', async () => {
-      runbook.confirmUnchanged(`Application ${app.name}`, plan.planned, plannedState(await activity('inspectApplication', 'Re-read the Application')(instance)));
+      const live = await activity('inspectApplication', 'Re-read the Application')(instance);
+      runbook.confirmUnchanged(`Application ${app.name}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
       const result = await activity('setDesiredRevision', `Set ${app.name} to follow ${branch}`)({
         instance,
         changeId: `${info.workflowId}/${info.runId}/unpin`,
