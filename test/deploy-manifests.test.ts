@@ -178,6 +178,8 @@ describe('deploy/ manifests against the code', () => {
     writeFileSync(file, receiver.filter((d) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind)).map((d) => stringify(d)).join('---\n'));
     const kubeconfig = ['--kubeconfig', config.kubernetes.kubeconfig!];
     await exec(kubectl, [...kubeconfig, 'apply', '-f', path.join(root, 'deploy', 'rbac.yaml')]);
+    // Grants left by an earlier run would hide one the file no longer makes: only the file's count.
+    await exec(kubectl, [...kubeconfig, 'delete', '--ignore-not-found', 'clusterrolebinding/vcp-runbooks-alert-receiver', 'clusterrole/vcp-runbooks-alert-receiver']);
     await exec(kubectl, [...kubeconfig, 'apply', '-f', file]);
     const admin = loadKubeConfig(config.kubernetes.kubeconfig);
     const adminClients = createKubeClients(admin);
