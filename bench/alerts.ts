@@ -2,8 +2,18 @@
  * Benchmark: alerts per second the receiver sustains with deduplication, and request latency
  * percentiles, against the real Temporal server and the real kube-apiserver (the instance filter's
  * informer). Prints a table. Run with `make bench-alerts`.
+ *
+ * The receiver runs here as it runs deployed: alone in its process. The load comes from another
+ * process (bench/alerts-load.ts, like Alertmanager), and the runs it starts go to a task queue no
+ * worker polls (the receiver's work ends when Temporal has the start; they are terminated after).
+ * Two phases on the same receiver:
+ * - cold: identical alerts for episodes it has not seen: the first of each waits for its start in
+ *   Temporal, and the duplicates arriving meanwhile wait for that outcome;
+ * - known: the same alerts again, all repeats of known episodes, answered from memory.
  */
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { loadKubeConfig } from '../activities/kubernetes/client';
@@ -11,8 +21,8 @@ import { INSTANCE_LABEL } from '../common/platform';
 import { InstanceNamespaces } from '../receiver/instances';
 import { parseRules } from '../receiver/rules';
 import { AlertReceiver } from '../receiver/server';
-import { ensureBackupBucket } from '../scripts/seed/aws';
-import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import { alertTarget } from '../receiver/start';
+import { awsClients, config, temporalClient, uniqueInstance } from '../test-support/stack';
 
 const TOKEN = 'bench-alert-token-0123456789abcdef';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
@@ -23,46 +33,46 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+interface LoadResult {
+  latencies: number[];
+  seconds: number;
+  failed: number;
+}
+
 async function main(): Promise<void> {
   const aws = awsClients();
-  await ensureBackupBucket(aws.s3, config.aws.backupBucket);
   const rules = parseRules(readFileSync(path.join(__dirname, '..', 'receiver', 'default-rules.yaml'), 'utf8'));
-  // Instance namespaces with nothing in them: the diagnostic bundles they start finish quickly.
   const instances = Array.from({ length: EPISODES }, () => uniqueInstance('bench-alert'));
   for (const name of instances) await aws.kube.core.createNamespace({ body: { metadata: { name, labels: { [INSTANCE_LABEL]: name } } } });
   const directory = new InstanceNamespaces(loadKubeConfig(config.kubernetes.kubeconfig));
-  await directory.start();
-  while (!instances.every((name) => directory.isInstance(name))) await new Promise((resolve) => setTimeout(resolve, 50));
-  const startsAt = new Date().toISOString();
-  const rows: string[][] = [['requests', 'concurrency', 'episodes', 'alerts/s', 'p50 ms', 'p99 ms', 'max ms', 'started', 'deduplicated']];
+  const { client, close } = await temporalClient();
+  const load = fork(path.join(__dirname, 'alerts-load.ts'), { execArgv: ['--require', 'tsx/cjs'] });
+  const rows: string[][] = [['phase', 'requests', 'concurrency', 'episodes', 'alerts/s', 'p50 ms', 'p99 ms', 'max ms', 'CPU ms/alert', 'started', 'deduplicated']];
   try {
-    await withWorker(async ({ client, taskQueue }) => {
-      const receiver = new AlertReceiver({ client, taskQueue, rules, token: TOKEN, instances: directory, logger: pino({ name: 'bench' }, pino.destination('/dev/null')) });
-      const port = await receiver.listen(0);
-      const latencies: number[] = [];
-      let next = 0;
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: CONCURRENCY }, async () => {
-          while (next < REQUESTS) {
-            const i = next++;
-            const instance = instances[i % instances.length]!;
-            const body = JSON.stringify({
-              version: '4',
-              alerts: [{ status: 'firing', labels: { alertname: 'VirtualCoffeeApi5xx', namespace: instance }, annotations: {}, startsAt, fingerprint: `fp-${instance}` }],
-            });
-            const t0 = performance.now();
-            const response = await fetch(`http://127.0.0.1:${port}/alerts`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body });
-            await response.arrayBuffer();
-            latencies.push(performance.now() - t0);
-          }
-        }),
-      );
-      const seconds = (performance.now() - started) / 1000;
-      await receiver.close();
+    await directory.start();
+    while (!instances.every((name) => directory.isInstance(name))) await new Promise((resolve) => setTimeout(resolve, 50));
+    const taskQueue = `bench-alerts-${uniqueInstance('q')}`;
+    const receiver = new AlertReceiver({ client, taskQueue, rules, token: TOKEN, instances: directory, logger: pino({ name: 'bench' }, pino.destination('/dev/null')) });
+    const port = await receiver.listen(0);
+    const startsAt = new Date().toISOString();
+    const bodies = instances.map((instance) =>
+      JSON.stringify({
+        version: '4',
+        alerts: [{ status: 'firing', labels: { alertname: 'VirtualCoffeeApi5xx', namespace: instance }, annotations: {}, startsAt, fingerprint: `fp-${instance}` }],
+      }),
+    );
+    for (const phase of ['cold', 'known']) {
+      const before = await receiver.metrics.counts();
+      const cpu = process.cpuUsage();
+      const done = new Promise<LoadResult>((resolve) => load.once('message', (m) => resolve(m as LoadResult)));
+      load.send({ url: `http://127.0.0.1:${port}/alerts`, token: TOKEN, requests: REQUESTS, concurrency: CONCURRENCY, bodies });
+      const { latencies, seconds, failed } = await done;
+      const used = process.cpuUsage(cpu);
+      if (failed > 0) throw new Error(`${failed} requests were not answered 200`);
+      const after = await receiver.metrics.counts();
       latencies.sort((a, b) => a - b);
-      const counts = await receiver.metrics.counts();
       rows.push([
+        phase,
         String(REQUESTS),
         String(CONCURRENCY),
         String(EPISODES),
@@ -70,17 +80,23 @@ async function main(): Promise<void> {
         percentile(latencies, 50).toFixed(1),
         percentile(latencies, 99).toFixed(1),
         latencies[latencies.length - 1]!.toFixed(1),
-        String(counts.started),
-        String(counts.deduplicated),
+        ((used.user + used.system) / 1000 / REQUESTS).toFixed(3),
+        String(after.started - before.started),
+        String(after.deduplicated - before.deduplicated),
       ]);
-    });
+    }
+    await receiver.close();
+    const rule = rules.find((r) => r.name === 'api-5xx')!;
+    for (const name of instances) await client.workflow.getHandle(alertTarget(rule, name).workflowId).terminate('benchmark finished').catch(() => undefined);
   } finally {
+    load.kill();
     await directory.stop();
+    await close();
     for (const name of instances) await aws.kube.core.deleteNamespace({ name }).catch(() => undefined);
     aws.close();
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  console.log('\nAlert receiver: identical firing alerts with deduplication\n');
+  console.log(`\nAlert receiver: identical firing alerts with deduplication (load average ${loadavg()[0]!.toFixed(1)} on this machine)\n`);
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
 }
 
