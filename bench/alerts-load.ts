@@ -9,7 +9,13 @@ interface LoadRequest {
   url: string;
   token: string;
   requests: number;
+  /** Closed loop: this many requests in flight, each sent when the previous one is answered. */
   concurrency: number;
+  /**
+   * Open loop instead, when set: one request every 1/rate s whatever the answers, latency counted
+   * from when it was due (so a stalled receiver cannot slow the load down and hide its own delay).
+   */
+  rate?: number;
   /** One alert body per episode; request i sends bodies[i % bodies.length]. */
   bodies: string[];
 }
@@ -25,8 +31,37 @@ function send(agent: http.Agent, url: URL, token: string, body: string): Promise
   });
 }
 
-async function run({ url, token, requests, concurrency, bodies }: LoadRequest): Promise<{ latencies: number[]; seconds: number; failed: number }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+async function atRate(agent: http.Agent, target: URL, { token, requests, rate, bodies }: LoadRequest): Promise<{ latencies: number[]; failed: number }> {
+  const latencies: number[] = [];
+  let failed = 0;
+  const sent: Promise<void>[] = [];
+  const start = performance.now();
+  for (let i = 0; i < requests; ) {
+    // Everything due by now goes out; then wait for the next one's time.
+    for (; i < requests && start + (i * 1000) / rate! <= performance.now(); i++) {
+      const due = start + (i * 1000) / rate!;
+      sent.push(
+        send(agent, target, token, bodies[i % bodies.length]!).then((status) => {
+          if (status !== 200) failed++;
+          latencies.push(performance.now() - due);
+        }),
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(sent);
+  return { latencies, failed };
+}
+
+async function run(request: LoadRequest): Promise<{ latencies: number[]; seconds: number; failed: number }> {
+  const { url, token, requests, concurrency, bodies } = request;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: request.rate ? 256 : concurrency });
+  if (request.rate) {
+    const started = performance.now();
+    const result = await atRate(agent, new URL(url), request);
+    agent.destroy();
+    return { ...result, seconds: (performance.now() - started) / 1000 };
+  }
   const target = new URL(url);
   const latencies: number[] = [];
   let failed = 0;
