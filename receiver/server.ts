@@ -112,6 +112,8 @@ export class AlertReceiver {
   private readonly episodes = new Map<string, string>();
   /** In-flight handling per episode, so concurrent identical notifications wait for the first. */
   private readonly inflight = new Map<string, Promise<unknown>>();
+  /** When each rule's open breaker was last logged. */
+  private readonly breakerLogged = new Map<string, number>();
 
   constructor(private readonly options: ReceiverOptions) {
     this.metrics = new ReceiverMetrics(options.instances);
@@ -217,6 +219,9 @@ export class AlertReceiver {
     for (let pending = this.inflight.get(episode); pending; pending = this.inflight.get(episode)) await pending;
     known = this.episodes.get(episode);
     if (known) return this.deduplicated(alert, known);
+    // An open breaker sheds the load before it reaches Temporal (a new episode of a running run is
+    // then ignored instead of attached: it would start nothing either way).
+    if (this.breaker.remaining(rule.name, rule.maxRunsPerHour) === 0) return this.breakerOpen(rule, instance, alert);
     const work = this.startOrAttach(rule, instance, alert, episode);
     this.inflight.set(episode, work.catch(() => undefined));
     try {
@@ -224,6 +229,16 @@ export class AlertReceiver {
     } finally {
       this.inflight.delete(episode);
     }
+  }
+
+  /** Ignored by the rule's circuit breaker; logged once a minute per rule, counted every time. */
+  private breakerOpen(rule: AlertRule, instance: string, alert: Alert): AlertOutcome {
+    const now = Date.now();
+    if (now - (this.breakerLogged.get(rule.name) ?? -Infinity) >= 60_000) {
+      this.breakerLogged.set(rule.name, now);
+      this.log.warn({ rule: rule.name, instance, fingerprint: alert.fingerprint, maxRunsPerHour: rule.maxRunsPerHour }, 'circuit breaker open: alert ignored');
+    }
+    return this.ignore(alert, 'circuit_open', `rule ${rule.name} already started ${rule.maxRunsPerHour} runs in the last hour (maxRunsPerHour)`);
   }
 
   private remember(episode: string, workflowId: string): void {
@@ -258,10 +273,7 @@ export class AlertReceiver {
       return { fingerprint: alert.fingerprint, action: 'cooldown', workflowId: recent, reason: `a ${runbookName} run for ${instance} ended within the last ${rule.cooldownSeconds}s` };
     }
     const reservation = running ? undefined : this.breaker.reserve(rule.name, rule.maxRunsPerHour);
-    if (!running && !reservation) {
-      this.log.warn({ rule: rule.name, instance, fingerprint: alert.fingerprint, maxRunsPerHour: rule.maxRunsPerHour }, 'circuit breaker open: alert ignored');
-      return this.ignore(alert, 'circuit_open', `rule ${rule.name} already started ${rule.maxRunsPerHour} runs in the last hour (maxRunsPerHour)`);
-    }
+    if (!running && !reservation) return this.breakerOpen(rule, instance, alert);
     const start = alertStart(rule, instance, alert, episode, this.options.taskQueue, new Date());
     const handle = await client.workflow.signalWithStart(start.workflowType, start.options).catch((err: unknown) => {
       reservation?.release();

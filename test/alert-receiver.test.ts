@@ -305,6 +305,11 @@ describe('alert receiver', () => {
         expect(rest.map((o) => o.action)).toEqual(['started', 'ignored']);
         expect(rest[1]!.reason).toBe('rule api-5xx already started 2 runs in the last hour (maxRunsPerHour)');
         expect(await runIdOf(client, bundleId(names[2]!))).toBeUndefined();
+        // While it is open, alerts of the rule are shed before any call to Temporal, and logged once a minute.
+        const calls = [vi.spyOn(client.workflow, 'list'), vi.spyOn(client.workflow, 'getHandle'), vi.spyOn(client.workflow, 'signalWithStart')];
+        for (let i = 0; i < 5; i++) expect((await outcomes(await post(url, payload(names[2]!, 'firing', later, `fp-shed-${i}`))))[0]).toMatchObject({ action: 'ignored' });
+        expect(calls.map((spy) => spy.mock.calls.length)).toEqual([0, 0, 0]);
+        for (const spy of calls) spy.mockRestore();
         const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => l.msg === 'circuit breaker open: alert ignored');
         expect(logged).toEqual([expect.objectContaining({ level: 40, rule: 'api-5xx', instance: names[2], maxRunsPerHour: 2 })]);
 
@@ -313,7 +318,7 @@ describe('alert receiver', () => {
         expect((await outcomes(await post(url, payload(names[2]!, 'firing', startsAt))))[0]).toMatchObject({ action: 'ignored' });
         now += 60_000;
         expect((await outcomes(await post(url, payload(names[2]!, 'firing', startsAt))))[0]).toMatchObject({ action: 'started' });
-        expect(await receiver.metrics.counts()).toMatchObject({ started: 3, attached: 1, ignored: { circuit_open: 2 } });
+        expect(await receiver.metrics.counts()).toMatchObject({ started: 3, attached: 1, ignored: { circuit_open: 7 } });
       });
     });
   });
