@@ -35,12 +35,16 @@ export function initKey(user: string, dir = defaultKeyDir()): StoredKey {
 }
 
 export function loadKey(user: string, dir = defaultKeyDir()): StoredKey {
-  const file = keyFile(dir, user);
+  return loadKeyFile(keyFile(dir, user), `no approver key for ${user} in ${dir}: create one with \`runbook keys init\``);
+}
+
+/** A key file as `keys init` writes it, wherever it is (a mounted Secret, for a service). */
+export function loadKeyFile(file: string, missing = `cannot read the key file ${file}`): StoredKey {
   let raw: { user: string; publicKey: string; privateKey: string };
   try {
     raw = JSON.parse(readFileSync(file, 'utf8')) as typeof raw;
   } catch (err) {
-    throw new Error(`no approver key for ${user} in ${dir}: create one with \`runbook keys init\``, { cause: err });
+    throw new Error(missing, { cause: err });
   }
   const privateKey = decodeBase64(raw.privateKey);
   if (publicKeyOf(privateKey) !== raw.publicKey) throw new Error(`key file ${file} is corrupt: its public key does not match its private key`);

@@ -112,8 +112,10 @@ export interface AuditRecord {
   changes: ChangeRecord[];
   outcome?: RunbookOutcome;
   outcomeReason?: string;
-  /** Alert notifications attached to this run (distinct episodes; repeats are counted). */
+  /** Alert notifications attached to this run: the first MAX_LISTED_ALERT_EPISODES distinct episodes; repeats are counted. */
   alerts?: (AlertNotification & { repeats: number })[];
+  /** Notifications of episodes past that limit: counted, not listed, so a storm cannot grow the run's state without bound. */
+  unlistedAlerts?: number;
 }
 
 export type RunbookOutcome = 'succeeded' | 'failed' | 'rejected' | 'timed-out' | 'cancelled' | 'planned';
@@ -158,6 +160,8 @@ export interface AlertNotification {
   receivedAt: string;
 }
 export const alertNotificationSignal = defineSignal<[AlertNotification]>('alertNotification');
+/** Distinct alert episodes a run's audit record lists; further notifications are only counted (unlistedAlerts). */
+export const MAX_LISTED_ALERT_EPISODES = 20;
 export const progressQuery = defineQuery<ProgressSnapshot>('progress');
 
 /**

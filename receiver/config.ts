@@ -6,9 +6,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Every environment variable the receiver reads besides CONFIG_VARIABLES. */
-export const RECEIVER_VARIABLES = ['VCP_ALERT_TOKEN', 'VCP_ALERT_TOKEN_FILE', 'VCP_ALERT_RULES_FILE', 'VCP_ALERT_LISTEN'] as const;
+export const RECEIVER_VARIABLES = ['VCP_ALERT_TOKEN', 'VCP_ALERT_TOKEN_FILE', 'VCP_ALERT_RULES_FILE', 'VCP_ALERT_LISTEN', 'VCP_ALERT_MAX_ALERTS', 'VCP_ALERT_SIGNING_KEY_FILE'] as const;
 
 export const DEFAULT_ALERT_LISTEN = '127.0.0.1:9095';
+/** Alertmanager's webhook_config max_alerts should be set to this or less (it then truncates). */
+export const DEFAULT_MAX_ALERTS_PER_REQUEST = 100;
 
 export interface ReceiverSettings {
   /** Bearer token Alertmanager sends; never logged. */
@@ -16,6 +18,13 @@ export interface ReceiverSettings {
   rulesFile: string;
   host: string;
   port: number;
+  /** Alerts accepted in one webhook request; Alertmanager's max_alerts should not exceed it. */
+  maxAlertsPerRequest: number;
+  /**
+   * The receiver's own key file (`runbook keys init` format): alert-started runs are requested, and
+   * their start signed, by this service identity, which the workers' keyring lists as a service.
+   */
+  signingKeyFile: string;
 }
 
 export function loadReceiverSettings(env: Record<string, string | undefined> = process.env): ReceiverSettings {
@@ -26,5 +35,13 @@ export function loadReceiverSettings(env: Record<string, string | undefined> = p
   const match = /^([^:\s]+):(\d{1,5})$/.exec(listen);
   // Without this check a typo would make the server listen on a random port.
   if (!match || Number(match[2]) > 65535) throw new Error(`VCP_ALERT_LISTEN=${JSON.stringify(listen)} must look like host:port`);
-  return { token, rulesFile, host: match[1]!, port: Number(match[2]) };
+  const maxAlerts = env.VCP_ALERT_MAX_ALERTS ?? String(DEFAULT_MAX_ALERTS_PER_REQUEST);
+  if (!/^\d{1,5}$/.test(maxAlerts) || Number(maxAlerts) < 1 || Number(maxAlerts) > 10_000) {
+    throw new Error(`VCP_ALERT_MAX_ALERTS=${JSON.stringify(maxAlerts)} must be an integer from 1 to 10000`);
+  }
+  const signingKeyFile = env.VCP_ALERT_SIGNING_KEY_FILE ?? '';
+  if (!signingKeyFile) {
+    throw new Error('set VCP_ALERT_SIGNING_KEY_FILE to the receiver\'s key file (runbook keys init --as alert-receiver): the workers run only start requests signed by a key on their keyring');
+  }
+  return { token, rulesFile, host: match[1]!, port: Number(match[2]), maxAlertsPerRequest: Number(maxAlerts), signingKeyFile };
 }

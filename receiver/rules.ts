@@ -1,4 +1,7 @@
-/** The receiver's rules file: alert name and labels -> runbook, parameters, approval policy, cooldown. */
+/**
+ * The receiver's rules file: alert name and labels -> runbook, parameters, approval policy, cooldown,
+ * and the rule's circuit breaker (runs started per hour).
+ */
 import { parse } from 'yaml';
 import type { ApprovalPolicyOverrides } from '../common/approval';
 
@@ -12,7 +15,14 @@ export interface AlertRule {
   parameters: { target?: string };
   approvalPolicy?: ApprovalPolicyOverrides;
   cooldownSeconds: number;
+  /** Circuit breaker: runs this rule may start in any sliding hour; past it, alerts are ignored. */
+  maxRunsPerHour: number;
 }
+
+export const DEFAULT_COOLDOWN_SECONDS = 600;
+/** Enough for a real incident across a few instances, few enough that a storm cannot flood the workers. */
+export const DEFAULT_MAX_RUNS_PER_HOUR = 10;
+const RULE_KEYS = new Set(['name', 'match', 'runbook', 'instanceLabel', 'parameters', 'approvalPolicy', 'cooldownSeconds', 'maxRunsPerHour']);
 
 export class RulesError extends Error {
   override readonly name = 'RulesError';
@@ -25,11 +35,15 @@ export function parseRules(text: string, source = 'rules file'): AlertRule[] {
   const rules = doc.rules.map((raw: unknown, i): AlertRule => {
     const r = (raw ?? {}) as Partial<AlertRule>;
     const where = `${source}: rules[${i}]`;
+    // A misspelt key would otherwise fall back to its default without a word (a breaker left at 10).
+    for (const key of Object.keys(r)) if (!RULE_KEYS.has(key)) problems.push(`${where}: unknown key ${JSON.stringify(key)}`);
     if (typeof r.name !== 'string' || !r.name) problems.push(`${where}.name is required`);
     if (r.runbook !== 'diagnostic-bundle' && r.runbook !== 'rollback') problems.push(`${where}.runbook must be diagnostic-bundle or rollback`);
     if (!r.match || (typeof r.match.alertname !== 'string' && !r.match.labels)) problems.push(`${where}.match needs alertname or labels`);
-    const cooldown = r.cooldownSeconds ?? 600;
+    const cooldown = r.cooldownSeconds ?? DEFAULT_COOLDOWN_SECONDS;
     if (!Number.isInteger(cooldown) || cooldown < 0) problems.push(`${where}.cooldownSeconds must be a non-negative integer`);
+    const maxRunsPerHour = r.maxRunsPerHour ?? DEFAULT_MAX_RUNS_PER_HOUR;
+    if (!Number.isInteger(maxRunsPerHour) || maxRunsPerHour < 1 || maxRunsPerHour > 1000) problems.push(`${where}.maxRunsPerHour must be an integer from 1 to 1000`);
     return {
       name: String(r.name),
       match: r.match ?? {},
@@ -38,8 +52,12 @@ export function parseRules(text: string, source = 'rules file'): AlertRule[] {
       parameters: r.parameters ?? {},
       approvalPolicy: r.approvalPolicy,
       cooldownSeconds: cooldown,
+      maxRunsPerHour,
     };
   });
+  const names = rules.map((r) => r.name);
+  // The breaker counts per rule name: two rules sharing one would share one budget.
+  for (const name of new Set(names)) if (names.indexOf(name) !== names.lastIndexOf(name)) problems.push(`${source}: rule name ${JSON.stringify(name)} is used twice`);
   if (problems.length > 0) throw new RulesError(problems.join('\n'));
   return rules;
 }

@@ -5,13 +5,15 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { decide } from '../client/approvals';
 export { waitForApprovalGate as awaitApprovalGate } from '../client/approvals';
 
-export const keys = { alice: generateApproverKey(), carol: generateApproverKey(), bob: generateApproverKey() };
+export const keys = { alice: generateApproverKey(), carol: generateApproverKey(), bob: generateApproverKey(), alertmanager: generateApproverKey() };
 
 export const approversFileJson = {
   approvers: [
     { user: 'alice', groups: ['sre'], publicKey: keys.alice.publicKey },
     { user: 'carol', groups: ['sre'], publicKey: keys.carol.publicKey },
     { user: 'bob', groups: ['developers'], publicKey: keys.bob.publicKey },
+    // The alert receiver's service identity: it requests alert-started runs and can never approve.
+    { user: 'alertmanager', kind: 'service', publicKey: keys.alertmanager.publicKey },
   ],
   policies: { default: { timeoutMs: 120_000, remindBeforeTimeoutMs: [], approvers: { users: [], groups: ['sre'] } } },
 };

@@ -1,9 +1,10 @@
 /**
  * deploy/worker.yaml and deploy/receiver.yaml against the code they run: the variables they set are
  * the ones the loaders read and load cleanly, the probes reach paths the real entry points serve on
- * the ports they listen on, the receiver holds no Kubernetes credentials, and the API server accepts
- * both files. The worker's RBAC is checked here for its shape (per instance, by name, read-only
- * cluster-wide) and proven against the API server by deploy-rbac.test.ts.
+ * the ports they listen on, the receiver's token may list and watch namespaces and nothing else
+ * (proven with a real token of its ServiceAccount), and the API server accepts both files. The
+ * worker's RBAC is checked here for its shape (per instance, by name, read-only cluster-wide) and
+ * proven against the API server by deploy-rbac.test.ts.
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,11 +14,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
+import { createKubeClients, loadKubeConfig, MERGE_PATCH } from '../activities/kubernetes/client';
 import { CONFIG_VARIABLES, loadConfig } from '../common/config';
+import { initKey } from '../client/keys';
+import { INSTANCE_LABEL } from '../common/platform';
 import { loadReceiverSettings, RECEIVER_VARIABLES } from '../receiver/config';
 import { INSTANCE_PLACEHOLDER, renderInstanceRbac } from '../platform-sim/worker-access';
 import type { RbacObject } from '../platform-sim/worker-access';
+import { InstanceNamespaces } from '../receiver/instances';
 import { config } from '../test-support/stack';
 
 const exec = promisify(execFile);
@@ -135,6 +141,9 @@ describe('deploy/ manifests against the code', () => {
   it('the probe paths answer 200 from the real entry points started with the manifests\' variables', async () => {
     const approvers = path.join(mkdtempSync(path.join(tmpdir(), 'vcp-manifests-')), 'approvers.json');
     writeFileSync(approvers, '{}');
+    // The receiver's service identity, as the Secret the manifest mounts would hold it.
+    const keyDir = mkdtempSync(path.join(tmpdir(), 'vcp-manifests-keys-'));
+    initKey('alert-receiver', keyDir);
     const cases = [
       {
         container: deployment(worker).container,
@@ -143,7 +152,11 @@ describe('deploy/ manifests against the code', () => {
       },
       {
         container: deployment(receiver).container,
-        local: (port: number) => ({ VCP_ALERT_LISTEN: `127.0.0.1:${port}`, VCP_ALERT_RULES_FILE: path.join(root, 'receiver', 'default-rules.yaml') }),
+        local: (port: number) => ({
+          VCP_ALERT_LISTEN: `127.0.0.1:${port}`,
+          VCP_ALERT_RULES_FILE: path.join(root, 'receiver', 'default-rules.yaml'),
+          VCP_ALERT_SIGNING_KEY_FILE: path.join(keyDir, 'alert-receiver.json'),
+        }),
       },
     ];
     for (const { container, local } of cases) {
@@ -161,14 +174,79 @@ describe('deploy/ manifests against the code', () => {
     }
   });
 
-  it('the receiver\'s ServiceAccount mounts no token and is bound to no role', () => {
+  it('the receiver\'s token is mounted in its pod only, and bound to one role that lists and watches namespaces', () => {
     const account = receiver.find((d) => d.kind === 'ServiceAccount')!;
+    // Other pods using the account get no token unless they opt in as the receiver does.
     expect(account.automountServiceAccountToken).toBe(false);
     const { pod } = deployment(receiver);
     expect(pod.serviceAccountName).toBe(account.metadata.name);
-    expect(pod.automountServiceAccountToken).not.toBe(true);
-    const bindings = [...rbac, ...renderInstanceRbac('demo'), ...receiver].filter((d) => d.kind.endsWith('Binding'));
-    expect(bindings.filter((b) => b.subjects?.some((s) => s.kind === 'ServiceAccount' && s.name === account.metadata.name))).toEqual([]);
+    expect(pod.automountServiceAccountToken).toBe(true);
+    const bindings = [...rbac, ...renderInstanceRbac('demo'), ...receiver].filter((d) => d.subjects?.some((s) => s.kind === 'ServiceAccount' && s.name === account.metadata.name));
+    expect(bindings.map((b) => [b.kind, b.roleRef?.name])).toEqual([['ClusterRoleBinding', 'vcp-runbooks-alert-receiver']]);
+    const role = receiver.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'vcp-runbooks-alert-receiver')!;
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] }]);
+  });
+
+  it('with a real token of the receiver\'s ServiceAccount the instance cache syncs, and everything else is denied', async () => {
+    const kubectl = process.env.KUBECTL;
+    if (!kubectl) throw new Error('KUBECTL is not set: run the tests with `make test`');
+    // The account and its binding for real (not the Deployment: nothing here runs pods).
+    const dir = mkdtempSync(path.join(tmpdir(), 'vcp-receiver-rbac-'));
+    const file = path.join(dir, 'receiver-rbac.yaml');
+    writeFileSync(file, receiver.filter((d) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind)).map((d) => stringify(d)).join('---\n'));
+    const kubeconfig = ['--kubeconfig', config.kubernetes.kubeconfig!];
+    await exec(kubectl, [...kubeconfig, 'apply', '-f', path.join(root, 'deploy', 'rbac.yaml')]);
+    // Grants left by an earlier run would hide one the file no longer makes: only the file's count.
+    await exec(kubectl, [...kubeconfig, 'delete', '--ignore-not-found', 'clusterrolebinding/vcp-runbooks-alert-receiver', 'clusterrole/vcp-runbooks-alert-receiver']);
+    await exec(kubectl, [...kubeconfig, 'apply', '-f', file]);
+    const admin = loadKubeConfig(config.kubernetes.kubeconfig);
+    const adminClients = createKubeClients(admin);
+    const instance = `rcv-rbac-${randomBytes(4).toString('hex')}`;
+    await adminClients.core.createNamespace({ body: { metadata: { name: instance, labels: { [INSTANCE_LABEL]: instance } } } });
+    try {
+      const token = await adminClients.core.createNamespacedServiceAccountToken({
+        name: 'vcp-runbooks-alert-receiver',
+        namespace: 'vcp-runbooks',
+        body: { spec: { audiences: [], expirationSeconds: 600 } },
+      });
+      const cluster = admin.getCurrentCluster()!;
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
+        users: [{ name: 'receiver', token: token.status!.token }],
+        contexts: [{ name: 'receiver', cluster: 'local', user: 'receiver' }],
+        currentContext: 'receiver',
+      });
+      // RBAC bindings take effect within moments; the informer retries until they do.
+      const instances = new InstanceNamespaces(kc, { backoffMs: 100, maxBackoffMs: 500 });
+      try {
+        await instances.start();
+        const deadline = Date.now() + 20_000;
+        while (!(instances.synced && instances.isInstance(instance)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(instances.synced).toBe(true);
+        expect(instances.isInstance(instance)).toBe(true);
+      } finally {
+        await instances.stop();
+      }
+      const as = createKubeClients(kc);
+      try {
+        const outcome = (call: Promise<unknown>) => call.then(() => 'allowed', (err: unknown) => (err instanceof ApiException ? err.code : err));
+        expect({
+          listNamespaces: await outcome(as.core.listNamespace()),
+          getNamespace: await outcome(as.core.readNamespace({ name: instance })),
+          labelNamespace: await outcome(as.core.patchNamespace({ name: 'kube-system', body: { metadata: { labels: { [INSTANCE_LABEL]: 'kube-system' } } } }, MERGE_PATCH)),
+          createNamespace: await outcome(as.core.createNamespace({ body: { metadata: { name: `${instance}-x` } } })),
+          listPods: await outcome(as.core.listNamespacedPod({ namespace: instance })),
+          listSecrets: await outcome(as.core.listNamespacedSecret({ namespace: 'kube-system' })),
+          listConfigMaps: await outcome(as.core.listConfigMapForAllNamespaces()),
+        }).toEqual({ listNamespaces: 'allowed', getNamespace: 403, labelNamespace: 403, createNamespace: 403, listPods: 403, listSecrets: 403, listConfigMaps: 403 });
+      } finally {
+        as.close();
+      }
+    } finally {
+      await adminClients.core.deleteNamespace({ name: instance }).catch(() => undefined);
+      adminClients.close();
+    }
   });
 
   it('the API server accepts both files (server-side dry run)', async () => {
@@ -181,6 +259,7 @@ describe('deploy/ manifests against the code', () => {
     expect(stdout).toMatch(/deployment\.apps\/vcp-runbooks-worker (created|configured|unchanged) \(server dry run\)/);
     expect(stdout).toMatch(/deployment\.apps\/vcp-runbooks-alert-receiver (created|configured|unchanged) \(server dry run\)/);
     expect(stdout).toMatch(/service\/vcp-runbooks-alert-receiver (created|configured|unchanged) \(server dry run\)/);
+    expect(stdout).toMatch(/clusterrolebinding\.rbac\.authorization\.k8s\.io\/vcp-runbooks-alert-receiver (created|configured|unchanged) \(server dry run\)/);
   });
 });
 
@@ -261,14 +340,16 @@ async function withProcess(entry: string, env: NodeJS.ProcessEnv, fn: () => Prom
   }
 }
 
+/** The path's status once the process answers; a 503 (not ready yet: the receiver lists namespaces first) is asked again. */
 async function getUntilUp(url: string, timeoutMs = 60_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return (await fetch(url)).status;
+      const status = (await fetch(url)).status;
+      if (status !== 503 || Date.now() > deadline) return status;
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 250));
     }
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

@@ -26,7 +26,7 @@ import { StartRequestRefused, verifyStartRequest } from '../../common/start-requ
 import type { AuthenticatedRequester } from '../../common/start-request';
 import { planDigest } from '../../common/canonical';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS, RUNBOOK_STEP } from '../../common/definitions';
-import { alertNotificationSignal, destructiveWorkflowId, progressQuery } from '../../common/runbook';
+import { alertNotificationSignal, destructiveWorkflowId, MAX_LISTED_ALERT_EPISODES, progressQuery } from '../../common/runbook';
 import type {
   ApprovalProgress,
   ApprovalRecord,
@@ -149,7 +149,9 @@ export class Runbook {
       const alerts = (this.audit.alerts ??= []);
       const known = alerts.find((a) => a.fingerprint === alert.fingerprint && a.startsAt === alert.startsAt);
       if (known) known.repeats++;
-      else alerts.push({ ...alert, repeats: 0 });
+      else if (alerts.length < MAX_LISTED_ALERT_EPISODES) alerts.push({ ...alert, repeats: 0 });
+      // State only, no command: replays the same whatever the limit was when a history was recorded.
+      else this.audit.unlistedAlerts = (this.audit.unlistedAlerts ?? 0) + 1;
     });
     this.gate = new ApprovalGate((progress) => {
       this.approval = progress;

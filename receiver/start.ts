@@ -1,0 +1,71 @@
+/**
+ * What the receiver asks Temporal for when an alert starts (or attaches to) a runbook: the one place
+ * that builds the workflow's input (requester, reason, approval policy) and its start options, so an
+ * identity or a signed start request is added here and nowhere else.
+ */
+import type { WorkflowSignalWithStartOptions } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { WithWorkflowArgs } from '@temporalio/common';
+import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_TRIGGER, RUNBOOKS } from '../common/definitions';
+import type { DiagnosticBundleInput } from '../common/diagnostics';
+import type { RollbackInput } from '../common/rollback';
+import { alertNotificationSignal, destructiveWorkflowId } from '../common/runbook';
+import type { AlertNotification, RunbookOptions } from '../common/runbook';
+import type { AlertRule } from './rules';
+
+/** The parts of an Alertmanager alert a start records. */
+export interface FiringAlert {
+  labels: Record<string, string>;
+  fingerprint: string;
+  startsAt: string;
+}
+
+/** The runbook (search attribute value) and workflow ID a rule's alert for an instance goes to. */
+export function alertTarget(rule: AlertRule, instance: string): { runbookName: string; workflowId: string } {
+  return rule.runbook === 'rollback'
+    ? { runbookName: RUNBOOKS.rollback, workflowId: destructiveWorkflowId(instance) }
+    : { runbookName: RUNBOOKS.diagnosticBundle, workflowId: `${RUNBOOKS.diagnosticBundle}/${instance}/alert` };
+}
+
+/** The signature of the runbooks an alert can start, so their input is type-checked here. */
+type AlertStartedWorkflow = (input: RollbackInput | DiagnosticBundleInput) => Promise<unknown>;
+
+export interface AlertStart {
+  workflowType: 'rollback' | 'diagnosticBundle';
+  options: WithWorkflowArgs<AlertStartedWorkflow, WorkflowSignalWithStartOptions<[AlertNotification]>>;
+}
+
+/**
+ * Signal-with-start of the rule's runbook: a run in progress on the instance receives the alert as
+ * a signal instead of a second run starting. The run records who asked (the alert, by fingerprint
+ * and episode) and carries the episode as RunbookTrigger, so a restarted receiver finds it.
+ */
+/** Who alert-started runs are requested by unless the receiver is given its own service identity. */
+export const DEFAULT_ALERT_IDENTITY = 'alertmanager';
+
+export function alertStart(rule: AlertRule, instance: string, alert: FiringAlert, episode: string, taskQueue: string, receivedAt: Date, identity = DEFAULT_ALERT_IDENTITY): AlertStart {
+  const { runbookName, workflowId } = alertTarget(rule, instance);
+  const alertName = alert.labels.alertname ?? rule.name;
+  const requestedBy: RunbookOptions['requestedBy'] = { user: identity, via: 'alert', alert: { name: alertName, fingerprint: alert.fingerprint, startsAt: alert.startsAt } };
+  const reason = `alert ${alert.labels.alertname ?? ''} (rule ${rule.name})`;
+  const options: RunbookOptions = { requestedBy, reason, approvalPolicy: rule.approvalPolicy };
+  const input: RollbackInput | DiagnosticBundleInput = rule.runbook === 'rollback' ? { instance, target: rule.parameters.target ?? 'previous', reason, options } : { instance, options };
+  return {
+    workflowType: rule.runbook === 'rollback' ? 'rollback' : 'diagnosticBundle',
+    options: {
+      taskQueue,
+      workflowId,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      args: [input],
+      signal: alertNotificationSignal,
+      signalArgs: [{ name: alertName, fingerprint: alert.fingerprint, startsAt: alert.startsAt, receivedAt: receivedAt.toISOString() }],
+      typedSearchAttributes: [
+        { key: RUNBOOK_NAME, value: runbookName },
+        { key: RUNBOOK_INSTANCE, value: instance },
+        { key: RUNBOOK_TRIGGER, value: episode },
+      ],
+      staticSummary: `${runbookName} of ${instance}, started by alert ${alertName}`,
+    },
+  };
+}
