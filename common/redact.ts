@@ -53,8 +53,6 @@ type Replacer = (match: string, ...groups: string[]) => string;
  * runs in time linear in the text, whatever the text (logs are untrusted input).
  */
 const TEXT_PATTERNS: [RegExp, string | Replacer][] = [
-  // PEM private keys, across lines (or `\n` escapes); one cut off by a log tail up to the end.
-  [/-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----|$)/g, `-----BEGIN PRIVATE KEY-----${REDACTED}-----END PRIVATE KEY-----`],
   // Connection strings: scheme://user:password@host (user may be empty: redis://:password@host).
   [/\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:@/?#"'<>]{0,256}:)[^\s@/?#"'<>]{1,512}@/gi, `$1${REDACTED}@`],
   // Authorization headers, with or without their scheme: the rest of the value goes.
@@ -134,7 +132,78 @@ function isBase64Char(c: number): boolean {
 
 /** Every pattern over the text, with no pre-check: what redactText must always equal. */
 export function redactTextUnfiltered(text: string): string {
-  return TEXT_PATTERNS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement as string), text);
+  return TEXT_PATTERNS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement as string), redactPrivateKeys(text));
+}
+
+const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/g;
+const PEM_END = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/g;
+const PEM_REDACTED = `-----BEGIN PRIVATE KEY-----${REDACTED}-----END PRIVATE KEY-----`;
+/** A key's body is a few KiB (an 8192-bit RSA key, 6.5 KiB): an END further on belongs to something else. */
+const PEM_MAX_BYTES = 16 * 1024;
+/** A line of a key's body: base64, a header (encrypted keys' Proc-Type, DEK-Info), or blank. */
+const PEM_LINE = /^[ \t]*(?:[A-Za-z0-9+/=]{1,100}|[A-Za-z-]{1,40}: [^\r\n\\]{0,200})?[ \t]*\r?$/;
+/** The END line right after a key's body lines. */
+const PEM_END_AT = /(?:\r?\n|\\(?:r\\)?n)?[ \t]*-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/y;
+/** The body lines after a BEGIN, separated by newlines or by `\n` escapes (a key inside JSON). */
+const PEM_BODY_AFTER = /(?:(?:\r?\n|\\(?:r\\)?n)[ \t]*(?:[A-Za-z0-9+/=]{1,100}|[A-Za-z-]{1,40}: [^\r\n\\]{0,200})?[ \t]*(?=[\r\n"'\\]|$))*/y;
+
+/**
+ * PEM private keys, whole: BEGIN, body lines, END (or all on one line). A key cut off (a log's tail
+ * starts after its BEGIN line, or the log ends before its END line) loses the body lines on the side
+ * it still has. Markers are found once and paired in order, and each body is walked line by line,
+ * so this is linear too.
+ */
+function redactPrivateKeys(text: string): string {
+  const begins = [...text.matchAll(PEM_BEGIN)].map((m) => [m.index, m.index + m[0].length] as const);
+  const ends = [...text.matchAll(PEM_END)].map((m) => [m.index, m.index + m[0].length] as const);
+  if (begins.length === 0 && ends.length === 0) return text;
+  const cuts: [number, number][] = [];
+  let e = 0;
+  begins.forEach(([start, afterBegin], b) => {
+    if (start < (cuts.at(-1)?.[1] ?? 0)) return;
+    PEM_BODY_AFTER.lastIndex = afterBegin;
+    const bodyEnd = afterBegin + (PEM_BODY_AFTER.exec(text)?.[0].length ?? 0);
+    PEM_END_AT.lastIndex = bodyEnd;
+    const endLine = PEM_END_AT.exec(text);
+    if (endLine) return void cuts.push([start, bodyEnd + endLine[0].length]);
+    // A key flattened onto one line (spaces for newlines, as env values often hold it).
+    while (e < ends.length && ends[e]![0] < afterBegin) e++;
+    const end = ends[e];
+    if (end && end[0] < (begins[b + 1]?.[0] ?? Infinity) && end[0] - afterBegin <= PEM_MAX_BYTES && !/[\r\n]/.test(text.slice(afterBegin, end[0]))) {
+      return void cuts.push([start, end[1]]);
+    }
+    cuts.push([start, bodyEnd]);
+  });
+  // The cuts so far are in order and do not overlap: one pointer finds whether an END is inside one.
+  const fromBegins = cuts.length;
+  let c = 0;
+  ends.forEach(([start, end]) => {
+    while (c < fromBegins && cuts[c]![1] <= start) c++;
+    if (!(c < fromBegins && cuts[c]![0] <= start)) cuts.push([bodyLinesBefore(text, start), end]);
+  });
+  cuts.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let at = 0;
+  for (const [from, to] of cuts) {
+    if (to <= at) continue;
+    out += text.slice(at, Math.max(at, from)) + PEM_REDACTED;
+    at = to;
+  }
+  return out + text.slice(at);
+}
+
+/** Where the body lines before an END line start (the END itself if it does not begin its line). */
+function bodyLinesBefore(text: string, endStart: number): number {
+  let lineStart = endStart;
+  while (lineStart > 0 && endStart - lineStart < 100 && (text[lineStart - 1] === ' ' || text[lineStart - 1] === '\t')) lineStart--;
+  if (lineStart > 0 && text[lineStart - 1] !== '\n') return endStart;
+  // Each walk stops at a line that is not body (another END line among them), so walks never overlap.
+  while (lineStart > 0) {
+    const previous = text.lastIndexOf('\n', lineStart - 2) + 1;
+    if (lineStart - 1 - previous > 200 || !PEM_LINE.test(text.slice(previous, lineStart - 1))) break;
+    lineStart = previous;
+  }
+  return lineStart;
 }
 
 export function redactText(text: string): string {

@@ -17,6 +17,14 @@ describe('redaction', () => {
     expect(redactText(out)).toBe(out);
   });
 
+  it('text: every form in one log, each beside the others (as the bundle test plants them)', () => {
+    const out = redactText(REDACTION_CANARIES.text.map((c) => c.text).join('\n'));
+    for (const c of REDACTION_CANARIES.text) {
+      for (const secret of c.secrets) expect(out, c.form).not.toContain(secret);
+      for (const harmless of c.keep) expect(out, c.form).toContain(harmless);
+    }
+  });
+
   it.each(REDACTION_CANARIES.objects)('object: $form', ({ object, secrets, keep }) => {
     const out = JSON.stringify(redactObject(object));
     for (const secret of secrets) expect(out, out).not.toContain(secret);
@@ -53,6 +61,10 @@ describe('redaction', () => {
       'secret'.repeat(200_000),
       `password=${'a'.repeat(1_000_000)}`,
       '-----BEGIN PRIVATE KEY-----'.repeat(40_000),
+      '-----END PRIVATE KEY-----'.repeat(40_000),
+      'QUJD\n-----END PRIVATE KEY-----\n'.repeat(30_000),
+      '-----BEGIN PRIVATE KEY-----\nQUJD\n'.repeat(30_000),
+      `-----BEGIN PRIVATE KEY-----\n${'QUJDRA==\n'.repeat(100_000)}`,
       `postgres://${'u'.repeat(500_000)}:${'p'.repeat(500_000)}`,
       'A1b/'.repeat(250_000),
       `--token ${'-x '.repeat(300_000)}`,
