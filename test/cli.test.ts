@@ -445,7 +445,7 @@ describe('runbook CLI', () => {
       [['rollback', instance, '--reason', control], /--reason <text>' argument .* is invalid\. text without control characters/],
       [['rollback', instance, '--reason', 'x'.repeat(1001)], /is invalid\. at most 1000 characters/],
       [['rollback', instance, '--reason', 'r', '--as', ''], /--as <user>' argument '' is invalid\. an identity of 1 to 64/],
-      [['rollback', instance, '--reason', 'r', '--as', 'eve\nroot'], /--as <user>' argument .* is invalid\. an identity/],
+      [['rollback', instance, '--reason', 'r', '--as', 'eve\nroot'], /--as <user>' argument 'eve\nroot' is invalid\. an identity/],
       [['rollback', instance, '--reason', 'r', '--as', '../../etc/x'], /is invalid\. an identity/],
       [['rollback', instance, '--reason', 'r'], /\$VCP_USER "bob\\u0007" is not an identity .*; name yourself with --as/, { VCP_USER: 'bob\u0007' }],
       [['unpin', instance, '--reason', 'r', '--branch', 'feature..x'], /--branch <name>' argument 'feature\.\.x' is invalid\. a git branch name: no "\.\."/],
