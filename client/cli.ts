@@ -4,24 +4,43 @@
  * (EXIT below) so scripts can rely on them.
  */
 import os from 'node:os';
-import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../common/config';
 import type { RunbooksConfig } from '../common/config';
 import { RUNBOOK_INSTANCE as RUNBOOK_INSTANCE_KEY, RUNBOOK_NAME as RUNBOOK_NAME_KEY, RUNBOOK_STATUS as RUNBOOK_STATUS_KEY } from '../common/definitions';
 import type { DiagnosticBundleDetails } from '../common/diagnostics';
-import { parseS3Url, validateRecoveryTables } from '../common/dynamodb-backup';
-import type { ExportTuning, ImportTuning } from '../common/dynamodb-backup';
-import { InvalidInputError, instanceTableNames, validateInstanceName } from '../common/instance';
+import { InvalidInputError, validateInstanceName } from '../common/instance';
 import { progressQuery } from '../common/runbook';
 import type { ProgressSnapshot, RunbookResult } from '../common/runbook';
 import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
 import { decide } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
+import { DEFAULT_LINK_SECONDS, linkForResult, signDownloadLink } from './download-link';
 import { defaultKeyDir, initKey, loadKey } from './keys';
-import { asRunbookResult, exportLines, importPlanLines, recoveryPlanLines, resultLines } from './results';
+import {
+  identity,
+  importSource,
+  parseBranch,
+  parseChunkMaxItems,
+  parseIdentity,
+  parseImportConcurrency,
+  parseInputs,
+  parseInterval,
+  parseLimit,
+  parseManifestUrl,
+  parseRevision,
+  parseSegments,
+  parseTableList,
+  parseText,
+  parseUrlExpiry,
+  resolveTables,
+  RUNBOOK_NAMES,
+  tuning,
+  validateWorkflowId,
+} from './options';
+import { asRunbookResult, bundleLines, exportLines, importPlanLines, recoveryPlanLines, resultLines } from './results';
 import {
   InstanceBusyError,
   startDiagnosticBundle,
@@ -32,7 +51,7 @@ import {
   startRollback,
   startUnpin,
 } from './runbooks';
-import { checkLocalFile, uploadScanFile } from './upload';
+import { uploadScanFile } from './upload';
 import type { UploadedFile } from './upload';
 import { JsonView, PlainView, RunNotFoundError, TerminalView, watchRun } from './watch';
 import type { WatchView } from './watch';
@@ -61,10 +80,6 @@ type Output = 'text' | 'json';
 
 function print(output: Output, json: unknown, text: () => string): void {
   console.log(output === 'json' ? JSON.stringify(json, null, 2) : text());
-}
-
-function identity(as?: string): string {
-  return as ?? process.env.VCP_USER ?? os.userInfo().username;
 }
 
 /**
@@ -147,18 +162,10 @@ function describeSnapshot(s: ProgressSnapshot): string {
   return lines.join('\n');
 }
 
-function parseInputs(pairs: string[] = []): Record<string, string> {
-  return Object.fromEntries(
-    pairs.map((pair) => {
-      const at = pair.indexOf('=');
-      if (at <= 0) throw new CliError(`--input takes key=value, not ${JSON.stringify(pair)}`, EXIT.usage);
-      return [pair.slice(0, at), pair.slice(at + 1)];
-    }),
-  );
-}
-
-async function decideCommand(workflowId: string, decision: 'approve' | 'reject', opts: { comment?: string; input?: string[]; as?: string }, output: Output): Promise<void> {
+async function decideCommand(workflowIdArg: string, decision: 'approve' | 'reject', opts: { comment?: string; input?: string[]; as?: string }, output: Output): Promise<void> {
+  const workflowId = validateWorkflowId(workflowIdArg);
   const user = identity(opts.as);
+  const inputs = parseInputs(opts.input);
   const key = (() => {
     try {
       return loadKey(user);
@@ -169,7 +176,7 @@ async function decideCommand(workflowId: string, decision: 'approve' | 'reject',
   await withClient(async (client) => {
     const handle = client.workflow.getHandle(workflowId);
     try {
-      const progress = await decide(handle, { approver: user, privateKey: key.privateKey, decision, comment: opts.comment, inputs: parseInputs(opts.input) });
+      const progress = await decide(handle, { approver: user, privateKey: key.privateKey, decision, comment: opts.comment, inputs });
       print(output, progress, () => `${decision === 'approve' ? 'approved' : 'rejected'} by ${user} (${key.fingerprint}); approval is now ${progress.state}`);
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError || (err instanceof Error && /not waiting/.test(err.message))) {
@@ -179,64 +186,6 @@ async function decideCommand(workflowId: string, decision: 'approve' | 'reject',
       throw err;
     }
   });
-}
-
-/** A whole number option from 1 to `max`; anything else is a usage error naming the range. */
-function wholeNumber(max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
-    return n;
-  };
-}
-
-/** `--tables a,b`: the names; checked against the instance's tables once the instance is known. */
-function parseTableList(value: string): string[] {
-  const names = value.split(',').map((t) => t.trim()).filter(Boolean);
-  if (names.length === 0) throw new InvalidArgumentError('a comma-separated list of table names');
-  return names;
-}
-
-/** Full table names from `--tables`; the platform's short names (users, matches, feedback) are accepted too. */
-function resolveTables(instance: string, tables: string[] | undefined): string[] | undefined {
-  if (!tables) return undefined;
-  const known = instanceTableNames(instance);
-  return validateRecoveryTables(instance, tables.map((t) => (known.includes(`${t}-${instance}`) ? `${t}-${instance}` : t)), known);
-}
-
-function parseManifestUrl(value: string): string {
-  try {
-    parseS3Url(value);
-  } catch (err) {
-    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
-  }
-  if (!value.endsWith('/manifest.json')) throw new InvalidArgumentError("the s3:// URL of a backup's manifest.json");
-  return value;
-}
-
-/** Where an import reads from: an s3:// URL as given, or a local file to upload first. */
-function importSource(from: string): { s3Url: string; manifest: boolean } | { file: string; bytes: number } {
-  if (from.startsWith('s3://')) return { s3Url: from, manifest: parseS3Url(from).key.endsWith('manifest.json') };
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) throw new InvalidInputError(`--from ${from}: only s3:// URLs and local files are supported`);
-  const local = checkLocalFile(from);
-  // Our manifests list chunks in S3, so a local one cannot be imported; only the guide's scan file can.
-  if (path.basename(local.file).endsWith('manifest.json')) {
-    throw new InvalidInputError(`--from ${from}: a local file must be \`aws dynamodb scan\` output; import a backup manifest by its s3:// URL`);
-  }
-  return local;
-}
-
-/** Drops the fields left unset, and the whole object when none is set. */
-function tuning<T extends ExportTuning | ImportTuning>(values: T): T | undefined {
-  const set = Object.entries(values).filter(([, v]) => v !== undefined);
-  return set.length ? (Object.fromEntries(set) as T) : undefined;
-}
-
-function parseInterval(value: string): number {
-  const ms = Number(value);
-  // Below 100 ms the polling would load the server for no visible gain.
-  if (!Number.isInteger(ms) || ms < 100) throw new InvalidArgumentError('a whole number of milliseconds, at least 100');
-  return ms;
 }
 
 export function buildCli(): Command {
@@ -270,19 +219,21 @@ export function buildCli(): Command {
   program
     .command('rollback <instance>')
     .description('roll the instance back to a previous revision from its Argo CD history (asks for approval)')
-    .option('--to <revision>', 'a revision from the history, or "previous"', 'previous')
-    .requiredOption('--reason <text>', 'why (goes into the audit record)')
+    .option('--to <revision>', 'a commit from the history (7-40 hex digits), or "previous"', parseRevision, 'previous')
+    .requiredOption('--reason <text>', 'why (goes into the audit record)', parseText)
     .option('--dry-run', 'compute and print the plan, change nothing')
     .option('--accept-owned', 'proceed although a parent app or ApplicationSet owns the Application')
     .option('--accept-multi-source', 'proceed although the Application has several sources')
-    .option('--as <user>', 'requester identity (default: $VCP_USER or your login)')
+    .option('--as <user>', 'requester identity (default: $VCP_USER or your login)', parseIdentity)
     .action(async (instance: string, opts: { to: string; reason: string; dryRun?: boolean; acceptOwned?: boolean; acceptMultiSource?: boolean; as?: string }) => {
+      validateInstanceName(instance);
+      const requester = requestedBy(opts.as);
       await withClient(async (client, config) => {
         const handle = await startRollback(client, config.temporal.taskQueue, {
           instance,
           target: opts.to,
           reason: opts.reason,
-          options: { requestedBy: requestedBy(opts.as), dryRun: opts.dryRun, reason: opts.reason },
+          options: { requestedBy: requester, dryRun: opts.dryRun, reason: opts.reason },
           acceptOwnedApplication: opts.acceptOwned,
           acceptMultiSource: opts.acceptMultiSource,
         });
@@ -294,29 +245,32 @@ export function buildCli(): Command {
   program
     .command('unpin <instance>')
     .description('return a pinned Application to its branch (asks for approval)')
-    .option('--branch <name>', 'branch to follow (default: the one the rollback recorded)')
-    .requiredOption('--reason <text>', 'why (goes into the audit record)')
-    .option('--as <user>', 'requester identity')
+    .option('--branch <name>', 'branch to follow (default: the one the rollback recorded)', parseBranch)
+    .requiredOption('--reason <text>', 'why (goes into the audit record)', parseText)
+    .option('--as <user>', 'requester identity', parseIdentity)
     .action(async (instance: string, opts: { branch?: string; reason: string; as?: string }) => {
+      validateInstanceName(instance);
+      const requester = requestedBy(opts.as);
       await withClient(async (client, config) => {
-        const handle = await startUnpin(client, config.temporal.taskQueue, { instance, branch: opts.branch, reason: opts.reason, options: { requestedBy: requestedBy(opts.as) } });
+        const handle = await startUnpin(client, config.temporal.taskQueue, { instance, branch: opts.branch, reason: opts.reason, options: { requestedBy: requester } });
         await startedMessage(output(), config, handle, 'unpin');
       });
     });
 
   program
     .command('diagnostics <instance>')
-    .description('collect a diagnostic bundle into S3 and print its download link')
-    .option('--url-expiry <seconds>', 'download link lifetime (at most 604800)', (v) => Number(v), 3600)
-    .option('--as <user>', 'requester identity')
+    .description('collect a diagnostic bundle into S3 and print a download link, signed with your AWS credentials')
+    .option('--url-expiry <seconds>', 'download link lifetime (at most 604800)', parseUrlExpiry, DEFAULT_LINK_SECONDS)
+    .option('--as <user>', 'requester identity', parseIdentity)
     .action(async (instance: string, opts: { urlExpiry: number; as?: string }) => {
+      validateInstanceName(instance);
+      const requester = requestedBy(opts.as);
       await withClient(async (client, config) => {
-        const handle = await startDiagnosticBundle(client, config.temporal.taskQueue, { instance, urlExpirySeconds: opts.urlExpiry, options: { requestedBy: requestedBy(opts.as) } });
-        const result = await runResult<DiagnosticBundleDetails>(handle);
-        const archive = result.details!.archive;
-        print(output(), result.details, () =>
-          [`bundle s3://${archive.bucket}/${archive.key} (${archive.files} files, ${archive.size} bytes, sha256 ${archive.sha256})`, `download until ${archive.urlExpiresAt}:`, archive.url, ...result.details!.collectors.filter((c) => c.status === 'failed').map((c) => `collector ${c.collector} failed: ${c.error}`)].join('\n'),
-        );
+        const handle = await startDiagnosticBundle(client, config.temporal.taskQueue, { instance, options: { requestedBy: requester } });
+        const details = (await runResult<DiagnosticBundleDetails>(handle)).details!;
+        // The run says where the bundle is; the link is signed here, so it never enters the history.
+        const download = await signDownloadLink(config, details.archive, opts.urlExpiry);
+        print(output(), { ...details, download }, () => bundleLines(details, download).map((line) => line.slice(2)).join('\n'));
       });
     });
 
@@ -327,12 +281,12 @@ export function buildCli(): Command {
     .option('--no-quiesce', 'keep the API and the matching CronJob running (their writes during the recovery are lost)')
     .option('--confirm-after-backup', 'ask for a second approval once the backup is verified, before the claim is deleted')
     .option('--resume-from <url>', "finish a recovery that failed after the delete, from its verified backup (s3://.../manifest.json)", parseManifestUrl)
-    .option('--chunk-max-items <n>', 'export: items per backup chunk at most (default 10000)', wholeNumber(1_000_000))
-    .option('--segments <n>', 'export: parallel scan segments per table (default one per 25000 items, up to 16)', wholeNumber(1_000_000))
-    .option('--import-concurrency <n>', 'import: concurrent BatchWriteItem requests per segment (default 16)', wholeNumber(256))
-    .option('--reason <text>', 'why (goes into the audit record)')
+    .option('--chunk-max-items <n>', 'export: items per backup chunk at most (default 10000)', parseChunkMaxItems)
+    .option('--segments <n>', 'export: parallel scan segments per table (default one per 25000 items, up to 16)', parseSegments)
+    .option('--import-concurrency <n>', 'import: concurrent BatchWriteItem requests per segment (default 16)', parseImportConcurrency)
+    .option('--reason <text>', 'why (goes into the audit record)', parseText)
     .option('--dry-run', 'discover and print the plan (tables, item counts, claim, writers), change nothing')
-    .option('--as <user>', 'requester identity')
+    .option('--as <user>', 'requester identity', parseIdentity)
     .action(
       async (
         instanceArg: string,
@@ -344,6 +298,7 @@ export function buildCli(): Command {
         if (opts.resumeFrom && (opts.chunkMaxItems !== undefined || opts.segments !== undefined)) {
           throw new InvalidInputError('--chunk-max-items and --segments tune the export, which --resume-from skips');
         }
+        const requester = requestedBy(opts.as);
         await withClient(async (client, config) => {
           const handle = await startDynamoDbRecovery(client, config.temporal.taskQueue, {
             instance,
@@ -353,7 +308,7 @@ export function buildCli(): Command {
             resumeFrom: opts.resumeFrom,
             export: tuning({ chunkMaxItems: opts.chunkMaxItems, segments: opts.segments }),
             import: tuning({ concurrency: opts.importConcurrency }),
-            options: { requestedBy: requestedBy(opts.as), dryRun: opts.dryRun, reason: opts.reason },
+            options: { requestedBy: requester, dryRun: opts.dryRun, reason: opts.reason },
           });
           if (opts.dryRun) return printPlan(output(), await runResult(handle), recoveryPlanLines);
           await startedMessage(output(), config, handle, 'DynamoDB recovery');
@@ -365,18 +320,19 @@ export function buildCli(): Command {
     .command('export-dynamodb <instance>')
     .description("export the instance's tables to S3 as a verified backup and print its URL (read-only: no approval, writers keep running)")
     .option('--tables <names>', 'only these tables (comma-separated: users,matches,feedback or full names)', parseTableList)
-    .option('--chunk-max-items <n>', 'items per backup chunk at most (default 10000)', wholeNumber(1_000_000))
-    .option('--segments <n>', 'parallel scan segments per table (default one per 25000 items, up to 16)', wholeNumber(1_000_000))
-    .option('--as <user>', 'requester identity')
+    .option('--chunk-max-items <n>', 'items per backup chunk at most (default 10000)', parseChunkMaxItems)
+    .option('--segments <n>', 'parallel scan segments per table (default one per 25000 items, up to 16)', parseSegments)
+    .option('--as <user>', 'requester identity', parseIdentity)
     .action(async (instanceArg: string, opts: { tables?: string[]; chunkMaxItems?: number; segments?: number; as?: string }) => {
       const instance = validateInstanceName(instanceArg);
       const tables = resolveTables(instance, opts.tables);
+      const requester = requestedBy(opts.as);
       await withClient(async (client, config) => {
         const handle = await startDynamoDbExport(client, config.temporal.taskQueue, {
           instance,
           tables,
           export: tuning({ chunkMaxItems: opts.chunkMaxItems, segments: opts.segments }),
-          options: { requestedBy: requestedBy(opts.as) },
+          options: { requestedBy: requester },
         });
         const details = (await runResult<DynamoDbExportDetails>(handle)).details!;
         print(output(), details, () => [`backup ${details.backup.url}`, ...exportLines(details)].join('\n'));
@@ -389,10 +345,10 @@ export function buildCli(): Command {
     .requiredOption('--from <source>', 's3://.../manifest.json, s3://... of a scan output file, or a local scan output file')
     .option('--tables <names>', 'manifest: only these tables; scan file: the one table to import into (users,matches,feedback or full names)', parseTableList)
     .option('--allow-non-empty', 'import into tables that already hold items (items with the same key are overwritten)')
-    .option('--import-concurrency <n>', 'concurrent BatchWriteItem requests per segment (default 16)', wholeNumber(256))
-    .option('--reason <text>', 'why (goes into the audit record)')
+    .option('--import-concurrency <n>', 'concurrent BatchWriteItem requests per segment (default 16)', parseImportConcurrency)
+    .option('--reason <text>', 'why (goes into the audit record)', parseText)
     .option('--dry-run', 'stage and verify the backup, print the plan, write nothing')
-    .option('--as <user>', 'requester identity')
+    .option('--as <user>', 'requester identity', parseIdentity)
     .action(async (instanceArg: string, opts: { from: string; tables?: string[]; allowNonEmpty?: boolean; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string }) => {
       const instance = validateInstanceName(instanceArg);
       const tables = resolveTables(instance, opts.tables);
@@ -400,12 +356,13 @@ export function buildCli(): Command {
       if (!('s3Url' in source && source.manifest) && tables?.length !== 1) {
         throw new InvalidInputError('an `aws dynamodb scan` output file holds one table: name the table to import into with --tables <table>');
       }
+      const requester = requestedBy(opts.as);
       await withClient(async (client, config) => {
         // Uploaded only once the Temporal server answers, so an unreachable server leaves nothing behind.
         let from: string;
         let uploaded: UploadedFile | undefined;
         if ('file' in source) {
-          uploaded = await uploadScanFile(config, instance, source.file);
+          uploaded = await uploadScanFile(config, instance, source);
           from = uploaded.url;
           if (output() === 'text') console.error(`uploaded ${uploaded.file} (${uploaded.bytes} bytes) to ${uploaded.url}`);
         } else {
@@ -417,7 +374,7 @@ export function buildCli(): Command {
           tables,
           allowNonEmptyTargets: opts.allowNonEmpty,
           import: tuning({ concurrency: opts.importConcurrency }),
-          options: { requestedBy: requestedBy(opts.as), dryRun: opts.dryRun, reason: opts.reason },
+          options: { requestedBy: requester, dryRun: opts.dryRun, reason: opts.reason },
         });
         const extra = { json: { from, ...(uploaded ? { uploaded: { file: uploaded.file, bytes: uploaded.bytes } } : {}) } };
         if (opts.dryRun) return printPlan(output(), await runResult(handle), importPlanLines, extra);
@@ -430,9 +387,10 @@ export function buildCli(): Command {
     .description('list runbook runs (visibility query on the search attributes)')
     .option('--waiting', 'only runs waiting for approval')
     .option('--instance <instance>', 'only this instance')
-    .option('--runbook <name>', 'only this runbook')
-    .option('--limit <n>', 'at most this many', (v) => Number(v), 50)
+    .addOption(new Option('--runbook <name>', 'only this runbook').choices(RUNBOOK_NAMES))
+    .option('--limit <n>', 'at most this many (up to 10000)', parseLimit, 50)
     .action(async (opts: { waiting?: boolean; instance?: string; runbook?: string; limit: number }) => {
+      if (opts.instance !== undefined) validateInstanceName(opts.instance);
       const clauses = ['RunbookName IS NOT NULL'];
       const quote = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
       if (opts.waiting) clauses.push(`RunbookStatus = "AwaitingApproval"`, 'ExecutionStatus = "Running"');
@@ -457,21 +415,24 @@ export function buildCli(): Command {
 
   program
     .command('show <workflowId>')
-    .description('show a run: steps, approval, plan, and the result or failure once it ended')
-    .action(async (workflowId: string) => {
-      await withClient(async (client) => {
+    .description('show a run: steps, approval, plan, and the result or failure once it ended (a bundle: with a download link signed with your AWS credentials)')
+    .option('--url-expiry <seconds>', "a diagnostic bundle's download link lifetime (at most 604800)", parseUrlExpiry, DEFAULT_LINK_SECONDS)
+    .action(async (workflowIdArg: string, opts: { urlExpiry: number }) => {
+      const workflowId = validateWorkflowId(workflowIdArg);
+      await withClient(async (client, config) => {
         const handle = client.workflow.getHandle(workflowId);
         const description = await handle.describe();
         const snapshot = await handle.query(progressQuery).catch(() => undefined);
         const closed = description.status.name !== 'RUNNING';
         const outcome = closed ? await handle.result().then((r: unknown) => ({ result: r }), (e: unknown) => ({ failure: e instanceof Error ? e.message : String(e) })) : {};
         const result = 'result' in outcome ? asRunbookResult(outcome.result) : undefined;
-        print(output(), { workflowId, runId: description.runId, status: description.status.name, progress: snapshot, ...outcome }, () =>
+        const download = await linkForResult(config, result, opts.urlExpiry);
+        print(output(), { workflowId, runId: description.runId, status: description.status.name, progress: snapshot, ...outcome, ...(download ? { download } : {}) }, () =>
           [
             `${workflowId} (${description.status.name})`,
             snapshot ? describeSnapshot(snapshot) : '  (no progress: is a worker running?)',
             result ? `  outcome: ${result.outcome}${result.reason ? ` (${result.reason})` : ''}` : '',
-            ...resultLines(result),
+            ...resultLines(result, download),
             result?.auditLocation ? `  audit record: ${result.auditLocation}` : '',
             'failure' in outcome ? `  failure: ${String(outcome.failure)}` : '',
           ]
@@ -486,13 +447,15 @@ export function buildCli(): Command {
     .command('watch <workflowId>')
     .description('follow a run until it ends: steps and progress bars on a terminal, a line per change otherwise (exit 0 succeeded, 3 ended otherwise)')
     .option('--interval <ms>', 'how often to poll the run', parseInterval, 1000)
-    .action(async (workflowId: string, opts: { interval: number }) => {
-      await withClient(async (client) => {
+    .option('--url-expiry <seconds>', "a diagnostic bundle's download link lifetime (at most 604800)", parseUrlExpiry, DEFAULT_LINK_SECONDS)
+    .action(async (workflowIdArg: string, opts: { interval: number; urlExpiry: number }) => {
+      const workflowId = validateWorkflowId(workflowIdArg);
+      await withClient(async (client, config) => {
         const write = (line: string) => console.log(line);
         const view: WatchView =
           output() === 'json' ? new JsonView(workflowId, write) : process.stdout.isTTY ? new TerminalView(workflowId, process.stdout) : new PlainView(workflowId, write);
         try {
-          const end = await watchRun(client, workflowId, { intervalMs: opts.interval, view });
+          const end = await watchRun(client, workflowId, { intervalMs: opts.interval, view, signLink: (result) => linkForResult(config, result, opts.urlExpiry) });
           if (!end.succeeded) process.exitCode = EXIT.notSucceeded;
         } catch (err) {
           if (err instanceof RunNotFoundError) throw new CliError(err.message, EXIT.error);
@@ -505,16 +468,17 @@ export function buildCli(): Command {
     const command = program
       .command(`${decision} <workflowId>`)
       .description(`${decision} a run waiting for approval, signed with your key`)
-      .option('--as <user>', 'approver identity (default: $VCP_USER or your login)');
-    if (decision === 'approve') command.option('--comment <text>', 'comment for the audit record').option('--input <key=value...>', 'approval inputs the runbook asks for');
-    else command.requiredOption('--comment <text>', 'why (goes into the audit record)');
+      .option('--as <user>', 'approver identity (default: $VCP_USER or your login)', parseIdentity);
+    if (decision === 'approve') command.option('--comment <text>', 'comment for the audit record', parseText).option('--input <key=value...>', 'approval inputs the runbook asks for');
+    else command.requiredOption('--comment <text>', 'why (goes into the audit record)', parseText);
     command.action((workflowId: string, opts: { comment?: string; input?: string[]; as?: string }) => decideCommand(workflowId, decision, opts, output()));
   }
 
   program
     .command('cancel <workflowId>')
     .description('cancel a run; its cleanups restore what it paused')
-    .action(async (workflowId: string) => {
+    .action(async (workflowIdArg: string) => {
+      const workflowId = validateWorkflowId(workflowIdArg);
       await withClient(async (client) => {
         await client.workflow.getHandle(workflowId).cancel();
         print(output(), { workflowId, cancelRequested: true }, () => `cancellation requested for ${workflowId}`);
@@ -525,7 +489,7 @@ export function buildCli(): Command {
   keys
     .command('init')
     .description('create your Ed25519 approver key (never overwrites one)')
-    .option('--as <user>', 'identity')
+    .option('--as <user>', 'identity', parseIdentity)
     .action((opts: { as?: string }) => {
       const key = initKey(identity(opts.as));
       print(output(), { user: key.user, publicKey: key.publicKey, fingerprint: key.fingerprint, dir: defaultKeyDir() }, () => `key for ${key.user}: ${key.fingerprint}\nadd to the approvers file: {"user": "${key.user}", "groups": [], "publicKey": "${key.publicKey}"}`);
@@ -533,7 +497,7 @@ export function buildCli(): Command {
   keys
     .command('show')
     .description('print your public key entry for the approvers file')
-    .option('--as <user>', 'identity')
+    .option('--as <user>', 'identity', parseIdentity)
     .action((opts: { as?: string }) => {
       const key = loadKey(identity(opts.as));
       print(output(), { user: key.user, publicKey: key.publicKey, fingerprint: key.fingerprint }, () => `{"user": "${key.user}", "groups": [], "publicKey": "${key.publicKey}"}  # ${key.fingerprint}`);

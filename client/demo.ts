@@ -12,6 +12,7 @@ import type { RollbackDetails, RollbackPlan } from '../common/rollback';
 import type { RunbookResult } from '../common/runbook';
 import { decide, waitForApprovalGate } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
+import { DEFAULT_LINK_SECONDS, signDownloadLink } from './download-link';
 import { loadKey } from './keys';
 import { recoveryPlanLines } from './results';
 import { startDiagnosticBundle, startDynamoDbRecovery, startInstanceStatus, startRollback } from './runbooks';
@@ -58,7 +59,9 @@ async function main(): Promise<void> {
     const failed = bundle.details!.collectors.filter((c) => c.status === 'failed');
     console.log(`  ${bundle.details!.collectors.length - failed.length}/${bundle.details!.collectors.length} collectors ok${failed.length ? ` (failed: ${failed.map((c) => `${c.collector}: ${c.error}`).join('; ')})` : ''}`);
     console.log(`  archive s3://${archive.bucket}/${archive.key}: ${archive.files} files, ${archive.size} bytes, sha256 ${archive.sha256}`);
-    console.log(`  download (valid until ${archive.urlExpiresAt}): ${archive.url}`);
+    // Signed here with the demo's own credentials: the run returned only where the archive is.
+    const download = await signDownloadLink(config, archive, DEFAULT_LINK_SECONDS);
+    console.log(`  download (valid until ${download.expiresAt}): ${download.url}`);
     console.log(`  Temporal UI: ${await link(bundleHandle)}`);
 
     console.log(`\n== 3. Rollback ${instance} to the previous revision (requested by operator, approved by approver)`);

@@ -1,13 +1,16 @@
 /**
  * What a finished run returned, as lines a person reads (`show`, `watch`, the DynamoDB commands):
- * for the DynamoDB runbooks the backup URL, each table's counts and whether its item digest matches.
+ * for the DynamoDB runbooks the backup URL, each table's counts and whether its item digest matches;
+ * for a diagnostic bundle where it is and the download link the CLI signed.
  * Runbooks without a rendering here show only their outcome; `-o json` always has the full result.
  */
 import type { DynamoDbRecoveryDetails, DynamoDbRecoveryPlan, TableRestoreResult } from '../common/dynamodb-backup';
 import { RUNBOOKS } from '../common/definitions';
+import type { DiagnosticBundleDetails } from '../common/diagnostics';
 import type { RunbookResult } from '../common/runbook';
 import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
 import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../workflows/dynamodb-import';
+import type { DownloadLink } from './download-link';
 
 /** A result that came back as JSON: a RunbookResult when it has an outcome and an audit record. */
 export function asRunbookResult(result: unknown): RunbookResult<unknown> | undefined {
@@ -52,11 +55,23 @@ export function importLines(d: DynamoDbImportDetails): string[] {
   ];
 }
 
+/** Where a bundle is, the link to download it (signed by the CLI, when it was), and failed collectors. */
+export function bundleLines(d: DiagnosticBundleDetails, download?: DownloadLink): string[] {
+  const a = d.archive;
+  return [
+    `  bundle: s3://${a.bucket}/${a.key} (${a.files} files, ${a.size} bytes, sha256 ${a.sha256})`,
+    ...(download ? [`  download until ${download.expiresAt}: ${download.url}`] : []),
+    ...d.collectors.filter((c) => c.status === 'failed').map((c) => `  collector ${c.collector} failed: ${c.error}`),
+  ];
+}
+
 /** The details of a finished run, for the runbooks that have a rendering; [] otherwise. */
-export function resultLines(result: unknown): string[] {
+export function resultLines(result: unknown, download?: DownloadLink): string[] {
   const r = asRunbookResult(result);
   if (!r?.details) return [];
   switch (r.audit.runbook) {
+    case RUNBOOKS.diagnosticBundle:
+      return bundleLines(r.details as DiagnosticBundleDetails, download);
     case RUNBOOKS.dynamodbRecovery:
       return recoveryLines(r.details as DynamoDbRecoveryDetails);
     case RUNBOOKS.dynamodbExport:

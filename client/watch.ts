@@ -10,6 +10,7 @@ import { MultiBar } from 'cli-progress';
 import type { SingleBar } from 'cli-progress';
 import { progressQuery } from '../common/runbook';
 import type { ProgressSnapshot, StepProgress } from '../common/runbook';
+import type { DownloadLink } from './download-link';
 import { resultLines } from './results';
 
 /** How a watched run ended. `succeeded` is what the exit code follows. */
@@ -23,6 +24,8 @@ export interface WatchEnd {
   succeeded: boolean;
   reason?: string;
   result?: unknown;
+  /** A diagnostic bundle's download link, signed by the watcher (runs return none). */
+  download?: DownloadLink;
 }
 
 export interface WatchView {
@@ -41,7 +44,14 @@ const FAILED_OUTCOMES: Record<string, string> = { FAILED: 'failed', TIMED_OUT: '
 /** A query needs a worker; on a closed run it replays the history, so allow for that. */
 const QUERY_TIMEOUT_MS = 10_000;
 
-export async function watchRun(client: Client, workflowId: string, opts: { intervalMs: number; view: WatchView }): Promise<WatchEnd> {
+export interface WatchOptions {
+  intervalMs: number;
+  view: WatchView;
+  /** Signs a download link for a result that has something to download (client/download-link.ts). */
+  signLink?: (result: unknown) => Promise<DownloadLink | undefined>;
+}
+
+export async function watchRun(client: Client, workflowId: string, opts: WatchOptions): Promise<WatchEnd> {
   const { view } = opts;
   let description: WorkflowExecutionDescription;
   try {
@@ -70,6 +80,8 @@ export async function watchRun(client: Client, workflowId: string, opts: { inter
     description = await handle.describe();
   }
   const { end, progress } = await outcomeOf(handle, description);
+  const download = end.result !== undefined ? await opts.signLink?.(end.result) : undefined;
+  if (download) end.download = download;
   // A failed run carries its last snapshot, so the final state shows even when no worker replays it.
   if (progress && (!seen || JSON.stringify(seen) !== JSON.stringify(progress))) view.progress(progress);
   view.end(end);
@@ -195,7 +207,7 @@ export class PlainView implements WatchView {
 
   end(end: WatchEnd): void {
     // What the run returned (backup URL, per-table counts), then the outcome as the last line.
-    for (const line of resultLines(end.result)) this.write(line);
+    for (const line of resultLines(end.result, end.download)) this.write(line);
     this.write(endLine(end));
   }
 }
@@ -267,7 +279,7 @@ export class TerminalView implements WatchView {
 
   end(end: WatchEnd): void {
     if (this.multi.isActive) this.multi.stop();
-    for (const line of resultLines(end.result)) this.stream.write(`${line}\n`);
+    for (const line of resultLines(end.result, end.download)) this.stream.write(`${line}\n`);
     this.stream.write(`${endLine(end)}\n`);
   }
 

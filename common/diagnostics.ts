@@ -32,7 +32,10 @@ export interface DiagnosticBundleInput {
   instance: string;
   options: RunbookOptions;
   limits?: Partial<DiagnosticLimits>;
-  /** Pre-signed URL lifetime; SigV4 allows at most 7 days. Default 1 hour. */
+  /**
+   * Ignored. Starters from before download links were signed by the CLI (`runbook diagnostics
+   * --url-expiry`) still send it; a link in the result would sit in the workflow's history.
+   */
   urlExpirySeconds?: number;
   /** Collectors to run (default all). */
   collectors?: CollectorName[];
@@ -65,13 +68,16 @@ export interface CollectorOutcome {
   durationMs: number;
 }
 
+/**
+ * Where the bundle is, never a link to it: a pre-signed URL is a bearer credential for as long as
+ * it lives, and a result stays in the workflow's history. The CLI signs one on demand with the
+ * caller's own credentials (client/download-link.ts).
+ */
 export interface DiagnosticArchive {
   bucket: string;
   key: string;
   size: number;
   sha256: string;
-  url: string;
-  urlExpiresAt: string;
   files: number;
   omitted: string[];
 }
@@ -81,6 +87,7 @@ export interface DiagnosticBundleDetails {
   collectors: { collector: CollectorName; status: 'ok' | 'failed'; files: number; error?: string }[];
 }
 
+/** SigV4 signatures last at most 7 days. */
 export const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60;
 
 /**

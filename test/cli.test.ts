@@ -3,6 +3,7 @@
  * exit codes, signed approvals with keys the CLI manages.
  */
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,15 +24,17 @@ import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { seedForTest } from '../test-support/seed';
 import { tableItems } from '../test-support/dynamodb';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import { awsClients, config, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
+import type { DiagnosticBundleDetails } from '../common/diagnostics';
+import type { DownloadLink } from '../client/download-link';
 
 const exec = promisify(execFile);
 const keyDir = mkdtempSync(path.join(tmpdir(), 'vcp-cli-keys-'));
 
-async function cli(args: string[], taskQueue = 'unused'): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(args: string[], taskQueue = 'unused', env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await exec(process.execPath, [path.join(__dirname, '..', 'bin', 'runbook.js'), ...args], {
-      env: { ...process.env, VCP_KEY_DIR: keyDir, VCP_TASK_QUEUE: taskQueue, NODE_NO_WARNINGS: '1' },
+      env: { ...process.env, VCP_KEY_DIR: keyDir, VCP_TASK_QUEUE: taskQueue, NODE_NO_WARNINGS: '1', ...env },
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
@@ -317,7 +320,7 @@ describe('runbook CLI', () => {
     const scanFile = path.join(dir, 'users.json');
     writeFileSync(scanFile, JSON.stringify({ Items: [], Count: 0, ScannedCount: 0 }));
     const cases: [string[], RegExp][] = [
-      [['recover-dynamodb', instance, '--segments', '0'], /option '--segments <n>' argument '0' is invalid\. a whole number from 1 to 1000000/],
+      [['recover-dynamodb', instance, '--segments', '0'], /option '--segments <n>' argument '0' is invalid\. a whole number from 1 to 1024/],
       [['recover-dynamodb', instance, '--chunk-max-items', '2.5'], /argument '2\.5' is invalid/],
       [['recover-dynamodb', instance, '--resume-from', 'https://example.com/manifest.json'], /is not an s3:\/\/bucket\/key URL/],
       [['recover-dynamodb', instance, '--resume-from', `s3://${config.aws.backupBucket}/dynamodb-backups/x/chunk-000001.ndjson.gz`], /the s3:\/\/ URL of a backup's manifest\.json/],
@@ -399,14 +402,19 @@ describe('runbook CLI', () => {
       expect(progress.at(-1)!.progress!.steps.map((s) => [s.name, s.state])).toEqual([['collect', 'done'], ['archive', 'done']]);
       expect(progress.at(-1)!.bars).toEqual([{ label: 'collectors done', value: 12, total: 12 }]);
       expect(events.at(-1)).toMatchObject({ event: 'end', workflowId: handle.workflowId, status: 'COMPLETED', outcome: 'succeeded', succeeded: true, result: { outcome: 'succeeded', details: { archive: { bucket: config.aws.backupBucket } } } });
+      // The link is the watcher's own, signed for the watch; the run's result holds none.
+      expect(events.at(-1)!.download?.url).toMatch(/X-Amz-Signature=/);
+      expect(JSON.stringify(events.at(-1)!.result)).not.toMatch(/X-Amz-Signature/);
 
       const again = await cli(['watch', handle.workflowId], taskQueue);
       expect(again.code).toBe(EXIT.ok);
       expect(lines(again.stdout)).toEqual([
         `diagnostic-bundle of ${instance}: Succeeded`,
         '  [done   ] Collect (12 collectors in parallel)',
-        '  [done   ] Stream the tar.gz to S3 and sign a download link',
+        '  [done   ] Stream the tar.gz to S3',
         '  collectors done: 12/12',
+        expect.stringMatching(new RegExp(`^  bundle: s3://${config.aws.backupBucket}/diagnostics/${instance}/\\S+\\.tar\\.gz \\(\\d+ files, \\d+ bytes, sha256 [0-9a-f]{64}\\)$`)),
+        expect.stringMatching(/^  download until \S+: http\S+X-Amz-Signature=\S+$/),
         `${handle.workflowId}: succeeded`,
       ]);
     });
@@ -414,10 +422,10 @@ describe('runbook CLI', () => {
 
   it('watch: a failed run exits 3 with its reason; an unknown workflow ID exits 1; a too short interval exits 2', async () => {
     await withWorker(async ({ client, taskQueue }) => {
-      const handle = await startDiagnosticBundle(client, taskQueue, { instance: uniqueInstance('cli-watch-bad'), urlExpirySeconds: 10 ** 9, options: { requestedBy: { user: 'bob', via: 'test' } } });
+      const handle = await startDiagnosticBundle(client, taskQueue, { instance: uniqueInstance('cli-watch-bad'), limits: { maxLogBytes: 0 }, options: { requestedBy: { user: 'bob', via: 'test' } } });
       const failed = await cli(['watch', handle.workflowId, '--interval', '200'], taskQueue);
       expect(failed.code).toBe(EXIT.notSucceeded);
-      expect(lines(failed.stdout).at(-1)).toMatch(new RegExp(`^${handle.workflowId}: failed \\(urlExpirySeconds must be between 1 and 604800`));
+      expect(lines(failed.stdout).at(-1)).toMatch(new RegExp(`^${handle.workflowId}: failed \\(limits\\.maxLogBytes must be a positive integer`));
 
       const unknown = await cli(['watch', 'no-such-run/cli-watch'], taskQueue);
       expect(unknown.code).toBe(EXIT.error);
@@ -428,5 +436,108 @@ describe('runbook CLI', () => {
 
       expect((await cli(['watch', handle.workflowId, '--interval', '5'], taskQueue)).code).toBe(EXIT.usage);
     });
+  });
+
+  it('every option is checked before anything starts or uploads: each bad value exits 2 with the reason, no workflow starts, nothing lands in S3', async () => {
+    const instance = uniqueInstance('cli-bad-opts');
+    const dir = mkdtempSync(path.join(tmpdir(), 'vcp-cli-opts-'));
+    const notScan = path.join(dir, 'users.json');
+    writeFileSync(notScan, JSON.stringify({ users: [{ id: 'u1' }] }));
+    const bigNotScan = path.join(dir, 'big.json');
+    writeFileSync(bigNotScan, `{"Count": 1, "Rows": [${'{"id": {"S": "u"}},'.repeat(100_000)}{}]}`);
+    const control = 'fine\u001b[2Jreally';
+    const cases: [string[], RegExp, Record<string, string>?][] = [
+      [['rollback', instance, '--reason', 'r', '--to', 'HEAD~1'], /--to <revision>' argument 'HEAD~1' is invalid\. target "HEAD~1" is neither "previous" nor a commit hash/],
+      [['rollback', instance, '--reason', 'r', '--to', ''], /--to <revision>' argument '' is invalid\. target is required/],
+      [['rollback', instance, '--reason', ''], /--reason <text>' argument '' is invalid\. a non-empty text/],
+      [['rollback', instance, '--reason', control], /--reason <text>' argument .* is invalid\. text without control characters/],
+      [['rollback', instance, '--reason', 'x'.repeat(1001)], /is invalid\. at most 1000 characters/],
+      [['rollback', instance, '--reason', 'r', '--as', ''], /--as <user>' argument '' is invalid\. an identity of 1 to 64/],
+      [['rollback', instance, '--reason', 'r', '--as', 'eve\nroot'], /--as <user>' argument 'eve\nroot' is invalid\. an identity/],
+      [['rollback', instance, '--reason', 'r', '--as', '../../etc/x'], /is invalid\. an identity/],
+      [['rollback', instance, '--reason', 'r'], /\$VCP_USER "bob\\u0007" is not an identity .*; name yourself with --as/, { VCP_USER: 'bob\u0007' }],
+      [['unpin', instance, '--reason', 'r', '--branch', 'feature..x'], /--branch <name>' argument 'feature\.\.x' is invalid\. a git branch name: no "\.\."/],
+      [['unpin', instance, '--reason', 'r', '--branch=-rf'], /a git branch name: not starting with -/],
+      [['unpin', instance, '--reason', 'r', '--branch', 'main branch'], /a git branch name: letters, digits/],
+      [['unpin', instance, '--reason', 'r', '--branch', '4f2c9d1'], /a branch, not a commit hash/],
+      [['diagnostics', instance, '--url-expiry', '0'], /--url-expiry <seconds>' argument '0' is invalid\. a whole number of seconds from 1 to 604800/],
+      [['diagnostics', instance, '--url-expiry', '604801'], /a whole number of seconds from 1 to 604800/],
+      [['diagnostics', instance, '--as', ''], /an identity of 1 to 64/],
+      [['recover-dynamodb', instance, '--segments', '1000000'], /--segments <n>' argument '1000000' is invalid\. a whole number from 1 to 1024/],
+      [['recover-dynamodb', instance, '--chunk-max-items', '1000000'], /a whole number from 1 to 100000/],
+      [['recover-dynamodb', instance, '--import-concurrency', '257'], /a whole number from 1 to 256/],
+      [['recover-dynamodb', instance, '--reason', 'a\tb'], /text without control characters/],
+      [['export-dynamodb', instance, '--segments', '2000'], /a whole number from 1 to 1024/],
+      [['import-dynamodb', instance, '--from', '/proc/self/environ', '--tables', 'users'], /--from \/proc\/self\/environ: not `aws dynamodb scan` output .*nothing was uploaded/],
+      [['import-dynamodb', instance, '--from', notScan, '--tables', 'users'], /users\.json: not `aws dynamodb scan` output/],
+      [['import-dynamodb', instance, '--from', bigNotScan, '--tables', 'users'], /big\.json: not `aws dynamodb scan` output/],
+      [['list', '--limit', '0'], /--limit <n>' argument '0' is invalid\. a whole number from 1 to 10000/],
+      [['list', '--limit', 'lots'], /a whole number from 1 to 10000/],
+      [['list', '--instance', 'Bad_Name'], /not a DNS-1123 label/],
+      [['list', '--runbook', 'nope'], /--runbook <name>' argument 'nope' is invalid\. Allowed choices are/],
+      [['watch', 'x', '--url-expiry', '-1'], /--url-expiry <seconds>' argument '-1' is invalid/],
+      [['show', 'x', '--url-expiry', '99999999'], /a whole number of seconds from 1 to 604800/],
+      [['approve', 'x', '--comment', 'ok\u0007'], /--comment <text>' argument .* is invalid\. text without control characters/],
+      [['approve', 'x', '--input', 'bad key=1'], /--input takes key=value with a name for a key/],
+      [['reject', 'x', '--comment', ' '], /a non-empty text/],
+      [['keys', 'init', '--as', '..'], /an identity of 1 to 64/],
+    ];
+    const { client, close } = await temporalClient();
+    const workflows = async (taskQueue: string) => {
+      const ids: string[] = [];
+      for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) ids.push(wf.workflowId);
+      return ids;
+    };
+    const uploads = async () => (await aws.s3.send(new ListObjectsV2Command({ Bucket: config.aws.backupBucket, Prefix: 'uploads/' }))).Contents?.map((o) => o.Key) ?? [];
+    try {
+      // A worker runs, so a command that did start something would have it run (and show below).
+      await withWorker(async ({ taskQueue }) => {
+        const uploadsBefore = await uploads();
+        expect(await workflows(taskQueue)).toEqual([]);
+        const results: { code: number; stdout: string; stderr: string }[] = [];
+        for (const [args, , env] of cases) results.push(await cli(args, taskQueue, env));
+        cases.forEach(([args, message], i) => {
+          expect({ args, code: results[i]!.code, stderr: results[i]!.stderr }).toMatchObject({ args, code: EXIT.usage });
+          expect(results[i]!.stderr, args.join(' ')).toMatch(message);
+        });
+        // Visibility follows a start within a moment; give it time to show anything started.
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        expect(await workflows(taskQueue)).toEqual([]);
+        expect(await uploads()).toEqual(uploadsBefore);
+      });
+    } finally {
+      await close();
+    }
+  }, 240_000);
+
+  it('diagnostics prints a download link signed with the caller\'s credentials that downloads the archive from moto; show signs one too', async () => {
+    const instance = uniqueInstance('cli-diag-link');
+    await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    const approvals = await aliceApprovesBobRequests();
+    await withWorker(async ({ taskQueue }) => {
+      const started = Date.now();
+      const run = await cli(['diagnostics', instance, '--url-expiry', '120', '--as', 'bob', '-o', 'json'], taskQueue);
+      expect(run.code, run.stderr).toBe(EXIT.ok);
+      const out = json<DiagnosticBundleDetails & { download: DownloadLink }>(run.stdout);
+      expect(out.download.url).toMatch(/X-Amz-Expires=120&/);
+      expect(Date.parse(out.download.expiresAt) - started).toBeGreaterThan(110_000);
+      expect(Date.parse(out.download.expiresAt) - Date.now()).toBeLessThanOrEqual(120_000);
+      const response = await fetch(out.download.url);
+      expect(response.status).toBe(200);
+      const bytes = Buffer.from(await response.arrayBuffer());
+      expect({ size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }).toEqual({ size: out.archive.size, sha256: out.archive.sha256 });
+
+      const text = await cli(['diagnostics', instance, '--as', 'bob'], taskQueue);
+      expect(text.code, text.stderr).toBe(EXIT.ok);
+      expect(lines(text.stdout)[0]).toMatch(new RegExp(`^bundle: s3://${config.aws.backupBucket}/diagnostics/${instance}/\\S+\\.tar\\.gz \\(\\d+ files`));
+      expect(lines(text.stdout)[1]).toMatch(/^download until \S+: http\S+X-Amz-Expires=3600&\S+$/);
+
+      const [bundle] = json<{ workflowId: string }[]>((await cli(['list', '--instance', instance, '--runbook', 'diagnostic-bundle', '--limit', '1', '-o', 'json'], taskQueue)).stdout);
+      const shown = await cli(['show', bundle!.workflowId, '--url-expiry', '60'], taskQueue);
+      expect(shown.code, shown.stderr).toBe(EXIT.ok);
+      const link = lines(shown.stdout).find((l) => l.startsWith('  download until '))!;
+      expect(link).toMatch(/X-Amz-Expires=60&/);
+      expect((await fetch(link.slice(link.indexOf('http')))).status).toBe(200);
+    }, { overrides: { approvals } });
   });
 });

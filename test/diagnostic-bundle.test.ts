@@ -1,11 +1,13 @@
 /**
  * The diagnostic bundle runbook on the real Temporal server, API server (pod logs through kwok) and
- * moto: the archive is downloaded through its pre-signed URL, unpacked and compared with the seed.
+ * moto: the archive is downloaded through a link signed as the CLI signs it, unpacked and compared
+ * with the seed.
  */
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
@@ -19,19 +21,20 @@ import { extract } from 'tar-stream';
 import { parse } from 'yaml';
 import { createArchiveActivities } from '../activities/aws/archive';
 import { createDiagnosticsActivities, toYamlText } from '../activities/diagnostics/collectors';
+import { signDownloadLink } from '../client/download-link';
 import { startDiagnosticBundle } from '../client/runbooks';
 import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS, STAGING_LOST } from '../common/diagnostics';
-import type { DiagnosticBundleDetails, DiagnosticBundleInput } from '../common/diagnostics';
-import { APPLICATION, ARGOCD_NAMESPACE, API_DEPLOYMENT, FRONTEND_DEPLOYMENT } from '../common/platform';
+import type { DiagnosticArchive, DiagnosticBundleDetails, DiagnosticBundleInput } from '../common/diagnostics';
+import { APPLICATION, ARGOCD_NAMESPACE, API_DEPLOYMENT, CONFIG_MAP, FRONTEND_DEPLOYMENT } from '../common/platform';
 import { progressQuery } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { LOGGED_AWS_SECRET, LOGGED_BEARER_TOKEN } from '../platform-sim/pod-logs';
-import { SEEDED_REVISIONS, SEEDED_SECRETS } from '../platform-sim/seed';
+import { SEEDED_REVISIONS, SEEDED_SECRETS, waitFor } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
+import { ALL_CANARIES, CANARY, REDACTION_CANARIES } from '../test-support/redaction-canaries';
 import { seedForTest } from '../test-support/seed';
 import { startDynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
 import type { DynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
-import { tmpdir } from 'node:os';
 import { approversFileJson } from '../test-support/approvers';
 import { awsClients, config, directStagingArea, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
 
@@ -51,9 +54,9 @@ async function runBundle(input: DiagnosticBundleInput): Promise<RunbookResult<Di
   return withWorker(async ({ client, taskQueue }) => (await startDiagnosticBundle(client, taskQueue, input)).result() as Promise<RunbookResult<DiagnosticBundleDetails>>);
 }
 
-/** Downloads through the pre-signed URL and unpacks: path (below the bundle's root folder) -> content. */
-async function download(url: string): Promise<{ bytes: Buffer; files: Map<string, Buffer> }> {
-  const response = await fetch(url);
+/** Downloads through a link signed as the CLI signs it, and unpacks: path (below the bundle's root folder) -> content. */
+async function download(archive: DiagnosticArchive): Promise<{ bytes: Buffer; files: Map<string, Buffer> }> {
+  const response = await fetch((await signDownloadLink(config, archive, 600)).url);
   expect(response.status).toBe(200);
   const bytes = Buffer.from(await response.arrayBuffer());
   const files = new Map<string, Buffer>();
@@ -72,6 +75,12 @@ async function download(url: string): Promise<{ bytes: Buffer; files: Map<string
 
 const requestedBy = { user: 'bob', via: 'test' as const };
 
+/** The parts of a pod read back from resources.yaml. */
+interface V1PodLike {
+  metadata: { name: string; annotations: Record<string, string> };
+  spec: { containers: { args: string[]; env: { name: string; value: string }[] }[] };
+}
+
 describe('diagnostic bundle runbook', () => {
   it('collects everything the guide lists into one archive whose contents match the seeded instance, with secrets redacted', async () => {
     const instance = uniqueInstance('diag');
@@ -80,10 +89,10 @@ describe('diagnostic bundle runbook', () => {
     const podNames = pods.items.map((p) => p.metadata!.name!);
     expect(podNames).toHaveLength(3);
 
-    const result = await runBundle({ instance, options: { requestedBy }, urlExpirySeconds: 600 });
+    const result = await runBundle({ instance, options: { requestedBy } });
     expect(result.outcome).toBe('succeeded');
     const archive = result.details!.archive;
-    const { bytes, files } = await download(archive.url);
+    const { bytes, files } = await download(archive);
     expect(bytes.length).toBe(archive.size);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(archive.sha256);
 
@@ -135,6 +144,84 @@ describe('diagnostic bundle runbook', () => {
     expect(text(`logs/virtual-coffee-api/${apiPod}/api.log`)).toContain('Bearer [REDACTED]');
   });
 
+  it('keeps every form of secret out of a real bundle (pod env, args, annotations and logs; ConfigMap data and binaryData) and keeps the harmless values beside them', async () => {
+    const instance = uniqueInstance('diag-canary');
+    await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    const texts = REDACTION_CANARIES.text;
+    const binary = Buffer.from(`keystore ${CANARY.binary}`).toString('base64');
+
+    // The ConfigMap: every text form in a config file, a key with a secret-looking name, and binaryData.
+    const configMap = await aws.kube.core.readNamespacedConfigMap({ name: CONFIG_MAP, namespace: instance });
+    const properties = texts.map((c) => c.text).join('\n') + '\n';
+    configMap.data = { ...configMap.data, 'app.properties': properties, stripe_api_key: CANARY.envByName };
+    configMap.binaryData = { 'keystore.p12': binary };
+    await aws.kube.core.replaceNamespacedConfigMap({ name: CONFIG_MAP, namespace: instance, body: configMap });
+
+    // An API pod (the collectors take pods by app=virtual-coffee-api) with every text form in its env
+    // (under harmless names), annotations and log, and secret arguments. Without the platform's
+    // part-of label, so the pod-log simulator leaves it to this test, which writes its log for kwok.
+    const pod = `${API_DEPLOYMENT}-canary`;
+    const logDir = mkdtempSync(path.join(tmpdir(), 'vcp-canary-logs-'));
+    const logsFile = path.join(logDir, 'api.log');
+    const logLines = ['INFO  canary pod starting', ...texts.flatMap((c) => c.text.split('\n'))];
+    writeFileSync(logsFile, logLines.map((line, i) => `${new Date(Date.now() + i).toISOString()} stdout F ${line}\n`).join(''));
+    await aws.kube.custom.createNamespacedCustomObject({
+      group: 'kwok.x-k8s.io', version: 'v1alpha1', plural: 'logs', namespace: instance,
+      body: { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'Logs', metadata: { name: pod, namespace: instance }, spec: { logs: [{ containers: ['api'], logsFile }] } },
+    });
+    await aws.kube.core.createNamespacedPod({
+      namespace: instance,
+      body: {
+        metadata: {
+          name: pod,
+          labels: { app: API_DEPLOYMENT },
+          annotations: { 'vc.example/webhook-token': CANARY.annotationByName, 'vc.example/owner': 'team-coffee', ...Object.fromEntries(texts.map((c, i) => [`vc.example/note-${i}`, c.text])) },
+        },
+        spec: {
+          containers: [{
+            name: 'api',
+            image: 'registry.example/virtual-coffee-api:canary',
+            args: ['--password', CANARY.argPassword, `--token=${CANARY.argToken}`, '--port', '8080'],
+            env: [{ name: 'STRIPE_API_KEY', value: CANARY.envByName }, { name: 'LOG_LEVEL', value: 'info' }, ...texts.map((c, i) => ({ name: `NOTE_${i}`, value: c.text }))],
+          }],
+        },
+      },
+    });
+    await waitFor(`pod ${pod} running with its log`, async () => {
+      const log = await aws.kube.core.readNamespacedPodLog({ name: pod, namespace: instance, container: 'api' });
+      return log.includes('canary pod starting');
+    });
+
+    const result = await runBundle({ instance, options: { requestedBy } });
+    expect(result.details!.collectors.filter((c) => c.status !== 'ok')).toEqual([]);
+    const { files } = await download(result.details!.archive);
+    rmSync(logDir, { recursive: true, force: true });
+    const log = files.get(`logs/virtual-coffee-api/${pod}/api.log`)?.toString();
+    expect(log, 'the canary pod\'s log is in the bundle').toContain('canary pod starting');
+
+    // No canary anywhere, in any file; each leak named with the file it is in.
+    const leaks = [...files].flatMap(([file, bytes]) => ALL_CANARIES.filter((canary) => bytes.toString().includes(canary)).map((canary) => `${file}: ${canary}`));
+    expect(leaks).toEqual([]);
+
+    // What sits beside them survives: in the log, in the ConfigMap's file, in each env value and annotation.
+    const listed = (parse(files.get('resources.yaml')!.toString()) as { items: V1PodLike[] }).items.find((i) => i.metadata.name === pod)!;
+    const env = Object.fromEntries(listed.spec.containers[0]!.env.map((e) => [e.name, e.value]));
+    const cm = parse(files.get('configmap.yaml')!.toString()) as { data: Record<string, string>; binaryData: Record<string, string> };
+    texts.forEach((c, i) => {
+      for (const harmless of c.keep) {
+        expect(log, `log: ${c.form}`).toContain(harmless);
+        expect(cm.data['app.properties'], `ConfigMap: ${c.form}`).toContain(harmless);
+        expect(env[`NOTE_${i}`], `env: ${c.form}`).toContain(harmless);
+        expect(listed.metadata.annotations[`vc.example/note-${i}`], `annotation: ${c.form}`).toContain(harmless);
+      }
+    });
+    expect(env.LOG_LEVEL).toBe('info');
+    expect(listed.spec.containers[0]!.args).toEqual(['--password', '[REDACTED]', '--token=[REDACTED]', '--port', '8080']);
+    expect(listed.metadata.annotations['vc.example/owner']).toBe('team-coffee');
+    expect(cm.binaryData).toEqual({ 'keystore.p12': '[REDACTED]' });
+    expect(cm.data.matching_schedule).toBe('0 9 * * MON');
+  });
+
   it('records a failing collector in the manifest and still delivers the rest of the bundle', async () => {
     const instance = uniqueInstance('diag-fail');
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
@@ -143,7 +230,7 @@ describe('diagnostic bundle runbook', () => {
     const result = await runBundle({ instance, options: { requestedBy } });
     expect(result.outcome).toBe('succeeded');
     expect(result.details!.collectors.find((c) => c.collector === 'argocd-application')).toMatchObject({ status: 'failed', files: 0 });
-    const { files } = await download(result.details!.archive.url);
+    const { files } = await download(result.details!.archive);
     const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Manifest;
     expect(manifest.collectors.find((c) => c.collector === 'argocd-application')?.error).toMatch(/404|not found/i);
     expect(files.has('argocd-app.yaml')).toBe(false);
@@ -156,7 +243,7 @@ describe('diagnostic bundle runbook', () => {
     const instance = uniqueInstance('diag-cap');
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
     const result = await runBundle({ instance, options: { requestedBy }, limits: { maxLogBytes: 120, maxBundleBytes: 6000 } });
-    const { files } = await download(result.details!.archive.url);
+    const { files } = await download(result.details!.archive);
     const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Manifest;
     const logs = manifest.files.filter((f) => f.path.startsWith('logs/'));
     expect(logs.length).toBeGreaterThan(0);
@@ -190,16 +277,30 @@ describe('diagnostic bundle runbook', () => {
     expect(calls.sort()).toEqual(['events', 'jobs', 'pods']);
   });
 
-  it('refuses a download link longer than SigV4 allows, before collecting anything', async () => {
-    const err = await withWorker(async ({ client, taskQueue }) =>
-      (await startDiagnosticBundle(client, taskQueue, { instance: 'demo', options: { requestedBy }, urlExpirySeconds: 8 * 24 * 3600 })).result().then(
-        () => undefined,
-        (e: unknown) => e,
-      ),
-    );
-    let messages = '';
-    for (let e: unknown = err; e instanceof Error; e = e.cause) messages += `${e.message}\n`;
-    expect(messages).toMatch(/urlExpirySeconds must be between 1 and 604800/);
+  it('returns where the archive is and no download link: the run\'s history holds no signature; a start that still sends urlExpirySeconds runs', async () => {
+    const instance = uniqueInstance('diag-nolink');
+    await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    await withWorker(async ({ client, taskQueue }) => {
+      // Older starters sent a link lifetime, this one longer than SigV4 allows: accepted and ignored.
+      const handle = await startDiagnosticBundle(client, taskQueue, { instance, options: { requestedBy }, urlExpirySeconds: 8 * 24 * 3600 });
+      const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
+      expect(result.outcome).toBe('succeeded');
+      const archive = result.details!.archive;
+      expect(Object.keys(archive).sort()).toEqual(['bucket', 'files', 'key', 'omitted', 'sha256', 'size']);
+      // Every payload of the history as text (they are JSON bytes), so a link anywhere in it shows.
+      const texts: string[] = [];
+      const collect = (value: unknown): void => {
+        if (value instanceof Uint8Array) texts.push(Buffer.from(value).toString('utf8'));
+        else if (typeof value === 'string') texts.push(value);
+        else if (value !== null && typeof value === 'object') Object.values(value).forEach(collect);
+      };
+      collect(await handle.fetchHistory());
+      const text = texts.join('\n');
+      expect(text).toContain(archive.key);
+      expect(text).not.toMatch(/X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token/i);
+      const { files } = await download(archive);
+      expect(files.has('manifest.json')).toBe(true);
+    });
   });
 
   it('writes YAML that reads back as exactly the data it was given, whatever the strings hold', () => {
@@ -348,7 +449,7 @@ describe('diagnostic bundle survives its staging worker', () => {
       const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
       expect(result.outcome).toBe('succeeded');
       expect(result.details!.collectors.filter((c) => c.status !== 'ok')).toEqual([]);
-      const { files } = await download(result.details!.archive.url);
+      const { files } = await download(result.details!.archive);
       const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Manifest;
       expect([...files.keys()].sort()).toEqual(['manifest.json', ...manifest.files.map((f) => f.path)].sort());
       expect(Object.keys(JSON.parse(files.get('dynamodb-tables.json')!.toString()) as object)).toHaveLength(3);

@@ -1,7 +1,8 @@
 /**
  * The guide's "Collecting Diagnostic Information", as one read-only runbook: every collector runs in
  * parallel as its own activity (a failing one is recorded, the rest still land), then one activity
- * streams everything into a tar.gz in S3 with a manifest and returns a pre-signed download link.
+ * streams everything into a tar.gz in S3 with a manifest and returns where it is (never a download
+ * link: a result stays in the history, and a pre-signed URL is a credential; the CLI signs one).
  *
  * Collectors are local activities: short, read-only and idempotent, they run on the worker that
  * runs the workflow task, with no server round trip each, and stage their files on its disk. The
@@ -15,25 +16,22 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, proxyActivities, proxyLocalActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { RUNBOOKS } from '../common/definitions';
-import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS, MAX_PRESIGN_SECONDS, STAGING_LOST } from '../common/diagnostics';
+import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS, STAGING_LOST } from '../common/diagnostics';
 import type { CollectorName, CollectorOutcome, DiagnosticArchive, DiagnosticBundleDetails, DiagnosticBundleInput, DiagnosticLimits } from '../common/diagnostics';
 import { InvalidInputError, validateInstanceName } from '../common/instance';
 import type { RunbookResult } from '../common/runbook';
 import { Runbook } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
 
-function validateLimits(input: DiagnosticBundleInput): { limits: DiagnosticLimits; urlExpirySeconds: number } {
+/** `input.urlExpirySeconds`, sent by older starters, is ignored: the bundle has no link to sign. */
+function validateLimits(input: DiagnosticBundleInput): DiagnosticLimits {
   const limits = { ...DEFAULT_DIAGNOSTIC_LIMITS, ...input.limits };
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isInteger(value) || value <= 0) throw new InvalidInputError(`limits.${name} must be a positive integer`);
   }
-  const urlExpirySeconds = input.urlExpirySeconds ?? 3600;
-  if (!Number.isInteger(urlExpirySeconds) || urlExpirySeconds <= 0 || urlExpirySeconds > MAX_PRESIGN_SECONDS) {
-    throw new InvalidInputError(`urlExpirySeconds must be between 1 and ${MAX_PRESIGN_SECONDS} (SigV4 allows at most 7 days)`);
-  }
   const unknown = (input.collectors ?? []).filter((c) => !(COLLECTORS as readonly string[]).includes(c));
   if (unknown.length > 0) throw new InvalidInputError(`unknown collectors: ${unknown.join(', ')} (known: ${COLLECTORS.join(', ')})`);
-  return { limits, urlExpirySeconds };
+  return limits;
 }
 
 /** Workers tried before the run gives up on staging (each lost worker costs a fresh collection). */
@@ -59,7 +57,7 @@ function failureMessage(err: unknown): string {
 
 export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<RunbookResult<DiagnosticBundleDetails>> {
   const instance = validateInput(() => validateInstanceName(input.instance));
-  const { limits, urlExpirySeconds } = validateInput(() => validateLimits(input));
+  const limits = validateInput(() => validateLimits(input));
   const collectors = input.collectors ?? [...COLLECTORS];
   const info = workflowInfo();
   const runbook = new Runbook({
@@ -71,7 +69,7 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
     startInput: input,
     steps: [
       { name: 'collect', title: `Collect (${collectors.length} collectors in parallel)` },
-      { name: 'archive', title: 'Stream the tar.gz to S3 and sign a download link' },
+      { name: 'archive', title: 'Stream the tar.gz to S3' },
     ],
   });
   return runbook.run(async () => {
@@ -120,8 +118,7 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
               archiveKey,
               outcomes,
               limits,
-              urlExpirySeconds,
-              inputs: { instance, collectors, limits, urlExpirySeconds, requestedBy: input.options.requestedBy },
+              inputs: { instance, collectors, limits, requestedBy: input.options.requestedBy },
             }),
           );
           runbook.note(`Bundle: s3://${archive.bucket}/${archive.key} (${archive.size} bytes, sha256 ${archive.sha256.slice(0, 16)}…)`);

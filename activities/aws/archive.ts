@@ -1,24 +1,24 @@
 /**
  * Builds the diagnostic bundle: streams every collector's staging file (on this worker) into one
  * tar.gz uploaded to S3 (multipart past one part), never holding the bundle in memory, with a
- * manifest of sizes and checksums; then signs a download URL. A tar header needs each file's size,
- * which the staging step recorded with the file's place in its collector's staging file.
+ * manifest of sizes and checksums. It returns where the archive is, never a download link: a link
+ * in a result would sit in the workflow's history; the CLI signs one with the caller's credentials.
+ * A tar header needs each file's size, which the staging step recorded with the file's place in its
+ * collector's staging file.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { pack as tarPack } from 'tar-stream';
 import type { CollectorOutcome, DiagnosticArchive, DiagnosticLimits, StagedFile } from '../../common/diagnostics';
 import type { FileHandle } from 'node:fs/promises';
-import { HEARTBEAT_INTERVAL_MS, MAX_PRESIGN_SECONDS, STAGING_LOST } from '../../common/diagnostics';
+import { HEARTBEAT_INTERVAL_MS, STAGING_LOST } from '../../common/diagnostics';
 import type { StagingArea } from '../diagnostics/staging';
 
 export interface ArchiveRequest {
@@ -27,7 +27,8 @@ export interface ArchiveRequest {
   archiveKey: string;
   outcomes: CollectorOutcome[];
   limits: DiagnosticLimits;
-  urlExpirySeconds: number;
+  /** Ignored: sent by runs started before the archive stopped signing a link. */
+  urlExpirySeconds?: number;
   inputs: Record<string, unknown>;
 }
 
@@ -45,9 +46,6 @@ export function createArchiveActivities(deps: ArchiveDeps) {
   const owner = { Bucket: deps.backupBucket, ExpectedBucketOwner: deps.expectedBucketOwner };
   return {
     async buildDiagnosticArchive(req: ArchiveRequest): Promise<DiagnosticArchive> {
-      if (!(req.urlExpirySeconds > 0 && req.urlExpirySeconds <= MAX_PRESIGN_SECONDS)) {
-        throw ApplicationFailure.create({ type: 'InvalidInputError', message: `urlExpirySeconds must be between 1 and ${MAX_PRESIGN_SECONDS} (SigV4 allows at most 7 days)`, nonRetryable: true });
-      }
       // Past the cap, what describes the instance goes first, logs after: each group in path order.
       const isLog = (file: StagedFile) => file.path.startsWith('logs/');
       const staged = req.outcomes.flatMap((o) => o.files).sort((a, b) => Number(isLog(a)) - Number(isLog(b)) || a.path.localeCompare(b.path));
@@ -158,20 +156,8 @@ export function createArchiveActivities(deps: ArchiveDeps) {
       }
 
       // The staged files are in the archive now.
-      const [url] = await Promise.all([
-        getSignedUrl(deps.s3, new GetObjectCommand({ Bucket: deps.backupBucket, Key: req.archiveKey }), { expiresIn: req.urlExpirySeconds }),
-        deps.staging.remove(req.bundleId),
-      ]);
-      return {
-        bucket: deps.backupBucket,
-        key: req.archiveKey,
-        size,
-        sha256: hash.digest('hex'),
-        url,
-        urlExpiresAt: new Date(Date.now() + req.urlExpirySeconds * 1000).toISOString(),
-        files: included.length + 1,
-        omitted,
-      };
+      await deps.staging.remove(req.bundleId);
+      return { bucket: deps.backupBucket, key: req.archiveKey, size, sha256: hash.digest('hex'), files: included.length + 1, omitted };
     },
   };
 }

@@ -1,0 +1,160 @@
+/**
+ * The CLI's option parsers: each option is checked before anything is started or uploaded, and a
+ * bad value is a usage error (exit 2) that says what is expected. Commander calls the parsers
+ * given to `.option()`; the rest are called by the commands before they connect.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import { RUNBOOKS } from '../common/definitions';
+import { MAX_PRESIGN_SECONDS } from '../common/diagnostics';
+import { parseS3Url, validateRecoveryTables } from '../common/dynamodb-backup';
+import type { ExportTuning, ImportTuning } from '../common/dynamodb-backup';
+import { InvalidInputError, instanceTableNames } from '../common/instance';
+import { validateRollbackTarget } from '../common/rollback';
+import { checkScanFile } from './upload';
+import type { ScanFile } from './upload';
+
+/** Commander's way to say an option is bad; the message follows "option '--x <v>' argument 'y' is invalid." */
+function invalid(message: string): never {
+  throw new InvalidArgumentError(message);
+}
+
+/** A whole number option from `min` to `max`; anything else is a usage error naming the range. */
+export function wholeNumber(min: number, max: number, unit = ''): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) invalid(`a whole number${unit} from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** Scan segments per table: each is an activity, so a thousand is plenty (DynamoDB allows a million). */
+export const parseSegments = wholeNumber(1, 1024);
+/** Items per backup chunk: a chunk also closes at 8 MiB, which small items reach near 100 000. */
+export const parseChunkMaxItems = wholeNumber(1, 100_000);
+export const parseImportConcurrency = wholeNumber(1, 256);
+/** A download link's lifetime: SigV4 signatures last at most 7 days. */
+export const parseUrlExpiry = wholeNumber(1, MAX_PRESIGN_SECONDS, ' of seconds');
+export const parseLimit = wholeNumber(1, 10_000);
+/** Below 100 ms the polling would load the server for no visible gain. */
+export const parseInterval = wholeNumber(100, 600_000, ' of milliseconds');
+
+// C0 and C1 controls, and the Unicode line separators and bidirectional overrides that make text
+// in an audit record or a terminal read other than it is.
+const CONTROL = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+/** Free text for the audit record (`--reason`, `--comment`): 1 to 1000 characters, no control characters. */
+export function parseText(value: string): string {
+  if (value.trim() === '') invalid('a non-empty text');
+  if (CONTROL.test(value)) invalid('text without control characters (newlines, tabs, escapes)');
+  if ([...value].length > 1000) invalid('at most 1000 characters');
+  return value;
+}
+
+/** `--to`: what the rollback resolves against the Application's history. */
+export function parseRevision(value: string): string {
+  try {
+    return validateRollbackTarget(value);
+  } catch (err) {
+    return invalid(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** `--branch`: a git branch name (`git check-ref-format --branch` rules) and not a commit. */
+export function parseBranch(value: string): string {
+  const problem =
+    value.length === 0 || value.length > 200 ? 'from 1 to 200 characters'
+    : !/^[A-Za-z0-9._/-]+$/.test(value) ? 'letters, digits and . _ / - only'
+    : value.startsWith('-') || value.startsWith('/') || value.endsWith('/') || value.endsWith('.') ? 'not starting with - or /, nor ending with / or .'
+    : /\.\.|\/\/|(^|\/)\.|\.lock(\/|$)/.test(value) ? 'no "..", "//", component starting with "." or ending with ".lock"'
+    : /^[0-9a-f]{7,40}$/.test(value) ? 'a branch, not a commit hash (use rollback --to for a commit)'
+    : undefined;
+  return problem ? invalid(`a git branch name: ${problem}`) : value;
+}
+
+/**
+ * An identity (`--as`, $VCP_USER, the login): it names the requester in the audit record and the key
+ * file, so it is a plain name of letters, digits and . _ @ - (up to 64, starting with a letter or digit).
+ */
+export function parseIdentity(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(value)) {
+    invalid('an identity of 1 to 64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit');
+  }
+  return value;
+}
+
+/** `--as`, else $VCP_USER, else the login; each checked like `--as`. */
+export function identity(as?: string): string {
+  if (as !== undefined) return as;
+  const fromEnv = process.env.VCP_USER;
+  const [name, where] = fromEnv !== undefined ? [fromEnv, '$VCP_USER'] : [os.userInfo().username, 'your login name'];
+  try {
+    return parseIdentity(name);
+  } catch (err) {
+    throw new InvalidInputError(`${where} ${JSON.stringify(name)} is not ${err instanceof Error ? err.message : String(err)}; name yourself with --as`);
+  }
+}
+
+/** A workflow ID argument (`show`, `watch`, `approve`, ...): non-empty, no control characters. */
+export function validateWorkflowId(value: string): string {
+  if (value.length === 0 || value.length > 1000 || CONTROL.test(value)) throw new InvalidInputError(`${JSON.stringify(value)} is not a workflow ID`);
+  return value;
+}
+
+export const RUNBOOK_NAMES: string[] = Object.values(RUNBOOKS);
+
+/** `--input key=value...`: approval inputs, keys as the runbooks name them, values as free text. */
+export function parseInputs(pairs: string[] = []): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      const key = pair.slice(0, at);
+      if (at <= 0 || !/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(key)) throw new InvalidInputError(`--input takes key=value with a name for a key, not ${JSON.stringify(pair)}`);
+      const value = pair.slice(at + 1);
+      if (CONTROL.test(value) || value.length > 1000) throw new InvalidInputError(`--input ${key}: at most 1000 characters, no control characters`);
+      return [key, value];
+    }),
+  );
+}
+
+/** `--tables a,b`: the names; checked against the instance's tables once the instance is known. */
+export function parseTableList(value: string): string[] {
+  const names = value.split(',').map((t) => t.trim()).filter(Boolean);
+  if (names.length === 0) invalid('a comma-separated list of table names');
+  return names;
+}
+
+/** Full table names from `--tables`; the platform's short names (users, matches, feedback) are accepted too. */
+export function resolveTables(instance: string, tables: string[] | undefined): string[] | undefined {
+  if (!tables) return undefined;
+  const known = instanceTableNames(instance);
+  return validateRecoveryTables(instance, tables.map((t) => (known.includes(`${t}-${instance}`) ? `${t}-${instance}` : t)), known);
+}
+
+export function parseManifestUrl(value: string): string {
+  try {
+    parseS3Url(value);
+  } catch (err) {
+    invalid(err instanceof Error ? err.message : String(err));
+  }
+  if (!value.endsWith('/manifest.json')) invalid("the s3:// URL of a backup's manifest.json");
+  return value;
+}
+
+/** Where an import reads from: an s3:// URL as given, or a local scan file (checked, not yet uploaded). */
+export function importSource(from: string): { s3Url: string; manifest: boolean } | ScanFile {
+  if (from.startsWith('s3://')) return { s3Url: from, manifest: parseS3Url(from).key.endsWith('manifest.json') };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) throw new InvalidInputError(`--from ${from}: only s3:// URLs and local files are supported`);
+  // Our manifests list chunks in S3, so a local one cannot be imported; only the guide's scan file can.
+  if (path.basename(from).endsWith('manifest.json')) {
+    throw new InvalidInputError(`--from ${from}: a local file must be \`aws dynamodb scan\` output; import a backup manifest by its s3:// URL`);
+  }
+  return checkScanFile(from);
+}
+
+/** Drops the fields left unset, and the whole object when none is set. */
+export function tuning<T extends ExportTuning | ImportTuning>(values: T): T | undefined {
+  const set = Object.entries(values).filter(([, v]) => v !== undefined);
+  return set.length ? (Object.fromEntries(set) as T) : undefined;
+}
