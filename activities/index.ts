@@ -13,6 +13,7 @@ import { createArgoCdActivities } from './kubernetes/argocd';
 import { createDiagnosticsActivities } from './diagnostics/collectors';
 import { createArchiveActivities } from './aws/archive';
 import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
+import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
 import { createRecoveryKubeActivities } from './kubernetes/recovery';
 import type { ApprovalConfig } from '../common/runbook';
 import type { StagingArea } from './diagnostics/staging';
@@ -23,6 +24,8 @@ export interface ActivityDeps {
   s3: S3Client;
   backupBucket: string;
   expectedBucketOwner?: string;
+  /** Buckets besides the backup bucket that imports and resumes may read backups from (VCP_ALLOWED_SOURCE_BUCKETS). */
+  allowedSourceBuckets?: string[];
   approvals: ApprovalConfig;
   notifyWebhookUrl?: string;
   /** Where diagnostic bundles stage their files on this worker (VCP_STAGING_DIR). */
@@ -44,6 +47,7 @@ export function createActivities(deps: ActivityDeps & WorkerProcessDeps) {
     ...createDiagnosticsActivities(deps),
     ...createArchiveActivities(deps),
     ...createDynamoDbBackupActivities(deps),
+    ...createDynamoDbVerifyActivities(deps),
     ...createRecoveryKubeActivities(deps),
   };
 }
