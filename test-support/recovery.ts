@@ -71,7 +71,7 @@ export function composeExtraTable(kube: KubeClients, dynamodb: DynamoDBClient, i
       const claim = await readClaim(kube, instance).catch(() => undefined);
       const composite = claim?.spec.resourceRef?.name;
       if (composite && !claim?.metadata.deletionTimestamp) {
-        const exists = await getOrUndefined(kube.custom.getClusterCustomObject({ ...MANAGED_TABLE, name: `${composite}-${base}` }));
+        const exists: unknown = await getOrUndefined(kube.custom.getClusterCustomObject({ ...MANAGED_TABLE, name: `${composite}-${base}` }));
         const owner = (await getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name: composite }))) as DynamoDbComposite | undefined;
         if (!exists && owner && !owner.metadata.deletionTimestamp) await addOwnedTable(kube, dynamodb, instance, base).catch(() => undefined);
       }

@@ -78,7 +78,7 @@ describe('DynamoDB recovery covers every table the claim owns', { timeout: 240_0
     const instance = uniqueInstance('ddb-fourth');
     await seedForTest(instance, { sizes: { users: 12, matches: 5, feedback: 4 } });
     const audit = await addOwnedTable(kube, dynamodb, instance, 'audit', 9);
-    const before = { ...(await instanceItems(dynamodb, instance)), audit: await tableItems(dynamodb, audit) };
+    const before: Record<string, ItemsByCanonicalText> = { ...(await instanceItems(dynamodb, instance)), audit: await tableItems(dynamodb, audit) };
     const claimBefore = (await instanceState(kube, instance)).claimUid;
     // The Composition makes the fourth Table for the recreated claim's composite too.
     const stopComposing = composeExtraTable(kube, dynamodb, instance, 'audit');
@@ -107,8 +107,8 @@ describe('DynamoDB recovery covers every table the claim owns', { timeout: 240_0
       await stopComposing();
     }
     expect((await instanceState(kube, instance)).claimUid).not.toBe(claimBefore);
-    const after = { ...(await instanceItems(dynamodb, instance)), audit: await tableItems(dynamodb, audit) };
-    for (const base of Object.keys(before)) expectSameItems(base, after[base]!, before[base as keyof typeof before]!);
+    const after: Record<string, ItemsByCanonicalText> = { ...(await instanceItems(dynamodb, instance)), audit: await tableItems(dynamodb, audit) };
+    for (const base of Object.keys(before)) expectSameItems(base, after[base]!, before[base]!);
   });
 
   it('a Table added to the composite after the approval: the delete is refused (the plan no longer holds), nothing is deleted, writers and sync restored', async () => {
