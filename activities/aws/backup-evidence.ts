@@ -35,6 +35,14 @@ export function requireAllowedSourceBucket(deps: EvidenceDeps, bucket: string): 
   );
 }
 
+/** A manifest from an allowed bucket whose chunks are in an allowed bucket too (a manifest names its chunks' bucket). */
+export async function readAllowedManifest(deps: EvidenceDeps, location: BackupLocation): Promise<BackupManifest> {
+  requireAllowedSourceBucket(deps, location.bucket);
+  const manifest = await readManifest(deps.s3, location, deps.expectedBucketOwner);
+  requireAllowedSourceBucket(deps, manifest.bucket);
+  return manifest;
+}
+
 function currentRun(): { workflowId: string; runId: string } {
   const execution = activityInfo().workflowExecution;
   return { workflowId: execution?.workflowId ?? '', runId: execution?.runId ?? '' };

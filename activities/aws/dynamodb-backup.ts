@@ -13,11 +13,11 @@ import { gzip } from 'node:zlib';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { BACKUP_FORMAT, chunkKey, DEFAULT_CHUNK_MAX_ITEMS, validateTableName } from '../../common/dynamodb-backup';
 import type { BackupLocation, BackupManifest, BackupRef, ChunkRecord, SegmentExport, TableDefinition, TableSnapshot } from '../../common/dynamodb-backup';
-import { requireAllowedSourceBucket, requireVerifiedBackup, writeVerificationRecord } from './backup-evidence';
+import { readAllowedManifest, requireAllowedSourceBucket, requireVerifiedBackup, writeVerificationRecord } from './backup-evidence';
 import { countItemsByScan } from './dynamodb';
 import { exportSegment, putBackupObject, sha256Hex } from './dynamodb-export';
 import type { ExportCheckpoint, ExportSegmentInput } from './dynamodb-export';
-import { BackupCorruptError, digestTableSegment, importSegment, readManifest, tableOf, verifyTableBackup } from './dynamodb-import';
+import { BackupCorruptError, digestTableSegment, importSegment, tableOf, verifyTableBackup } from './dynamodb-import';
 import type { ImportCheckpoint, ImportSegmentResult, TableVerification } from './dynamodb-import';
 import { ItemDigest, itemFromWire, MalformedItemError } from './dynamodb-items';
 import { applyTableSettings, compareWithCaptured, createNativeBackup, deleteTableIfExists, describeDefinition, snapshotTable } from './dynamodb-tables';
@@ -143,9 +143,8 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
     },
 
     async readBackupSummary(location: BackupLocation): Promise<BackupSummary> {
-      requireAllowedSourceBucket(deps, location.bucket);
       try {
-        return summarize(location, await readManifest(s3, location, expectedBucketOwner));
+        return summarize(location, await readAllowedManifest(deps, location));
       } catch (err) {
         return nonRetryable(err);
       }
@@ -174,9 +173,8 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
      * What it found is recorded beside the manifest: the delete activities require that record.
      */
     async verifyBackupTable(input: { location: BackupLocation; tableName: string; compareWithLiveTable: boolean }): Promise<TableVerification & { liveItems?: number }> {
-      requireAllowedSourceBucket(deps, input.location.bucket);
       try {
-        const manifest = await readManifest(s3, input.location, expectedBucketOwner);
+        const manifest = await readAllowedManifest(deps, input.location);
         const result: TableVerification & { liveItems?: number } = await verifyTableBackup(s3, manifest, input.tableName, (chunks) => heartbeat({ chunks }), expectedBucketOwner);
         if (input.compareWithLiveTable) {
           result.liveItems = await countItemsByScan(dynamodb, input.tableName);
@@ -213,9 +211,8 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
     async importBackupSegment(input: { location: BackupLocation; tableName: string; targetTable: string; segment: number; concurrency?: number }): Promise<ImportSegmentResult> {
       const resumeFrom = activityInfo().heartbeatDetails as ImportCheckpoint | undefined;
       let last = resumeFrom;
-      requireAllowedSourceBucket(deps, input.location.bucket);
       try {
-        const manifest = await readManifest(s3, input.location, expectedBucketOwner);
+        const manifest = await readAllowedManifest(deps, input.location);
         return await slots.run(
           () => heartbeat(last),
           () =>

@@ -11,8 +11,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackupLocation, BackupRef } from '../../common/dynamodb-backup';
 import type { EvidenceDeps } from './backup-evidence';
-import { requireAllowedSourceBucket, restoreRecordExists, writeRestoreRecord } from './backup-evidence';
-import { BackupCorruptError, readChunk, readManifest, tableOf } from './dynamodb-import';
+import { readAllowedManifest, restoreRecordExists, writeRestoreRecord } from './backup-evidence';
+import { BackupCorruptError, readChunk, tableOf } from './dynamodb-import';
 import type { Item } from './dynamodb-items';
 import { canonicalItem, primaryKeyOf } from './dynamodb-items';
 import { backoffDelayMs, untilNotThrottled } from './dynamodb-retry';
@@ -61,9 +61,8 @@ export function createDynamoDbVerifyActivities(deps: EvidenceDeps & { dynamodb: 
   return {
     /** Every item of one backup segment is in the target table, equal attribute for attribute. Resumes per chunk. */
     async verifyBackupItemsPresent(input: { location: BackupLocation; tableName: string; targetTable: string; segment: number }): Promise<PresenceCheck> {
-      requireAllowedSourceBucket(deps, input.location.bucket);
       try {
-        const manifest = await readManifest(s3, input.location, expectedBucketOwner);
+        const manifest = await readAllowedManifest(deps, input.location);
         const table = tableOf(manifest, input.tableName);
         const segment = table.segments.find((s) => s.segment === input.segment);
         if (!segment) throw new BackupCorruptError(`the backup of ${input.tableName} has no segment ${input.segment}`);
