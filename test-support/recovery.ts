@@ -7,6 +7,9 @@ import { COMPOSITE_LABEL } from '../activities/kubernetes/dynamodb-claim';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, EXTERNAL_NAME_ANNOTATION, MANAGED_TABLE, MATCHING_CRONJOB } from '../common/platform';
 import type { Application, DynamoDbClaim, DynamoDbComposite } from '../common/platform';
 import { waitFor } from '../platform-sim/seed';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { RunbookResult } from '../common/runbook';
+import { approveAs, awaitApprovalGate } from './approvers';
 
 export async function readClaim(kube: KubeClients, instance: string): Promise<DynamoDbClaim | undefined> {
   return (await getOrUndefined(kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: `${instance}-dynamodb` }))) as DynamoDbClaim | undefined;
@@ -82,4 +85,28 @@ export function composeExtraTable(kube: KubeClients, dynamodb: DynamoDBClient, i
     running = false;
     await loop;
   };
+}
+
+/**
+ * The run's end, approving it as alice if it asks (as an operator who trusts the plan would): a
+ * refusal must come before the approval gate, so `asked` says whether anything could have changed.
+ */
+export async function approveIfAsked<T>(handle: WorkflowHandle): Promise<{ result?: RunbookResult<T>; failure?: unknown; asked: boolean }> {
+  const ended = handle.result().then(
+    (result) => ({ result: result as RunbookResult<T> }),
+    (failure: unknown) => ({ failure }),
+  );
+  const gate = awaitApprovalGate(handle).then(() => 'gate' as const, () => 'ended' as const);
+  if ((await Promise.race([ended.then(() => 'ended' as const), gate])) === 'gate') {
+    await approveAs(handle, 'alice');
+    return { ...(await ended), asked: true };
+  }
+  return { ...(await ended), asked: false };
+}
+
+/** Every message down an error's cause chain. */
+export function messages(err: unknown): string {
+  const chain: string[] = [];
+  for (let e: unknown = err; e instanceof Error; e = e.cause) chain.push(e.message);
+  return chain.join('\n');
 }

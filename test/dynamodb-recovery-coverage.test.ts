@@ -4,7 +4,6 @@
  * changes after the approval. Real Temporal, dynalite, moto, API server and simulators.
  */
 import { WorkflowFailedError } from '@temporalio/client';
-import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDynamoDbRecovery } from '../client/runbooks';
 import type { DynamoDbRecoveryDetails, DynamoDbRecoveryInput, DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
@@ -14,7 +13,7 @@ import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { instanceItems, tableItems } from '../test-support/dynamodb';
 import type { ItemsByCanonicalText } from '../test-support/dynamodb';
-import { addOwnedTable, composeExtraTable, instanceState } from '../test-support/recovery';
+import { addOwnedTable, approveIfAsked, composeExtraTable, instanceState, messages } from '../test-support/recovery';
 import { seedForTest } from '../test-support/seed';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 
@@ -33,26 +32,6 @@ function expectSameItems(what: string, after: ItemsByCanonicalText, before: Item
   for (const [key, item] of before) expect(after.get(key), `${what} item ${key.slice(0, 60)}`).toEqual(item);
 }
 
-function messages(err: unknown): string {
-  const chain: string[] = [];
-  for (let e: unknown = err; e instanceof Error; e = e.cause) chain.push(e.message);
-  return chain.join('\n');
-}
-
-/** The run's end, approving it as alice if it asks (as the operator in the issue did). */
-async function approveIfAsked(handle: WorkflowHandle): Promise<{ result?: RunbookResult<DynamoDbRecoveryDetails>; failure?: unknown; asked: boolean }> {
-  const ended = handle.result().then(
-    (result) => ({ result: result as RunbookResult<DynamoDbRecoveryDetails> }),
-    (failure: unknown) => ({ failure }),
-  );
-  const gate = awaitApprovalGate(handle).then(() => 'gate' as const, () => 'ended' as const);
-  if ((await Promise.race([ended.then(() => 'ended' as const), gate])) === 'gate') {
-    await approveAs(handle, 'alice');
-    return { ...(await ended), asked: true };
-  }
-  return { ...(await ended), asked: false };
-}
-
 describe('DynamoDB recovery covers every table the claim owns', { timeout: 240_000 }, () => {
   it('the issue: `--tables users`, approved, is refused before anything changes, and matches and feedback keep every item', async () => {
     const instance = uniqueInstance('ddb-subset');
@@ -62,7 +41,7 @@ describe('DynamoDB recovery covers every table the claim owns', { timeout: 240_0
 
     const ended = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startDynamoDbRecovery(client, taskQueue, input(instance, { tables: [`users-${instance}`] }));
-      return approveIfAsked(handle);
+      return approveIfAsked<DynamoDbRecoveryDetails>(handle);
     }, { overrides: { approvals } });
 
     const after = await instanceItems(dynamodb, instance);
