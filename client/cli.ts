@@ -309,10 +309,11 @@ export function buildCli(): Command {
   program
     .command('recover-dynamodb <instance>')
     .description("recreate the instance's DynamoDB tables: back up and verify, delete and recreate the claim, import, verify item by item (asks for approval)")
-    .option('--tables <names>', 'only back up and check these tables (comma-separated: users,matches,feedback or full names); the claim recreates all', parseTableList)
+    .option('--tables <names>', 'not a subset: deleting the claim deletes every table it owns, so all are backed up, restored and verified; if given, must name them all (users,matches,feedback or full names), else refused', parseTableList)
     .option('--no-quiesce', 'keep the API and the matching CronJob running (their writes during the recovery are lost)')
     .option('--confirm-after-backup', 'ask for a second approval once the backup is verified, before the claim is deleted')
-    .option('--resume-from <url>', "finish a recovery that failed after the delete, from its verified backup (s3://.../manifest.json)", parseManifestUrl)
+    .option('--resume-from <url>', "finish a recovery that failed after the delete, from its verified backup (s3://.../manifest.json); refused unless the claim is gone or was recreated from that backup", parseManifestUrl)
+    .option('--from-other-instance', "with --resume-from: accept another instance's backup (tables map by base name, users-a to users-b)")
     .option('--chunk-max-items <n>', 'export: items per backup chunk at most (default 10000)', wholeNumber(1_000_000))
     .option('--segments <n>', 'export: parallel scan segments per table (default one per 25000 items, up to 16)', wholeNumber(1_000_000))
     .option('--import-concurrency <n>', 'import: concurrent BatchWriteItem requests per segment (default 16)', wholeNumber(256))
@@ -322,14 +323,19 @@ export function buildCli(): Command {
     .action(
       async (
         instanceArg: string,
-        opts: { tables?: string[]; quiesce: boolean; confirmAfterBackup?: boolean; resumeFrom?: string; chunkMaxItems?: number; segments?: number; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string },
+        opts: { tables?: string[]; quiesce: boolean; confirmAfterBackup?: boolean; resumeFrom?: string; fromOtherInstance?: boolean; chunkMaxItems?: number; segments?: number; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string },
       ) => {
         // Everything is checked before connecting: a bad input starts nothing.
         const instance = validateInstanceName(instanceArg);
         const tables = resolveTables(instance, opts.tables);
+        const left = tables ? instanceTableNames(instance).filter((t) => !tables.includes(t)) : [];
+        if (left.length > 0) {
+          throw new InvalidInputError(`deleting the claim deletes every table it owns, so a recovery backs up, restores and verifies all of them: --tables leaves out ${left.join(', ')}; omit --tables`);
+        }
         if (opts.resumeFrom && (opts.chunkMaxItems !== undefined || opts.segments !== undefined)) {
           throw new InvalidInputError('--chunk-max-items and --segments tune the export, which --resume-from skips');
         }
+        if (opts.fromOtherInstance && !opts.resumeFrom) throw new InvalidInputError('--from-other-instance applies to the backup of --resume-from');
         await withClient(async (client, config) => {
           const handle = await startDynamoDbRecovery(client, config.temporal.taskQueue, {
             instance,
@@ -337,6 +343,7 @@ export function buildCli(): Command {
             quiesceWriters: opts.quiesce,
             confirmAfterBackup: opts.confirmAfterBackup,
             resumeFrom: opts.resumeFrom,
+            allowOtherInstance: opts.fromOtherInstance,
             export: tuning({ chunkMaxItems: opts.chunkMaxItems, segments: opts.segments }),
             import: tuning({ concurrency: opts.importConcurrency }),
             options: { requestedBy: requestedBy(opts.as), dryRun: opts.dryRun, reason: opts.reason },
@@ -372,14 +379,15 @@ export function buildCli(): Command {
   program
     .command('import-dynamodb <instance>')
     .description("import a backup into the instance's tables: one of our manifests, or the guide's `aws dynamodb scan` output, from S3 or a local file (uploaded first) (asks for approval)")
-    .requiredOption('--from <source>', 's3://.../manifest.json, s3://... of a scan output file, or a local scan output file')
+    .requiredOption('--from <source>', 's3://.../manifest.json, s3://... of a scan output file (in the backup bucket or one listed in VCP_ALLOWED_SOURCE_BUCKETS), or a local scan output file')
     .option('--tables <names>', 'manifest: only these tables; scan file: the one table to import into (users,matches,feedback or full names)', parseTableList)
-    .option('--allow-non-empty', 'import into tables that already hold items (items with the same key are overwritten)')
+    .option('--allow-non-empty', 'import into tables that hold items: items with a key in the backup are overwritten, the others kept; afterwards every backup item must be there, equal, and no table smaller than planned')
+    .option('--from-other-instance', "accept a manifest of another instance (tables map by base name, users-a to users-b)")
     .option('--import-concurrency <n>', 'concurrent BatchWriteItem requests per segment (default 16)', wholeNumber(256))
     .option('--reason <text>', 'why (goes into the audit record)')
     .option('--dry-run', 'stage and verify the backup, print the plan, write nothing')
     .option('--as <user>', 'requester identity')
-    .action(async (instanceArg: string, opts: { from: string; tables?: string[]; allowNonEmpty?: boolean; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string }) => {
+    .action(async (instanceArg: string, opts: { from: string; tables?: string[]; allowNonEmpty?: boolean; fromOtherInstance?: boolean; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string }) => {
       const instance = validateInstanceName(instanceArg);
       const tables = resolveTables(instance, opts.tables);
       const source = importSource(opts.from);
@@ -402,6 +410,7 @@ export function buildCli(): Command {
           from,
           tables,
           allowNonEmptyTargets: opts.allowNonEmpty,
+          allowOtherInstance: opts.fromOtherInstance,
           import: tuning({ concurrency: opts.importConcurrency }),
           options: { requestedBy: requestedBy(opts.as), dryRun: opts.dryRun, reason: opts.reason },
         });
