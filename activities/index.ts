@@ -17,6 +17,8 @@ import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
 import { createRecoveryKubeActivities } from './kubernetes/recovery';
 import type { ApprovalConfig } from '../common/runbook';
 import type { StagingArea } from './diagnostics/staging';
+import { guardActivities } from './approval-guard';
+import { DESTRUCTIVE_RULES } from './destructive';
 
 export interface ActivityDeps {
   kube: KubeClients;
@@ -26,7 +28,8 @@ export interface ActivityDeps {
   expectedBucketOwner?: string;
   /** Buckets besides the backup bucket that imports and resumes may read backups from (VCP_ALLOWED_SOURCE_BUCKETS). */
   allowedSourceBuckets?: string[];
-  approvals: ApprovalConfig;
+  /** The keyring and policies, or a function giving them as they are now (the approvers file is re-read when it changes). */
+  approvals: ApprovalConfig | (() => ApprovalConfig);
   notifyWebhookUrl?: string;
   /** Where diagnostic bundles stage their files on this worker (VCP_STAGING_DIR). */
   stagingDir: string;
@@ -37,7 +40,8 @@ export interface WorkerProcessDeps {
   staging: StagingArea;
 }
 
-export function createActivities(deps: ActivityDeps & WorkerProcessDeps) {
+/** Every activity, without the approval guard: what tests of an action itself call. */
+export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps) {
   return {
     ...createDynamoDbActivities(deps),
     ...createS3Activities(deps),
@@ -50,6 +54,11 @@ export function createActivities(deps: ActivityDeps & WorkerProcessDeps) {
     ...createDynamoDbVerifyActivities(deps),
     ...createRecoveryKubeActivities(deps),
   };
+}
+
+/** What the worker registers: destructive activities verify their approval before acting. */
+export function createActivities(deps: ActivityDeps & WorkerProcessDeps) {
+  return guardActivities(deps.approvals, createUnguardedActivities(deps), DESTRUCTIVE_RULES);
 }
 
 export type Activities = ReturnType<typeof createActivities>;

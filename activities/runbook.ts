@@ -10,7 +10,7 @@ export interface RunbookActivityDeps {
   s3: S3Client;
   backupBucket: string;
   expectedBucketOwner?: string;
-  approvals: ApprovalConfig;
+  approvals: ApprovalConfig | (() => ApprovalConfig);
   /** Slack-compatible incoming webhook; notifications are off when unset. */
   notifyWebhookUrl?: string;
   fetch?: typeof fetch;
@@ -25,6 +25,10 @@ export interface RunbookNotification {
   text: string;
 }
 
+export function currentApprovals(source: ApprovalConfig | (() => ApprovalConfig)): ApprovalConfig {
+  return typeof source === 'function' ? source() : source;
+}
+
 export function auditRecordKey(record: Pick<AuditRecord, 'runbook' | 'instance' | 'workflowId' | 'runId'>): string {
   return `audit/${record.runbook}/${record.instance}/${encodeURIComponent(record.workflowId)}/${record.runId}.json`;
 }
@@ -34,8 +38,9 @@ export function createRunbookActivities(deps: RunbookActivityDeps) {
   return {
     /** The keyring and this runbook's configured approval policy (the floor a start may tighten). */
     loadApprovalConfig(runbook: string): Promise<{ keyring: ApprovalConfig['keyring']; policy: ApprovalPolicy }> {
-      const policy = deps.approvals.policies[runbook] ?? deps.approvals.policies.default ?? DEFAULT_APPROVAL_POLICY;
-      return Promise.resolve({ keyring: deps.approvals.keyring, policy });
+      const approvals = currentApprovals(deps.approvals);
+      const policy = approvals.policies[runbook] ?? approvals.policies.default ?? DEFAULT_APPROVAL_POLICY;
+      return Promise.resolve({ keyring: approvals.keyring, policy });
     },
 
     /** Posts a Slack-compatible message. Delivery is best effort for the runbook but retried by Temporal. */

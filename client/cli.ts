@@ -67,11 +67,25 @@ function identity(as?: string): string {
   return as ?? process.env.VCP_USER ?? os.userInfo().username;
 }
 
+/**
+ * Start requests are signed with the requester's own key (the workers verify it), loaded when a start
+ * names them; without a key the start is refused here, before anything reaches the server.
+ */
+const signingKeys = {
+  get(user: string): Uint8Array {
+    try {
+      return loadKey(user).privateKey;
+    } catch (err) {
+      throw new CliError(`${err instanceof Error ? err.message : String(err)}: the workers only run start requests signed by a key on their keyring`, EXIT.usage);
+    }
+  },
+};
+
 async function withClient<T>(fn: (client: Client, config: RunbooksConfig) => Promise<T>): Promise<T> {
   const config = loadConfig();
   let connected;
   try {
-    connected = await connectClient(config);
+    connected = await connectClient(config, signingKeys);
   } catch (err) {
     throw new CliError(err instanceof Error ? err.message : String(err), EXIT.temporalUnreachable);
   }

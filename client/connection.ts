@@ -1,8 +1,13 @@
 import { Client, Connection } from '@temporalio/client';
 import type { RunbooksConfig } from '../common/config';
+import { startSigningInterceptor } from './signing';
+import type { RequesterKeys } from './signing';
 
-/** A Temporal client for the configured server, with a message a person can act on when it is down. */
-export async function connectClient(config: RunbooksConfig): Promise<{ client: Client; close: () => Promise<void> }> {
+/**
+ * A Temporal client for the configured server, with a message a person can act on when it is down.
+ * Runbook starts are signed with the requester's key from `requesterKeys`.
+ */
+export async function connectClient(config: RunbooksConfig, requesterKeys?: RequesterKeys): Promise<{ client: Client; close: () => Promise<void> }> {
   const { address, tls, apiKey, metadata } = config.temporal.connection;
   let connection: Connection;
   try {
@@ -14,7 +19,8 @@ export async function connectClient(config: RunbooksConfig): Promise<{ client: C
       { cause: err },
     );
   }
-  return { client: new Client({ connection, namespace: config.temporal.namespace }), close: () => connection.close() };
+  const interceptors = requesterKeys ? { workflow: [startSigningInterceptor(requesterKeys)] } : undefined;
+  return { client: new Client({ connection, namespace: config.temporal.namespace, interceptors }), close: () => connection.close() };
 }
 
 export function workflowUiUrl(uiBaseUrl: string, namespace: string, workflowId: string, runId: string): string {

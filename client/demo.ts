@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   const uiBaseUrl = process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233';
   const keyDir = path.join(stateDir, 'keys');
   const approver = loadKey('approver', keyDir);
-  const { client, close } = await connectClient(config);
+  // The operator requests every run; the workers verify the operator's signature on each start.
+  const operator = loadKey('operator', keyDir);
+  const { client, close } = await connectClient(config, new Map([[operator.user, operator.privateKey]]));
   const link = async (handle: WorkflowHandle) =>
     workflowUiUrl(uiBaseUrl, config.temporal.namespace, handle.workflowId, (await handle.describe()).runId);
   try {

@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ApprovalPolicy, ApprovalPolicyOverrides, ApproverKeyring, SignedApproval } from './approval';
+import type { AuthenticatedRequester } from './start-request';
 
 /** Who asked for a run, and from where: the audit's first line. */
 export interface Requester {
@@ -13,6 +14,10 @@ export interface Requester {
   origin?: string;
   /** For alert-started runs: the alert's fingerprint and startsAt. */
   alert?: { name: string; fingerprint: string; startsAt: string };
+  /** When the request was signed (ISO); part of what is signed. */
+  signedAt?: string;
+  /** Ed25519 signature by the requester's key over the workflow ID and the whole input (common/start-request.ts). */
+  signature?: string;
 }
 
 /** What every runbook's input carries besides its own parameters. */
@@ -55,6 +60,8 @@ export interface ApprovalRecord {
   signatureVerified: boolean;
   keyFingerprint?: string;
   at: string;
+  /** Set when the approval stopped counting (its key left the keyring while the run waited). */
+  withdrawn?: string;
 }
 
 export interface ApprovalProgress {
@@ -94,6 +101,8 @@ export interface AuditRecord {
   workflowId: string;
   runId: string;
   requestedBy: Requester;
+  /** The requester as verified against the keyring at the start (absent in runs older than the check). */
+  requester?: AuthenticatedRequester;
   reason?: string;
   startedAt: string;
   endedAt?: string;
@@ -118,6 +127,17 @@ export interface RunbookResult<T> {
   audit: AuditRecord;
   /** s3://bucket/key of the audit record. */
   auditLocation?: string;
+}
+
+/**
+ * What a destructive activity needs to check for itself that its action was approved: the approved
+ * plan and the signed statements that approved it (activities/approval-guard.ts).
+ */
+export interface ApprovalEvidence {
+  /** The runbook whose policy applies (the policy's key in the approvers file). */
+  runbook: string;
+  plan: unknown;
+  approvals: SignedApproval[];
 }
 
 /** Worker-side approval settings: the keyring and each runbook's configured policy. */

@@ -2,7 +2,8 @@
  * Seeds one platform instance into the local cluster and DynamoDB, the way `make deploy-instance`
  * and Argo CD leave it: namespace, Deployments with running pods and logs, the matching CronJob,
  * the ConfigMap, the Argo CD Application with a realistic history, and the DynamoDB claim whose
- * tables the simulated Crossplane creates and the seed then fills.
+ * tables the simulated Crossplane creates and the seed then fills; and the runbook worker's access
+ * to the instance (deploy/instance-rbac.yaml), which the platform ships with each instance.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { V1Deployment } from '@kubernetes/client-node';
@@ -26,6 +27,7 @@ import type { SeedSizes } from '../scripts/seed/aws';
 import { imageFor, SIM } from './argocd';
 import type { DesiredState } from './argocd';
 import { PART_OF_LABEL, PLATFORM } from './pod-logs';
+import { grantWorkerAccess, revokeWorkerAccess } from './worker-access';
 
 /** Secret-looking values the seed plants; no diagnostic bundle may contain them. */
 export const SEEDED_SECRETS = {
@@ -51,6 +53,8 @@ export interface SeedOptions {
   wait?: boolean;
   /** The claim's deletion policy for its tables (Crossplane's default: Delete). */
   deletionPolicy?: 'Delete' | 'Orphan';
+  /** Grant the runbook worker's ServiceAccount its access to the instance (deploy/instance-rbac.yaml; default true). */
+  workerAccess?: boolean;
 }
 
 export interface SeededInstance {
@@ -107,12 +111,14 @@ export async function seedInstance(
   instance: string,
   options: SeedOptions = {},
 ): Promise<SeededInstance> {
-  const { sizes = DEFAULT_SEED_SIZES, automatedSync = true, replicas = { api: 2, frontend: 1 }, wait = true } = options;
+  const { sizes = DEFAULT_SEED_SIZES, automatedSync = true, replicas = { api: 2, frontend: 1 }, wait = true, workerAccess = true } = options;
   const current = SEEDED_REVISIONS[SEEDED_REVISIONS.length - 1]!;
   const labels = { [PART_OF_LABEL]: PLATFORM, [INSTANCE_LABEL]: instance };
 
   await createOrKeep(() => kube.core.createNamespace({ body: { metadata: { name: ARGOCD_NAMESPACE } } }));
   await createOrKeep(() => kube.core.createNamespace({ body: { metadata: { name: instance, labels } } }));
+  // The platform ships the worker's access with the instance, once its namespace exists.
+  if (workerAccess) await grantWorkerAccess(kube, instance);
   await createOrKeep(() =>
     kube.core.createNamespacedConfigMap({
       namespace: instance,
@@ -232,10 +238,11 @@ export async function seedInstance(
   return { instance, revisions: SEEDED_REVISIONS, items };
 }
 
-/** Removes an instance: its claim (and so its tables), Application and namespace. */
+/** Removes an instance: its claim (and so its tables), Application, the worker's access to it, and namespace. */
 export async function deleteInstance(kube: KubeClients, instance: string): Promise<void> {
   await getOrUndefined(kube.custom.deleteNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: `${instance}-dynamodb` }));
   await getOrUndefined(kube.custom.deleteNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: `virtual-coffee-${instance}` }));
+  await revokeWorkerAccess(kube, instance);
   await getOrUndefined(kube.core.deleteNamespace({ name: instance }));
 }
 

@@ -18,6 +18,14 @@ export const approversFileJson = {
 
 export const approvals = parseApprovalConfig(approversFileJson);
 
+/** The test identities' keys, by name, for signing start requests. */
+export const testRequesterKeys: ReadonlyMap<string, Uint8Array> = new Map(Object.entries(keys).map(([user, key]) => [user, key.privateKey]));
+
+/** Signing keys for a test's own identities. */
+export function requesterKeysOf(identities: Record<string, { privateKey: Uint8Array }>): ReadonlyMap<string, Uint8Array> {
+  return new Map(Object.entries(identities).map(([user, key]) => [user, key.privateKey]));
+}
+
 
 export function approveAs(handle: WorkflowHandle, who: 'alice' | 'carol', decision: 'approve' | 'reject' = 'approve', comment = '') {
   return decide(handle, { approver: who, privateKey: keys[who].privateKey, decision, comment });

@@ -10,6 +10,9 @@ import type { RunbooksConfig } from '../common/config';
 import { createActivityDeps } from '../worker/dependencies';
 import { createRunbookWorker } from '../worker/create-worker';
 import type { ActivityDeps } from '../activities';
+import { startSigningInterceptor } from '../client/signing';
+import type { RequesterKeys } from '../client/signing';
+import { approvals as testApprovals, testRequesterKeys } from './approvers';
 
 export const config: RunbooksConfig = loadConfig(process.env);
 
@@ -27,19 +30,30 @@ export function directStagingArea(deps: Pick<ActivityDeps, 'stagingDir'>): Stagi
   return new StagingArea(deps.stagingDir, { taskQueue: 'called-directly' });
 }
 
-export async function temporalClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+/**
+ * A client whose runbook starts are signed by the requester's key (client/signing.ts), by default
+ * with the test identities' keys (test-support/approvers.ts).
+ */
+export async function temporalClient(requesterKeys: RequesterKeys = testRequesterKeys): Promise<{ client: Client; close: () => Promise<void> }> {
   const connection = await Connection.connect({ address: config.temporal.connection.address });
-  return { client: new Client({ connection, namespace: config.temporal.namespace }), close: () => connection.close() };
+  const interceptors = { workflow: [startSigningInterceptor(requesterKeys)] };
+  return { client: new Client({ connection, namespace: config.temporal.namespace, interceptors }), close: () => connection.close() };
 }
 
 const bundles = new Map<string, Promise<{ code: string }>>();
 
+/** The product's workflows, the drills beside them, or a hostile worker's code under the product's names. */
+type WorkflowEntry = 'product' | 'drills' | 'rogue';
+
 /** Bundles a workflow entry once per test file; bundling takes seconds. */
-function bundle(entry: 'product' | 'drills'): Promise<{ code: string }> {
+function bundle(entry: WorkflowEntry): Promise<{ code: string }> {
   let found = bundles.get(entry);
   if (!found) {
-    const workflowsPath =
-      entry === 'product' ? path.join(__dirname, '../workflows/index.ts') : path.join(__dirname, 'workflows/index.ts');
+    const workflowsPath = {
+      product: path.join(__dirname, '../workflows/index.ts'),
+      drills: path.join(__dirname, 'workflows/index.ts'),
+      rogue: path.join(__dirname, 'workflows/rogue.ts'),
+    }[entry];
     found = bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
     bundles.set(entry, found);
   }
@@ -57,8 +71,10 @@ const quietBundlerLogger = {
 
 export interface WorkerOptions {
   overrides?: Partial<ActivityDeps>;
-  workflows?: 'product' | 'drills';
+  workflows?: WorkflowEntry;
   extraActivities?: object;
+  /** Keys the client signs start requests with, by requester name (default: the test identities'). */
+  requesterKeys?: RequesterKeys;
 }
 
 /**
@@ -69,18 +85,19 @@ export async function withWorker<T>(
   fn: (ctx: { client: Client; taskQueue: string; worker: RunbookWorker }) => Promise<T>,
   options: WorkerOptions = {},
 ): Promise<T> {
-  const { overrides = {}, workflows = 'product', extraActivities } = options;
+  const { overrides = {}, workflows = 'product', extraActivities, requesterKeys } = options;
   const workflowBundle = await bundle(workflows);
   const taskQueue = `test-${randomBytes(6).toString('hex')}`;
   const connection = await NativeConnection.connect({ address: config.temporal.connection.address });
   const deps = awsClients();
-  const { client, close } = await temporalClient();
+  const { client, close } = await temporalClient(requesterKeys);
   try {
     const worker = await createRunbookWorker({
       connection,
       namespace: config.temporal.namespace,
       taskQueue,
-      deps: { ...deps, ...overrides },
+      // The test identities' keyring unless a test brings its own: the client signs starts with their keys.
+      deps: { ...deps, approvals: testApprovals, ...overrides },
       workflowBundle,
       extraActivities,
     });

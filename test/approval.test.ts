@@ -1,14 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_APPROVAL_POLICY,
-  effectivePolicy,
-  generateApproverKey,
-  signApproval,
-  verifySignature,
-} from '../common/approval';
-import type { ApprovalPolicy } from '../common/approval';
-import { ApprovalConfigError, parseApprovalConfig } from '../common/approval-config';
+import { generateApproverKey, signApproval, verifySignature } from '../common/approval';
 import { decodeBase64, encodeBase64 } from '../common/base64';
 import { canonicalJson, planDigest } from '../common/canonical';
 import { REDACTED, redactObject, redactText } from '../common/redact';
@@ -58,56 +50,6 @@ describe('signed approvals', () => {
       expect(verifySignature({ ...signed, ...change }, key.publicKey)).toBe(false);
     }
     expect(verifySignature({ ...signed, signature: 'not base64!' }, key.publicKey)).toBe(false);
-  });
-});
-
-describe('approval policy', () => {
-  const configured: ApprovalPolicy = {
-    ...DEFAULT_APPROVAL_POLICY,
-    approvers: { users: ['alice'], groups: ['sre'] },
-    minApprovals: 2,
-    fourEyes: true,
-    allowUnsigned: false,
-  };
-
-  it('overrides at start may tighten the configured policy but never loosen it', () => {
-    const policy = effectivePolicy(configured, {
-      minApprovals: 1,
-      fourEyes: false,
-      allowUnsigned: true,
-      onTimeout: 'approve',
-      approvers: { users: ['alice', 'mallory'], groups: ['everyone'] },
-    });
-    expect(policy.minApprovals).toBe(2);
-    expect(policy.fourEyes).toBe(true);
-    expect(policy.allowUnsigned).toBe(false);
-    expect(policy.onTimeout).toBe('reject');
-    expect(policy.approvers).toEqual({ users: ['alice'], groups: [] });
-    expect(effectivePolicy(configured, { minApprovals: 3 }).minApprovals).toBe(3);
-  });
-});
-
-describe('approvers file', () => {
-  it('merges policies over the defaults', () => {
-    const key = generateApproverKey();
-    const config = parseApprovalConfig({
-      approvers: [{ user: 'alice', groups: ['sre'], publicKey: key.publicKey }],
-      policies: { default: { minApprovals: 1 }, 'dynamodb-recovery': { minApprovals: 2 } },
-    });
-    expect(config.keyring.approvers).toEqual([{ user: 'alice', groups: ['sre'], publicKey: key.publicKey }]);
-    expect(config.policies['dynamodb-recovery']?.minApprovals).toBe(2);
-    expect(config.policies['dynamodb-recovery']?.onTimeout).toBe('reject');
-    expect(config.policies.default?.timeoutMs).toBe(DEFAULT_APPROVAL_POLICY.timeoutMs);
-  });
-
-  it('names every problem at once', () => {
-    const parse = () =>
-      parseApprovalConfig({
-        approvers: [{ user: '', publicKey: 'short' }],
-        policies: { rollback: { minApprovals: 0, timeoutMin: 5, onTimeout: 'maybe' } },
-      });
-    expect(parse).toThrow(ApprovalConfigError);
-    expect(parse).toThrow(/approvers\[0\]\.user[\s\S]*approvers\[0\]\.publicKey[\s\S]*rollback\.timeoutMin is not a policy setting[\s\S]*minApprovals[\s\S]*onTimeout/);
   });
 });
 

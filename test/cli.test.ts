@@ -179,6 +179,8 @@ describe('runbook CLI', () => {
   it('recover-dynamodb --dry-run: prints the plan (claim, tables with item counts, writers) as JSON and as text, starts no destructive run', async () => {
     const instance = uniqueInstance('cli-ddb-plan');
     await seedForTest(instance, { sizes: { users: 5, matches: 2, feedback: 3 } });
+    // Even a dry run is started by an authenticated requester: bob's CLI key is on the keyring.
+    const approvals = await aliceApprovesBobRequests();
     await withWorker(async ({ taskQueue }) => {
       const planned = await cli(['recover-dynamodb', instance, '--dry-run', '--reason', 'corrupted by a migration', '--as', 'bob', '-o', 'json'], taskQueue);
       expect(planned.code, planned.stderr).toBe(EXIT.ok);
@@ -216,7 +218,7 @@ describe('runbook CLI', () => {
         if (runs.length < 2) await new Promise((resolve) => setTimeout(resolve, 200));
       }
       expect(runs.map((r) => r.workflowId.split('/')[0])).toEqual(['plan', 'plan']);
-    });
+    }, { overrides: { approvals } });
   });
 
   it('recover-dynamodb: approved by another identity, watched to the end with the backup URL and every table equal to its backup', async () => {
@@ -274,7 +276,7 @@ describe('runbook CLI', () => {
         expect(details.backup).toMatchObject({ items: 7, chunks: 3 });
         expect(details.tables).toEqual([{ tableName: feedback, items: 7, digest: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown }]);
         // The text form of the same read-only command: the URL first, then each table.
-        const text = await cli(['export-dynamodb', instance, '--tables', feedback], taskQueue);
+        const text = await cli(['export-dynamodb', instance, '--tables', feedback, '--as', 'bob'], taskQueue);
         expect(text.code, text.stderr).toBe(EXIT.ok);
         expect(lines(text.stdout)[0]).toMatch(/^backup s3:\/\/\S+\/manifest\.json$/);
         expect(lines(text.stdout)).toContain(`  ${feedback}: 7 items, digest ${details.tables[0]!.digest.slice(0, 16)}`);
@@ -348,7 +350,13 @@ describe('runbook CLI', () => {
     const instance = uniqueInstance('cli-watch');
     await seedForTest(instance, { sizes: { users: 2, matches: 1, feedback: 1 }, automatedSync: false });
     const alice = json<{ publicKey: string }>((await cli(['keys', 'init', '--as', 'alice', '-o', 'json'])).stdout);
-    const approvals = parseApprovalConfig({ approvers: [{ user: 'alice', groups: ['sre'], publicKey: alice.publicKey }] });
+    const bob = json<{ publicKey: string }>((await cli(['keys', 'init', '--as', 'bob', '-o', 'json'])).stdout);
+    const approvals = parseApprovalConfig({
+      approvers: [
+        { user: 'alice', groups: ['sre'], publicKey: alice.publicKey },
+        { user: 'bob', groups: ['developers'], publicKey: bob.publicKey },
+      ],
+    });
     await withWorker(
       async ({ taskQueue }) => {
         const started = await cli(['rollback', instance, '--reason', 'bad deploy', '--as', 'bob', '-o', 'json'], taskQueue);

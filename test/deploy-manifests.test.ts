@@ -2,7 +2,8 @@
  * deploy/worker.yaml and deploy/receiver.yaml against the code they run: the variables they set are
  * the ones the loaders read and load cleanly, the probes reach paths the real entry points serve on
  * the ports they listen on, the receiver holds no Kubernetes credentials, and the API server accepts
- * both files. (deploy/rbac.yaml is proven by deploy-rbac.test.ts.)
+ * both files. The worker's RBAC is checked here for its shape (per instance, by name, read-only
+ * cluster-wide) and proven against the API server by deploy-rbac.test.ts.
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,8 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../common/config';
 import { loadReceiverSettings, RECEIVER_VARIABLES } from '../receiver/config';
+import { INSTANCE_PLACEHOLDER, renderInstanceRbac } from '../platform-sim/worker-access';
+import type { RbacObject } from '../platform-sim/worker-access';
 import { config } from '../test-support/stack';
 
 const exec = promisify(execFile);
@@ -48,6 +51,14 @@ interface Manifest {
   automountServiceAccountToken?: boolean;
   spec?: { template?: { spec: PodSpec }; ports?: { port: number; targetPort: string | number }[]; selector?: Record<string, string> };
   subjects?: { kind: string; name: string }[];
+  rules?: Rule[];
+  roleRef?: { kind: string; name: string };
+}
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  resourceNames?: string[];
+  verbs: string[];
 }
 
 function manifests(file: string): Manifest[] {
@@ -56,6 +67,7 @@ function manifests(file: string): Manifest[] {
 
 const worker = manifests('worker.yaml');
 const receiver = manifests('receiver.yaml');
+const rbac = manifests('rbac.yaml');
 
 function deployment(docs: Manifest[]): { pod: PodSpec; container: Container } {
   const pod = docs.find((d) => d.kind === 'Deployment')!.spec!.template!.spec;
@@ -155,7 +167,7 @@ describe('deploy/ manifests against the code', () => {
     const { pod } = deployment(receiver);
     expect(pod.serviceAccountName).toBe(account.metadata.name);
     expect(pod.automountServiceAccountToken).not.toBe(true);
-    const bindings = [...manifests('rbac.yaml'), ...receiver].filter((d) => d.kind.endsWith('Binding'));
+    const bindings = [...rbac, ...renderInstanceRbac('demo'), ...receiver].filter((d) => d.kind.endsWith('Binding'));
     expect(bindings.filter((b) => b.subjects?.some((s) => s.kind === 'ServiceAccount' && s.name === account.metadata.name))).toEqual([]);
   });
 
@@ -169,6 +181,59 @@ describe('deploy/ manifests against the code', () => {
     expect(stdout).toMatch(/deployment\.apps\/vcp-runbooks-worker (created|configured|unchanged) \(server dry run\)/);
     expect(stdout).toMatch(/deployment\.apps\/vcp-runbooks-alert-receiver (created|configured|unchanged) \(server dry run\)/);
     expect(stdout).toMatch(/service\/vcp-runbooks-alert-receiver (created|configured|unchanged) \(server dry run\)/);
+  });
+});
+
+/** The role for instance namespaces, granted by each instance's RoleBinding (deploy/instance-rbac.yaml). */
+const INSTANCE_ROLE = 'vcp-runbooks-worker-instance';
+/** Verbs that act on one named object, so Kubernetes checks resourceNames for them. */
+const NAMEABLE = ['get', 'patch', 'update', 'delete'];
+const READ_ONLY = ['get', 'list', 'watch'];
+
+describe('the worker\'s RBAC: per instance, by name, read-only across the cluster', () => {
+  const clusterRoles = rbac.filter((d) => d.kind === 'ClusterRole');
+  const role = (name: string) => clusterRoles.find((r) => r.metadata.name === name);
+
+  it('the instance role is bound only inside instance namespaces, never cluster-wide', () => {
+    const clusterBindings = [...rbac, ...worker, ...receiver].filter((d) => d.kind === 'ClusterRoleBinding');
+    expect(role(INSTANCE_ROLE)).toBeDefined();
+    expect(clusterBindings.filter((b) => b.roleRef?.name === INSTANCE_ROLE)).toEqual([]);
+    const instanceBindings = renderInstanceRbac('demo').filter((o) => o.kind === 'RoleBinding' && o.roleRef?.name === INSTANCE_ROLE);
+    expect(instanceBindings.map((b) => b.metadata.namespace)).toEqual(['demo']);
+  });
+
+  it('what is bound cluster-wide only reads, and reads no pods, logs, Secrets or ConfigMaps', () => {
+    const bound = rbac.filter((d) => d.kind === 'ClusterRoleBinding').map((b) => role(b.roleRef!.name)!);
+    expect(bound.length).toBeGreaterThan(0);
+    const rules = bound.flatMap((r) => r.rules ?? []);
+    expect(rules.filter((r) => r.verbs.some((v) => !READ_ONLY.includes(v)))).toEqual([]);
+    expect(rules.filter((r) => r.resources.some((x) => ['pods', 'pods/log', 'secrets', 'configmaps', '*'].includes(x)))).toEqual([]);
+  });
+
+  it('every rule that acts on one object names it (pod logs excepted: pod names are generated), and no named rule also lists or creates', () => {
+    expect(role(INSTANCE_ROLE)).toBeDefined();
+    // Every role but the cluster-wide read-only one, whose cluster-scoped objects have generated names.
+    const clusterBound = new Set(rbac.filter((d) => d.kind === 'ClusterRoleBinding').map((b) => b.roleRef!.name));
+    const roles = [...rbac.filter((d) => d.kind.endsWith('Role') && !clusterBound.has(d.metadata.name)), ...renderInstanceRbac('demo')];
+    const rules = roles.flatMap((r) => r.rules ?? []);
+    const unnamed = rules.filter((r) => r.verbs.some((v) => NAMEABLE.includes(v)) && !r.resourceNames?.length && !(r.resources.length === 1 && r.resources[0] === 'pods/log'));
+    expect(unnamed).toEqual([]);
+    // resourceNames on a list or create would silently grant nothing: Kubernetes cannot name those.
+    expect(rules.filter((r) => r.resourceNames?.length && r.verbs.some((v) => !NAMEABLE.includes(v)))).toEqual([]);
+    expect(rules.filter((r) => r.resources.includes('secrets') || r.verbs.includes('*') || r.resources.includes('*'))).toEqual([]);
+  });
+
+  it('rendered for an instance, the template reaches only that instance: its namespace, and its own Application in argocd; two instances share no object', () => {
+    const place = (o: RbacObject) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
+    const demo = renderInstanceRbac('demo');
+    expect(JSON.stringify(demo)).not.toContain(INSTANCE_PLACEHOLDER);
+    expect([...new Set(demo.map((o) => o.metadata.namespace))].sort()).toEqual(['argocd', 'demo']);
+    const names = (o: RbacObject) => (o.rules ?? []).flatMap((r) => r.resources.map((x) => `${x}:${(r.resourceNames ?? ['*']).join(',')}`));
+    expect(demo.filter((o) => o.metadata.namespace === 'argocd').flatMap(names)).toEqual(['applications:virtual-coffee-demo']);
+    expect(demo.filter((o) => o.metadata.namespace === 'demo').flatMap(names)).toEqual(['virtualcoffeedynamodbclaims:demo-dynamodb', 'virtualcoffeedynamodbclaims:*']);
+    const other = renderInstanceRbac('demo-2').map(place);
+    expect(demo.map(place).filter((p) => other.includes(p))).toEqual([]);
+    expect(() => renderInstanceRbac('Not_An_Instance')).toThrow(/DNS-1123/);
   });
 });
 

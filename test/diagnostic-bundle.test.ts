@@ -5,7 +5,7 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
@@ -31,6 +31,8 @@ import { ensureBackupBucket } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
 import { startDynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
 import type { DynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
+import { tmpdir } from 'node:os';
+import { approversFileJson } from '../test-support/approvers';
 import { awsClients, config, directStagingArea, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
 
 const aws = awsClients();
@@ -312,9 +314,12 @@ describe('diagnostic bundle survives its staging worker', () => {
   });
 
   function startWorkerProcess(taskQueue: string, env: Record<string, string> = {}): ChildProcess {
+    // The test identities' keyring, so the worker can verify who started the bundle.
+    const approversFile = path.join(mkdtempSync(path.join(tmpdir(), 'vcp-approvers-')), 'approvers.json');
+    writeFileSync(approversFile, JSON.stringify(approversFileJson));
     // `node --import tsx`, not the tsx CLI: the CLI runs the worker in a child that SIGKILL would miss.
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'worker', 'main.ts')], {
-      env: { ...process.env, VCP_TASK_QUEUE: taskQueue, VCP_METRICS_ADDRESS: '', ...env },
+      env: { ...process.env, VCP_TASK_QUEUE: taskQueue, VCP_METRICS_ADDRESS: '', VCP_APPROVERS_FILE: approversFile, ...env },
       stdio: 'ignore',
     });
     workers.push(child);

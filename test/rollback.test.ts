@@ -16,6 +16,7 @@ import type { RollbackDetails, RollbackInput, RollbackPlan } from '../common/rol
 import { progressQuery } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { SIM } from '../platform-sim/argocd';
+import { MERGE_PATCH } from '../activities/kubernetes/client';
 import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, approversFileJson, awaitApprovalGate } from '../test-support/approvers';
@@ -123,6 +124,38 @@ describe('rollback runbook', () => {
     }, workerOptions);
     expect(result.outcome).toBe('rejected');
     expect((await readApp(instance)).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+
+  it('an Application adopted by a parent after the approval is not patched: what was approved no longer holds', async () => {
+    const instance = uniqueInstance('rb-adopted');
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
+    // A parent in the Application's namespace (an ApplicationSet's place; the kind does not matter to the check).
+    const parent = await kube.core.createNamespacedConfigMap({ namespace: ARGOCD_NAMESPACE, body: { metadata: { name: `parent-${instance}` } } });
+    try {
+      const err = await withWorker(async ({ client, taskQueue }) => {
+        const handle = await startRollback(client, taskQueue, input(instance, 'previous'));
+        await awaitApprovalGate(handle);
+        await kube.custom.patchNamespacedCustomObject(
+          {
+            ...APPLICATION,
+            namespace: ARGOCD_NAMESPACE,
+            name: `virtual-coffee-${instance}`,
+            body: { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: parent.metadata!.name!, uid: parent.metadata!.uid! }] } },
+          },
+          MERGE_PATCH,
+        );
+        const adopted = await readApp(instance);
+        await approveAs(handle, 'alice', 'approve', 'roll it back');
+        const failure: unknown = await handle.result().then(() => undefined, (e: unknown) => e);
+        return { failure, adopted };
+      }, workerOptions);
+      expect(failureMessages(err.failure)).toMatch(/PlanNoLongerHolds|changed after the plan was approved/);
+      const after = await readApp(instance);
+      expect(after.metadata.resourceVersion).toBe(err.adopted.metadata.resourceVersion);
+      expect(after.spec.source?.targetRevision).toBe('main');
+    } finally {
+      await kube.core.deleteNamespacedConfigMap({ namespace: ARGOCD_NAMESPACE, name: `parent-${instance}` });
+    }
   });
 
   it('a target revision whose sync fails is reverted to the original revision, and the run fails with a report', async () => {

@@ -14,6 +14,7 @@ import { approveUpdate, destructiveWorkflowId, planWorkflowId, progressQuery } f
 import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import { requesterKeysOf } from '../test-support/approvers';
 import type { approvalDrill } from '../test-support/workflows/approval-drill';
 import { createDrillActivities } from '../test-support/workflows/drill-activities';
 import type { DrillSystem } from '../test-support/workflows/drill-activities';
@@ -34,7 +35,7 @@ const approvals = parseApprovalConfig({
 
 const systems = new Map<string, DrillSystem>();
 const aws = awsClients();
-const workerOptions = { workflows: 'drills' as const, extraActivities: createDrillActivities(systems), overrides: { approvals } };
+const workerOptions = { workflows: 'drills' as const, extraActivities: createDrillActivities(systems), overrides: { approvals }, requesterKeys: requesterKeysOf({ alice, carol, bob }) };
 
 type DrillHandle = WorkflowHandle<typeof approvalDrill>;
 type DrillResult = RunbookResult<{ inputs: Record<string, string> }>;
@@ -93,7 +94,12 @@ describe('approval gate (real Temporal server)', () => {
     expect(result.audit.approvals).toEqual([
       expect.objectContaining({ approver: 'alice', groups: ['sre'], decision: 'approve', comment: 'LGTM', signatureVerified: true }),
     ]);
-    expect(result.audit.requestedBy).toEqual({ user: 'bob', via: 'test' });
+    const { signedAt, signature, ...requestedBy } = result.audit.requestedBy;
+    expect(requestedBy).toEqual({ user: 'bob', via: 'test' });
+    expect(Date.parse(signedAt ?? '')).toBeLessThanOrEqual(Date.now());
+    expect(signature).toMatch(/^[A-Za-z0-9+/]{86}==$/);
+    // The audit names the requester as verified against the keyring, by key.
+    expect(result.audit.requester).toMatchObject({ user: 'bob', authenticated: true, publicKey: bob.publicKey });
     expect(result.audit.changes).toEqual([expect.objectContaining({ object: `drill/${result.audit.instance}`, action: 'replace', before: 'v1' })]);
 
     // The audit record outlives the workflow: it is in S3, equal to the result's.
@@ -168,7 +174,7 @@ describe('approval gate (real Temporal server)', () => {
       expect(await refusal(send(signApproval(statement('mallory'), mallory.privateKey)))).toMatch(/mallory has no key on the approvers keyring/);
       expect(await refusal(send(signApproval(statement('carol'), mallory.privateKey)))).toMatch(/signature does not verify against carol's key/);
       expect(await refusal(send(statement('carol')))).toMatch(/unsigned approvals are not accepted/);
-      expect(await refusal(send(signApproval(statement('bob'), bob.privateKey)))).toMatch(/bob may not approve this runbook \(allowed: group sre\)/);
+      expect(await refusal(send(signApproval(statement('bob'), bob.privateKey)))).toMatch(/bob may not approve this run \(allowed: group sre\)/);
       expect(await refusal(send(signApproval(statement('carol', { planDigest: 'sha256:other' }), carol.privateKey)))).toMatch(
         /for plan sha256:other, but the plan awaiting approval is sha256:/,
       );

@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -23,7 +23,7 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
   const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
   return {
     kube,
-    approvals: loadApprovalConfig(config.approvals.approversFile),
+    approvals: watchApprovalConfig(config.approvals.approversFile),
     notifyWebhookUrl: config.approvals.notifyWebhookUrl,
     dynamodb,
     s3,
@@ -37,6 +37,38 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
       kube.close();
     },
   };
+}
+
+/**
+ * The approvers file as it is now: read at start (a bad file stops the worker), then read again
+ * whenever it changes on disk (a mounted ConfigMap or Secret is replaced in place), so a key removed
+ * from the keyring stops counting for runs already waiting. A file that turns invalid refuses every
+ * approval-related call with its problems until it is fixed, rather than keeping the old keyring.
+ */
+export function watchApprovalConfig(file: string | undefined): () => ApprovalConfig {
+  if (!file) {
+    const none = parseApprovalConfig({});
+    return () => none;
+  }
+  let seen = fileVersion(file);
+  let current = loadApprovalConfig(file);
+  return () => {
+    const version = fileVersion(file);
+    if (version !== seen) {
+      current = loadApprovalConfig(file);
+      seen = version;
+    }
+    return current;
+  };
+}
+
+function fileVersion(file: string): string {
+  try {
+    const s = statSync(file);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
 }
 
 /** Reads the approvers file; without one, nobody can approve (unless a policy allows unsigned approvals). */

@@ -68,6 +68,7 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
     instance,
     options: input.options,
     destructive: false,
+    startInput: input,
     steps: [
       { name: 'collect', title: `Collect (${collectors.length} collectors in parallel)` },
       { name: 'archive', title: 'Stream the tar.gz to S3 and sign a download link' },

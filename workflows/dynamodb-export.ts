@@ -30,6 +30,7 @@ export async function dynamodbExport(input: DynamoDbExportInput): Promise<Runboo
     instance,
     options: input.options,
     destructive: false,
+    startInput: input,
     steps: [
       { name: 'discover', title: 'Describe and count the tables' },
       { name: 'export', title: 'Export every table to S3' },

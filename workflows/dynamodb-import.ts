@@ -88,6 +88,7 @@ export async function dynamodbImport(input: DynamoDbImportInput): Promise<Runboo
     instance,
     options: input.options,
     destructive: true,
+    startInput: input,
     steps: [
       { name: 'stage', title: 'Locate the backup (a scan file is split into verified chunks)' },
       { name: 'verify-backup', title: 'Verify the backup (checksums, counts, keys)' },

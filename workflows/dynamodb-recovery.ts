@@ -65,6 +65,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
     instance,
     options: input.options,
     destructive: true,
+    startInput: input,
     steps: [
       { name: 'discover', title: 'Discover the claim, every table it owns, definitions and item counts' },
       { name: 'approve', title: 'Approval' },

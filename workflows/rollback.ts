@@ -57,6 +57,7 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
     instance,
     options: { ...input.options, reason },
     destructive: true,
+    startInput: input,
     steps: [
       { name: 'read-history', title: 'Read the Application and its history' },
       { name: 'approve', title: 'Approval' },
@@ -83,7 +84,9 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
     const requester = input.options.requestedBy.user;
     const change = await runbook.step('patch', async () => {
       const live = await inspectApplication(instance);
-      runbook.confirmUnchanged(`Application ${plan.application}`, plan.planned, plannedState(live));
+      // Owners too: an Application adopted by an ApplicationSet or a parent app after the approval
+      // would have its rollback undone by the parent, which is not what was approved.
+      runbook.confirmUnchanged(`Application ${plan.application}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
       const result = await activity('setDesiredRevision', `Set ${plan.application} to ${plan.to.revision.slice(0, 12)}`)({
         instance,
         changeId: `${info.workflowId}/${info.runId}/rollback`,
@@ -92,6 +95,7 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
         requestSyncOf: plan.syncMode === 'explicit-operation' ? plan.to.revision : undefined,
         initiatedBy: `vcp-runbooks:${requester}`,
         reason,
+        approval: runbook.approvalEvidence(),
         // Remember what the pin replaced, so unpin can return to it (kept when already pinned).
         annotations: app.pinnedFrom ? { [PINNED_BY]: info.workflowId } : { [PINNED_FROM]: plan.from.desiredRevision, [PINNED_BY]: info.workflowId },
       });
@@ -160,6 +164,7 @@ async function revert(
       requestSyncOf: plan.syncMode === 'explicit-operation' ? original : undefined,
       initiatedBy: `vcp-runbooks:${requester}`,
       reason: `revert: ${why} (${reason})`,
+      approval: runbook.approvalEvidence(),
       annotations: { [PINNED_FROM]: null, [PINNED_BY]: null },
     });
     runbook.recordChange({

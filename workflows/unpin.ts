@@ -34,6 +34,7 @@ export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetai
     instance,
     options: { ...input.options, reason },
     destructive: true,
+    startInput: input,
     steps: [
       { name: 'read', title: 'Read the Application' },
       { name: 'approve', title: 'Approval' },
@@ -53,7 +54,8 @@ export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetai
     const plan = { application: app.name, from: app.desiredRevision, to: branch, planned: plannedState(app) };
     await runbook.step('approve', () => runbook.approve(plan));
     const change = await runbook.step('patch', async () => {
-      runbook.confirmUnchanged(`Application ${app.name}`, plan.planned, plannedState(await activity('inspectApplication', 'Re-read the Application')(instance)));
+      const live = await activity('inspectApplication', 'Re-read the Application')(instance);
+      runbook.confirmUnchanged(`Application ${app.name}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
       const result = await activity('setDesiredRevision', `Set ${app.name} to follow ${branch}`)({
         instance,
         changeId: `${info.workflowId}/${info.runId}/unpin`,
@@ -63,6 +65,7 @@ export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetai
         requestSyncOf: branch,
         initiatedBy: `vcp-runbooks:${input.options.requestedBy.user}`,
         reason,
+        approval: runbook.approvalEvidence(),
         annotations: { 'vcp-runbooks.io/pinned-from': null, 'vcp-runbooks.io/pinned-by': null },
       });
       runbook.recordChange({ object: `applications.argoproj.io/argocd/${app.name}`, action: 'set spec.source.targetRevision', before: app.desiredRevision, after: branch });

@@ -318,19 +318,30 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       await stage('events.txt', table([['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'], ...sorted.map((e) => [age(e.lastTimestamp ?? e.eventTime), e.type ?? '', e.reason ?? '', `${e.involvedObject.kind?.toLowerCase()}/${e.involvedObject.name}`, redactText(e.message ?? '')])]));
     },
 
-    async nodes(stage, _notes, req) {
+    async nodes(stage, notes, req) {
       const [nodes, instancePods] = await Promise.all([clusterScoped<List<V1Node>>('', 'v1', 'nodes'), namespacePods(req)]);
       // Allocated resources as `kubectl describe node` counts them, for the nodes the instance runs
-      // on: each node's own pods by field selector, not every pod of the cluster.
+      // on: each node's own pods by field selector, not every pod of the cluster. A worker bound to
+      // its instances only (deploy/rbac.yaml) may not list other namespaces' pods: it counts the
+      // instance's own pods on the node and says so.
+      const active = (p: V1Pod) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
       const hosting = [...new Set(instancePods.items.flatMap((p) => (p.spec?.nodeName ? [p.spec.nodeName] : [])))];
+      let instanceOnly = false;
       const podsOn = new Map(
         await Promise.all(
           hosting.map(async (nodeName) => {
-            const pods = await clusterScoped<List<V1Pod>>('', 'v1', 'pods', undefined, { fieldSelector: `spec.nodeName=${nodeName},status.phase!=Succeeded,status.phase!=Failed` });
-            return [nodeName, pods.items] as const;
+            try {
+              const pods = await clusterScoped<List<V1Pod>>('', 'v1', 'pods', undefined, { fieldSelector: `spec.nodeName=${nodeName},status.phase!=Succeeded,status.phase!=Failed` });
+              return [nodeName, pods.items] as const;
+            } catch (err) {
+              if (!(err instanceof ApiException && err.code === 403)) throw err;
+              instanceOnly = true;
+              return [nodeName, instancePods.items.filter((p) => p.spec?.nodeName === nodeName && active(p))] as const;
+            }
           }),
         ),
       );
+      if (instanceOnly) notes.push(`allocated resources count only the pods of ${req.instance}: the worker may not list pods in other namespaces`);
       const text = nodes.items.map((node) => {
         const name = node.metadata?.name ?? '';
         const onNode = podsOn.get(name);
@@ -342,7 +353,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
           ...(node.status?.conditions ?? []).map((c) => `  ${c.type.padEnd(16)} ${c.status.padEnd(6)} ${c.reason ?? ''}`),
           `Allocatable: ${Object.entries(node.status?.allocatable ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')}`,
           ...(onNode
-            ? ['Allocated resources:', `  pods:    ${onNode.length}`, `  cpu:     ${requests('cpu')}`, `  memory:  ${requests('memory')}`]
+            ? [instanceOnly ? `Allocated resources (pods of ${req.instance} only):` : 'Allocated resources:', `  pods:    ${onNode.length}`, `  cpu:     ${requests('cpu')}`, `  memory:  ${requests('memory')}`]
             : [`Allocated resources: not read (no pod of ${req.instance} runs here)`]),
         ].join('\n');
       });

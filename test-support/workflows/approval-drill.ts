@@ -27,6 +27,7 @@ export async function approvalDrill(input: ApprovalDrillInput): Promise<RunbookR
     ],
     options: input.options,
     destructive: true,
+    startInput: input,
   });
   return runbook.run(async () => {
     const planned = await runbook.step('plan', () => drillReadState(instance));

@@ -20,13 +20,17 @@ import {
 } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import { effectivePolicy } from '../../common/approval';
+import { effectivePolicy, PolicyLoosened } from '../../common/approval';
+import type { ApprovalPolicy, ApproverKeyring } from '../../common/approval';
+import { StartRequestRefused, verifyStartRequest } from '../../common/start-request';
+import type { AuthenticatedRequester } from '../../common/start-request';
 import { planDigest } from '../../common/canonical';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS, RUNBOOK_STEP } from '../../common/definitions';
 import { alertNotificationSignal, destructiveWorkflowId, progressQuery } from '../../common/runbook';
 import type {
   ApprovalProgress,
   ApprovalRecord,
+  ApprovalEvidence,
   AuditRecord,
   ChangeRecord,
   ProgressSnapshot,
@@ -55,6 +59,13 @@ export function activity<K extends keyof Activities>(
  * reached their end before this change replay the old sequence.
  */
 export const LOCAL_FINISH_PATCH = 'runbook-local-finish';
+
+/**
+ * Before a run does anything: its start request must verify against the keyring (the requester is
+ * who they say), and the approval policy overrides it was started with may only tighten the
+ * configured policy. Runs started before these checks replay without them.
+ */
+export const START_CHECKS_PATCH = 'runbook-start-checks';
 
 function localActivity<K extends keyof Activities>(name: K, summary: string, maximumAttempts = 5): Activities[K] {
   return proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts }, summary })[name];
@@ -89,12 +100,16 @@ export interface RunbookDefinition {
   options: RunbookOptions;
   /** Destructive runbooks must run under destructiveWorkflowId(instance). */
   destructive: boolean;
+  /** The workflow's input exactly as started: its signature is verified over all of it. */
+  startInput: { options: RunbookOptions };
 }
 
 export interface Approved {
   inputs: Record<string, string>;
   approvedDigest: string;
   approval: ApprovalProgress;
+  /** What destructive activities verify for themselves before acting. */
+  evidence: ApprovalEvidence;
 }
 
 export class Runbook {
@@ -108,8 +123,11 @@ export class Runbook {
   private earlierApprovals: ApprovalRecord[] = [];
   private plan?: unknown;
   private digest?: string;
+  private evidence?: ApprovalEvidence;
   private readonly audit: AuditRecord;
   private readonly gate: ApprovalGate;
+  /** Verified at the start; older runs fall back to the name they were started with. */
+  private requester?: AuthenticatedRequester;
 
   constructor(private readonly definition: RunbookDefinition) {
     const info = workflowInfo();
@@ -221,7 +239,15 @@ export class Runbook {
     this.audit.planDigest = this.digest;
     if (this.dryRun) throw new RunbookStopped('planned', 'dry run: plan computed, nothing changed');
 
-    return this.awaitApproval(this.digest, `${this.describe()} is waiting for approval of plan ${this.digest}`);
+    const approved = await this.awaitApproval(this.digest, `${this.describe()} is waiting for approval of plan ${this.digest}`, plan);
+    this.evidence = approved.evidence;
+    return approved;
+  }
+
+  /** The approval of the plan, for a destructive activity to verify before it acts. */
+  approvalEvidence(): ApprovalEvidence {
+    if (!this.evidence) throw ApplicationFailure.create({ type: 'NotApproved', message: 'a destructive step was reached without an approved plan', nonRetryable: true });
+    return this.evidence;
   }
 
   /**
@@ -230,21 +256,20 @@ export class Runbook {
    */
   async confirm(stage: string, subject: unknown): Promise<Approved> {
     const digest = planDigest({ plan: this.digest, stage, subject });
-    return this.awaitApproval(digest, `${this.describe()} asks for confirmation (${stage}) of ${digest}`);
+    return this.awaitApproval(digest, `${this.describe()} asks for confirmation (${stage}) of ${digest}`, { plan: this.digest, stage, subject });
   }
 
-  private async awaitApproval(digest: string, announcement: string): Promise<Approved> {
-    const { keyring, policy: configured } = await activity('loadApprovalConfig', 'Load the approvers keyring and policy')(
-      this.definition.name,
-    );
-    const policy = effectivePolicy(configured, this.definition.options.approvalPolicy);
+  private async awaitApproval(digest: string, announcement: string, approved: unknown): Promise<Approved> {
+    const { keyring, policy } = await this.approvalSettings();
     this.earlierApprovals = [...this.audit.approvals];
     await this.notify('approval-requested', announcement);
+    const recheck = this.requester !== undefined;
     const decision = await this.gate.waitForDecision({
       planDigest: digest,
       policy,
       keyring,
-      requester: this.definition.options.requestedBy,
+      requester: this.requester ?? { user: this.definition.options.requestedBy.user, authenticated: false },
+      currentKeyring: recheck ? async () => (await this.loadApprovalConfig()).keyring : undefined,
       onReminder: (remainingMs) =>
         this.notify('approval-reminder', `${this.describe()} still waits for approval; ${Math.round(remainingMs / 60000)} min left`),
     });
@@ -255,7 +280,40 @@ export class Runbook {
       inputs: decision.progress.inputs ?? {},
       approvedDigest: decision.progress.approvedDigest!,
       approval: decision.progress,
+      evidence: { runbook: this.definition.name, plan: approved, approvals: decision.signed },
     };
+  }
+
+  private loadApprovalConfig(): Promise<{ keyring: ApproverKeyring; policy: ApprovalPolicy }> {
+    return activity('loadApprovalConfig', 'Load the approvers keyring and policy')(this.definition.name);
+  }
+
+  /** The keyring as it is now and the effective policy (configured, tightened by the start's overrides). */
+  private async approvalSettings(): Promise<{ keyring: ApproverKeyring; policy: ApprovalPolicy }> {
+    const { keyring, policy: configured } = await this.loadApprovalConfig();
+    return { keyring, policy: this.refuseAsFailure(() => effectivePolicy(configured, this.definition.options.approvalPolicy, keyring)) };
+  }
+
+  /** The start request verified against the keyring, and the policy overrides checked, before anything runs. */
+  private async checkStart(): Promise<void> {
+    const info = workflowInfo();
+    const { keyring, policy } = await this.approvalSettings();
+    this.requester = this.refuseAsFailure(() =>
+      verifyStartRequest(keyring, info.workflowId, this.definition.startInput, info.runStartTime.getTime(), policy.allowUnsigned),
+    );
+    this.audit.requester = this.requester;
+  }
+
+  /** A refused start or policy is the caller's error: fail the run at once with the reason, never retry. */
+  private refuseAsFailure<T>(check: () => T): T {
+    try {
+      return check();
+    } catch (err) {
+      if (err instanceof StartRequestRefused || err instanceof PolicyLoosened) {
+        throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
+      }
+      throw err;
+    }
   }
 
   /**
@@ -283,6 +341,7 @@ export class Runbook {
     let failure: unknown;
     try {
       this.requireLockIfDestructive();
+      if (patched(START_CHECKS_PATCH)) await this.checkStart();
       details = await procedure();
       outcome = 'succeeded';
     } catch (err) {
