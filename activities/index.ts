@@ -13,6 +13,7 @@ import { createArgoCdActivities } from './kubernetes/argocd';
 import { createDiagnosticsActivities } from './diagnostics/collectors';
 import { createArchiveActivities } from './aws/archive';
 import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
+import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
 import { createRecoveryKubeActivities } from './kubernetes/recovery';
 import type { ApprovalConfig } from '../common/runbook';
 import type { StagingArea } from './diagnostics/staging';
@@ -25,6 +26,8 @@ export interface ActivityDeps {
   s3: S3Client;
   backupBucket: string;
   expectedBucketOwner?: string;
+  /** Buckets besides the backup bucket that imports and resumes may read backups from (VCP_ALLOWED_SOURCE_BUCKETS). */
+  allowedSourceBuckets?: string[];
   /** The keyring and policies, or a function giving them as they are now (the approvers file is re-read when it changes). */
   approvals: ApprovalConfig | (() => ApprovalConfig);
   notifyWebhookUrl?: string;
@@ -48,6 +51,7 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createDiagnosticsActivities(deps),
     ...createArchiveActivities(deps),
     ...createDynamoDbBackupActivities(deps),
+    ...createDynamoDbVerifyActivities(deps),
     ...createRecoveryKubeActivities(deps),
   };
 }

@@ -11,7 +11,7 @@ import { loadConfig } from '../common/config';
 import type { RunbooksConfig } from '../common/config';
 import { RUNBOOK_INSTANCE as RUNBOOK_INSTANCE_KEY, RUNBOOK_NAME as RUNBOOK_NAME_KEY, RUNBOOK_STATUS as RUNBOOK_STATUS_KEY } from '../common/definitions';
 import type { DiagnosticBundleDetails } from '../common/diagnostics';
-import { InvalidInputError, validateInstanceName } from '../common/instance';
+import { instanceTableNames, InvalidInputError, validateInstanceName } from '../common/instance';
 import { progressQuery } from '../common/runbook';
 import type { ProgressSnapshot, RunbookResult } from '../common/runbook';
 import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
@@ -277,10 +277,11 @@ export function buildCli(): Command {
   program
     .command('recover-dynamodb <instance>')
     .description("recreate the instance's DynamoDB tables: back up and verify, delete and recreate the claim, import, verify item by item (asks for approval)")
-    .option('--tables <names>', 'only back up and check these tables (comma-separated: users,matches,feedback or full names); the claim recreates all', parseTableList)
+    .option('--tables <names>', 'not a subset: deleting the claim deletes every table it owns, so all are backed up, restored and verified; if given, must name them all (users,matches,feedback or full names), else refused', parseTableList)
     .option('--no-quiesce', 'keep the API and the matching CronJob running (their writes during the recovery are lost)')
     .option('--confirm-after-backup', 'ask for a second approval once the backup is verified, before the claim is deleted')
-    .option('--resume-from <url>', "finish a recovery that failed after the delete, from its verified backup (s3://.../manifest.json)", parseManifestUrl)
+    .option('--resume-from <url>', "finish a recovery that failed after the delete, from its verified backup (s3://.../manifest.json); refused unless the claim is gone or was recreated from that backup", parseManifestUrl)
+    .option('--from-other-instance', "with --resume-from: accept another instance's backup (tables map by base name, users-a to users-b)")
     .option('--chunk-max-items <n>', 'export: items per backup chunk at most (default 10000)', parseChunkMaxItems)
     .option('--segments <n>', 'export: parallel scan segments per table (default one per 25000 items, up to 16)', parseSegments)
     .option('--import-concurrency <n>', 'import: concurrent BatchWriteItem requests per segment (default 16)', parseImportConcurrency)
@@ -290,14 +291,19 @@ export function buildCli(): Command {
     .action(
       async (
         instanceArg: string,
-        opts: { tables?: string[]; quiesce: boolean; confirmAfterBackup?: boolean; resumeFrom?: string; chunkMaxItems?: number; segments?: number; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string },
+        opts: { tables?: string[]; quiesce: boolean; confirmAfterBackup?: boolean; resumeFrom?: string; fromOtherInstance?: boolean; chunkMaxItems?: number; segments?: number; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string },
       ) => {
         // Everything is checked before connecting: a bad input starts nothing.
         const instance = validateInstanceName(instanceArg);
         const tables = resolveTables(instance, opts.tables);
+        const left = tables ? instanceTableNames(instance).filter((t) => !tables.includes(t)) : [];
+        if (left.length > 0) {
+          throw new InvalidInputError(`deleting the claim deletes every table it owns, so a recovery backs up, restores and verifies all of them: --tables leaves out ${left.join(', ')}; omit --tables`);
+        }
         if (opts.resumeFrom && (opts.chunkMaxItems !== undefined || opts.segments !== undefined)) {
           throw new InvalidInputError('--chunk-max-items and --segments tune the export, which --resume-from skips');
         }
+        if (opts.fromOtherInstance && !opts.resumeFrom) throw new InvalidInputError('--from-other-instance applies to the backup of --resume-from');
         const requester = requestedBy(opts.as);
         await withClient(async (client, config) => {
           const handle = await startDynamoDbRecovery(client, config.temporal.taskQueue, {
@@ -306,6 +312,7 @@ export function buildCli(): Command {
             quiesceWriters: opts.quiesce,
             confirmAfterBackup: opts.confirmAfterBackup,
             resumeFrom: opts.resumeFrom,
+            allowOtherInstance: opts.fromOtherInstance,
             export: tuning({ chunkMaxItems: opts.chunkMaxItems, segments: opts.segments }),
             import: tuning({ concurrency: opts.importConcurrency }),
             options: { requestedBy: requester, dryRun: opts.dryRun, reason: opts.reason },
@@ -342,14 +349,15 @@ export function buildCli(): Command {
   program
     .command('import-dynamodb <instance>')
     .description("import a backup into the instance's tables: one of our manifests, or the guide's `aws dynamodb scan` output, from S3 or a local file (uploaded first) (asks for approval)")
-    .requiredOption('--from <source>', 's3://.../manifest.json, s3://... of a scan output file, or a local scan output file')
+    .requiredOption('--from <source>', 's3://.../manifest.json, s3://... of a scan output file (in the backup bucket or one listed in VCP_ALLOWED_SOURCE_BUCKETS), or a local scan output file')
     .option('--tables <names>', 'manifest: only these tables; scan file: the one table to import into (users,matches,feedback or full names)', parseTableList)
-    .option('--allow-non-empty', 'import into tables that already hold items (items with the same key are overwritten)')
+    .option('--allow-non-empty', 'import into tables that hold items: items with a key in the backup are overwritten, the others kept; afterwards every backup item must be there, equal, and no table smaller than planned')
+    .option('--from-other-instance', "accept a manifest of another instance (tables map by base name, users-a to users-b)")
     .option('--import-concurrency <n>', 'concurrent BatchWriteItem requests per segment (default 16)', parseImportConcurrency)
     .option('--reason <text>', 'why (goes into the audit record)', parseText)
     .option('--dry-run', 'stage and verify the backup, print the plan, write nothing')
     .option('--as <user>', 'requester identity', parseIdentity)
-    .action(async (instanceArg: string, opts: { from: string; tables?: string[]; allowNonEmpty?: boolean; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string }) => {
+    .action(async (instanceArg: string, opts: { from: string; tables?: string[]; allowNonEmpty?: boolean; fromOtherInstance?: boolean; importConcurrency?: number; reason?: string; dryRun?: boolean; as?: string }) => {
       const instance = validateInstanceName(instanceArg);
       const tables = resolveTables(instance, opts.tables);
       const source = importSource(opts.from);
@@ -373,6 +381,7 @@ export function buildCli(): Command {
           from,
           tables,
           allowNonEmptyTargets: opts.allowNonEmpty,
+          allowOtherInstance: opts.fromOtherInstance,
           import: tuning({ concurrency: opts.importConcurrency }),
           options: { requestedBy: requester, dryRun: opts.dryRun, reason: opts.reason },
         });

@@ -45,12 +45,14 @@ export function exportLines(d: DynamoDbExportDetails): string[] {
 }
 
 export function importLines(d: DynamoDbImportDetails): string[] {
-  const unverified = d.imported.filter((i) => !d.verified.some((v) => v.tableName === i.targetTable));
   return [
     `  source: ${d.backup.url}`,
     ...d.verified.map((t) => restoredLine(t, 'imported')),
-    // A table that held items before the import cannot be compared with the backup item by item.
-    ...unverified.map((i) => `  ${i.targetTable}: ${i.items} items imported from ${i.tableName} (not compared: the table was not empty)`),
+    // A table that held items: every backup item checked by key, and its count against the plan's.
+    ...(d.merged ?? []).map(
+      (m) =>
+        `  ${m.targetTable}: ${m.backupItems} in the backup, all present and equal${m.missing || m.differing ? ` EXCEPT ${m.missing} missing, ${m.differing} differing` : ''}; ${m.itemsBefore} items before, ${m.itemsAfter} after`,
+    ),
     `  import: ${seconds(d.importSeconds)}, ${d.itemsPerSecond} items/s`,
   ];
 }
@@ -83,15 +85,30 @@ export function resultLines(result: unknown, download?: DownloadLink): string[] 
   }
 }
 
-/** A recovery's plan as the approver weighs it: what is deleted, how much data, what stops. */
+const CLAIM_ACTION: Record<DynamoDbRecoveryPlan['claim']['action'], string> = {
+  'delete-and-recreate': 'deleted (with every table it owns) and recreated',
+  recreate: 'gone: recreated from the backup',
+  keep: 'kept (recreated from this backup by the recovery being resumed)',
+};
+
+const DELETED_BY: Record<DynamoDbRecoveryPlan['tables'][number]['deletedBy'], string> = {
+  claim: 'deleted with the claim',
+  runbook: 'deleted by the runbook (the claim would leave it)',
+  none: 'not deleted',
+};
+
+/** A recovery's plan as the approver weighs it: every table deleted, with its items, what is restored, what stops. */
 export function recoveryPlanLines(plan: DynamoDbRecoveryPlan): string[] {
-  const { claim, writers, autoSync } = plan;
+  const { claim, writers, autoSync, source } = plan;
   return [
-    `  claim ${claim.namespace}/${claim.name} (uid ${claim.uid || 'gone'}, deletion policy ${claim.deletionPolicy}${claim.composite ? `, composite ${claim.composite}` : ''}): deleted and recreated`,
+    `  claim ${claim.namespace}/${claim.name} (uid ${claim.uid || 'gone'}, deletion policy ${claim.deletionPolicy}${claim.composite ? `, composite ${claim.composite}` : ''}): ${CLAIM_ACTION[claim.action ?? 'delete-and-recreate']}`,
+    ...(claim.action === 'keep' ? [] : [`  claim spec to recreate: ${JSON.stringify(claim.spec)}`]),
     ...plan.tables.map(
       (t) =>
-        `  ${t.tableName}: ${t.items} items, ${t.segments} segment${t.segments === 1 ? '' : 's'}${t.gsis.length ? `, GSIs ${t.gsis.join(', ')}` : ''}${t.lsis.length ? `, LSIs ${t.lsis.join(', ')}` : ''}, TTL ${t.ttl}, PITR ${t.pitr}, ${t.tags} tags`,
+        `  ${t.tableName}: ${t.items} items, ${t.segments} segment${t.segments === 1 ? '' : 's'}${t.gsis.length ? `, GSIs ${t.gsis.join(', ')}` : ''}${t.lsis.length ? `, LSIs ${t.lsis.join(', ')}` : ''}, TTL ${t.ttl}, PITR ${t.pitr}, ${t.tags} tags; ` +
+        `${DELETED_BY[t.deletedBy ?? 'claim']}, restored${t.backupItems !== undefined ? ` (${t.backupItems} items in the backup)` : ''} and verified item by item`,
     ),
+    ...(source ? [`  source: ${source.url} (bucket ${source.bucket}, SHA-256 ${source.manifestSha256}, instance ${source.instance ?? 'unknown'}, taken ${source.createdAt})`] : []),
     `  total: ${plan.totalItems} items${plan.orphanedTablesToDelete.length ? `; orphaned tables deleted after the backup: ${plan.orphanedTablesToDelete.join(', ')}` : ''}`,
     writers.quiesce
       ? `  writers stopped during the run: ${writers.apiDeployment ? `${writers.apiDeployment.name} ${writers.apiDeployment.replicas} -> 0 replicas` : 'no API Deployment'}, ${writers.cronJob ? `CronJob ${writers.cronJob.name} suspended` : 'no CronJob'}`
@@ -105,8 +122,12 @@ export function recoveryPlanLines(plan: DynamoDbRecoveryPlan): string[] {
 
 export function importPlanLines(plan: DynamoDbImportPlan): string[] {
   return [
-    `  source: ${plan.source} (${plan.kind === 'manifest' ? 'backup manifest' : '`aws dynamodb scan` output'})`,
-    ...plan.tables.map((t) => `  ${t.targetTable}: ${t.backupItems} items to import${t.targetTable !== t.tableName ? ` from ${t.tableName}` : ''}; holds ${t.targetItemsBefore} now`),
-    ...(plan.allowNonEmptyTargets ? ['  non-empty tables allowed: items with the same key are overwritten'] : []),
+    `  source: ${plan.source} (${plan.kind === 'manifest' ? 'backup manifest' : '`aws dynamodb scan` output'}, bucket ${plan.sourceBucket})`,
+    `  manifest: ${plan.manifest.url} (SHA-256 ${plan.manifest.sha256}${plan.manifest.instance ? `, instance ${plan.manifest.instance}` : ''})`,
+    ...plan.tables.map(
+      (t) =>
+        `  ${t.targetTable}: ${t.backupItems} items to import${t.targetTable !== t.tableName ? ` from ${t.tableName}` : ''}; holds ${t.targetItemsBefore} now${t.overwritesSameKeyItems ? ' (items with a key in the backup are overwritten, the others kept)' : ''}`,
+    ),
+    ...(plan.allowNonEmptyTargets ? ['  non-empty tables allowed: afterwards every backup item must be there and equal, and no table smaller than now'] : []),
   ];
 }

@@ -20,6 +20,8 @@ export interface RunbooksConfig {
     backupBucket: string;
     /** Sent as ExpectedBucketOwner so a bucket taken over by another account is refused. */
     expectedBucketOwner?: string;
+    /** Buckets besides backupBucket that imports and resumes may read a backup from; none by default. */
+    allowedSourceBuckets: string[];
     /** Emulators (moto) serve S3 path-style only. */
     s3ForcePathStyle: boolean;
   };
@@ -59,6 +61,7 @@ export const CONFIG_VARIABLES = [
   'AWS_ENDPOINT_URL_S3',
   'VCP_BACKUP_BUCKET',
   'VCP_EXPECTED_BUCKET_OWNER',
+  'VCP_ALLOWED_SOURCE_BUCKETS',
   'VCP_S3_FORCE_PATH_STYLE',
   'KUBECONFIG',
   'VCP_APPROVERS_FILE',
@@ -103,6 +106,11 @@ export function loadConfig(env: Env = process.env): RunbooksConfig {
     problems.push('VCP_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account ID');
   }
 
+  const allowedSourceBuckets = (env.VCP_ALLOWED_SOURCE_BUCKETS ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+  for (const bucket of allowedSourceBuckets) {
+    if (!BUCKET_NAME.test(bucket)) problems.push(`VCP_ALLOWED_SOURCE_BUCKETS: ${JSON.stringify(bucket)} is not a valid S3 bucket name`);
+  }
+
   const metricsBindAddress = env.VCP_METRICS_ADDRESS || undefined;
   if (metricsBindAddress !== undefined && !HOST_PORT.test(metricsBindAddress)) {
     problems.push(`VCP_METRICS_ADDRESS=${JSON.stringify(metricsBindAddress)} must look like host:port`);
@@ -132,6 +140,7 @@ export function loadConfig(env: Env = process.env): RunbooksConfig {
       region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-west-2',
       backupBucket,
       expectedBucketOwner,
+      allowedSourceBuckets,
       s3ForcePathStyle: pathStyle === undefined ? usesEmulatorEndpoint : pathStyle === 'true',
     },
     kubernetes: { kubeconfig: env.KUBECONFIG || undefined },

@@ -70,6 +70,8 @@ export interface BackupManifest {
   prefix: string;
   /** The claim as captured before the delete, so a resumed recovery can recreate it. */
   claim?: { name: string; spec: Record<string, unknown>; labels: Record<string, string> };
+  /** Every table the claim owned when the backup was taken (recovery backups): a resume requires all of them. */
+  ownedTables?: string[];
   tables: TableBackup[];
 }
 
@@ -79,6 +81,43 @@ export interface BackupLocation {
   prefix: string;
   manifestKey: string;
   manifestSha256: string;
+}
+
+/** What a delete activity requires: a verified backup's manifest, pinned by its SHA-256. */
+export type BackupRef = Pick<BackupLocation, 'bucket' | 'manifestKey' | 'manifestSha256'>;
+
+export const VERIFICATION_FORMAT = 'vcp-runbooks/dynamodb-backup-verification/v1';
+
+/**
+ * Written beside the manifest by the activity that read a table's backup back and found it whole;
+ * bound to the manifest's SHA-256, so it cannot vouch for another or an altered manifest.
+ */
+export interface VerificationRecord {
+  format: typeof VERIFICATION_FORMAT;
+  manifestKey: string;
+  manifestSha256: string;
+  tableName: string;
+  items: number;
+  digest: string;
+  chunks: number;
+  /** The live table's item count at verification, when compared (writers stopped). */
+  liveItems?: number;
+  verifiedAt: string;
+  verifiedBy: { workflowId: string; runId: string };
+}
+
+/** Written when a recovery's restore verified, naming the claim it restored into. */
+export interface RestoreRecord {
+  manifestKey: string;
+  manifestSha256: string;
+  claimUid: string;
+  restoredAt: string;
+  restoredBy: { workflowId: string; runId: string };
+}
+
+/** Beside the manifest: `<folder of manifest.json>/verification/<table>.json`. */
+export function verificationKey(manifestKey: string, tableName: string): string {
+  return `${manifestKey.slice(0, manifestKey.lastIndexOf('/') + 1)}verification/${tableName}.json`;
 }
 
 export interface TableSnapshot {
@@ -165,7 +204,11 @@ export function validateTableName(name: unknown): string {
 
 export interface DynamoDbRecoveryInput {
   instance: string;
-  /** A subset of the instance's tables to export and check; the claim recreates all of them. */
+  /**
+   * Not a subset: deleting the claim deletes every table it owns, so a recovery always backs up,
+   * restores and verifies all of them. When given, it must name every owned table (the run is
+   * refused at discovery otherwise); omit it to recover whatever the claim owns.
+   */
   tables?: string[];
   /** Scale the API to 0 and suspend the CronJob during the recovery (default true). */
   quiesceWriters?: boolean;
@@ -173,6 +216,8 @@ export interface DynamoDbRecoveryInput {
   confirmAfterBackup?: boolean;
   /** Resume after a failure past the delete: import from this verified backup instead of exporting. */
   resumeFrom?: string;
+  /** Accept a resumeFrom manifest taken of another instance (its tables map by base name). */
+  allowOtherInstance?: boolean;
   export?: ExportTuning;
   import?: ImportTuning;
   /** How long to wait for the claim's deletion and recreation (default 10 minutes each). */
@@ -197,6 +242,8 @@ export interface DynamoDbImportInput {
   targetTables?: Record<string, string>;
   /** Import into tables that already hold items (items with the same key are overwritten). */
   allowNonEmptyTargets?: boolean;
+  /** Accept a manifest taken of another instance (its tables map by base name: users-a → users-b). */
+  allowOtherInstance?: boolean;
   /** The instance whose tables are written; its destructive lock is held during the import. */
   instance: string;
   import?: ImportTuning;
@@ -214,6 +261,8 @@ export interface ClaimInfo {
   conditions: { type: string; status: string; reason?: string }[];
   composite?: { name: string; uid?: string };
   managedTables: { name: string; tableName: string; deletionPolicy: 'Delete' | 'Orphan' }[];
+  /** On a claim a recovery recreated: the backup it restores (annotations), so a resume can tell it from a live claim. */
+  restoredFrom?: { manifest: string; sha256: string };
 }
 
 export interface WriterState {
@@ -221,20 +270,68 @@ export interface WriterState {
   cronJob?: { name: string; suspended: boolean };
 }
 
+export interface RecoveryPlanTable {
+  tableName: string;
+  /** Items now (0 for a table that does not exist). */
+  items: number;
+  exists: boolean;
+  /** The managed Table resource that owns it; absent for a platform table the composite does not manage. */
+  managedBy?: string;
+  deletionPolicy: 'Delete' | 'Orphan' | 'unmanaged';
+  /** Who deletes it: the claim's deletion, the runbook itself (it would survive the claim), or nobody (resume). */
+  deletedBy: 'claim' | 'runbook' | 'none';
+  /** Every owned table is restored from the backup and verified item by item. */
+  restored: true;
+  /** Items in the backup it is restored from (resume; a fresh backup holds `items`). */
+  backupItems?: number;
+  segments: number;
+  gsis: string[];
+  lsis: string[];
+  ttl: string;
+  pitr: string;
+  tags: number;
+}
+
+/** The backup a resume imports, as approved: a different manifest (SHA-256) after approval is refused. */
+export interface PlannedSource {
+  url: string;
+  bucket: string;
+  manifestKey: string;
+  manifestSha256: string;
+  instance?: string;
+  createdAt: string;
+  tables: { tableName: string; targetTable: string; items: number; digest: string }[];
+}
+
 export interface DynamoDbRecoveryPlan {
   instance: string;
-  claim: { name: string; namespace: string; uid: string; deletionPolicy: 'Delete' | 'Orphan' | 'mixed'; composite?: string };
-  tables: { tableName: string; items: number; segments: number; gsis: string[]; lsis: string[]; ttl: string; pitr: string; tags: number; deletionPolicy: string }[];
+  claim: {
+    name: string;
+    namespace: string;
+    uid: string;
+    deletionPolicy: 'Delete' | 'Orphan' | 'mixed';
+    composite?: string;
+    /** The spec the claim is recreated from, and its labels. */
+    spec: Record<string, unknown>;
+    labels: Record<string, string>;
+    /** delete-and-recreate; recreate (resume, the claim is gone); keep (resume into the claim a recovery from this backup recreated). */
+    action: 'delete-and-recreate' | 'recreate' | 'keep';
+  };
+  /** Every table the claim owns: what is deleted (with item counts) and restored. */
+  tables: RecoveryPlanTable[];
   totalItems: number;
-  /** Tables the claim orphans: the runbook deletes them itself after the backup is verified. */
+  /** Tables the claim's deletion leaves behind (Orphan, or unmanaged): the runbook deletes them itself after the backup is verified. */
   orphanedTablesToDelete: string[];
   writers: { quiesce: boolean; apiDeployment?: { name: string; replicas: number }; cronJob?: { name: string; suspended: boolean } };
   autoSync: { application: string; automated: boolean; selfHeal: boolean; pausedDuringRun: boolean };
+  /** Where a fresh backup is written. */
   backup: { bucket: string; prefix: string };
   confirmAfterBackup: boolean;
   /** Rough write downtime: export + verify + delete + recreate + import + verify, at measured emulator rates. */
   expectedWriteDowntimeSeconds: number;
   resumeFrom?: string;
+  /** The backup a resume imports. */
+  source?: PlannedSource;
 }
 
 export interface TableRestoreResult {

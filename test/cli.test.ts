@@ -202,12 +202,15 @@ describe('runbook CLI', () => {
       expect(plan.tables.map((t) => [t.tableName, t.items])).toEqual([[`users-${instance}`, 5], [`matches-${instance}`, 2], [`feedback-${instance}`, 3]]);
       expect(plan.tables[0]!.gsis).toEqual(['email-index']);
 
-      const text = await cli(['recover-dynamodb', instance, '--dry-run', '--tables', 'users', '--no-quiesce', '--confirm-after-backup', '--as', 'bob'], taskQueue);
+      const text = await cli(['recover-dynamodb', instance, '--dry-run', '--tables', 'users,matches,feedback', '--no-quiesce', '--confirm-after-backup', '--as', 'bob'], taskQueue);
       expect(text.code, text.stderr).toBe(EXIT.ok);
       const out = lines(text.stdout);
       expect(out[0]).toMatch(/^plan sha256:[0-9a-f]{64}$/);
-      expect(out.filter((l) => l.startsWith(`  users-${instance}: `))).toEqual([expect.stringMatching(/: 5 items, 1 segment, GSIs email-index, TTL \S+.*, PITR \S+, \d+ tags$/)]);
-      expect(out.some((l) => l.startsWith('  matches-'))).toBe(false);
+      expect(out.filter((l) => l.startsWith(`  users-${instance}: `))).toEqual([
+        expect.stringMatching(/: 5 items, 1 segment, GSIs email-index, TTL \S+.*, PITR \S+, \d+ tags; deleted with the claim, restored and verified item by item$/),
+      ]);
+      // Every table the claim owns is listed: deleting the claim deletes them all.
+      expect(out.filter((l) => l.startsWith(`  matches-${instance}: 2 items,`) || l.startsWith(`  feedback-${instance}: 3 items,`))).toHaveLength(2);
       expect(out).toContain('  writers keep running (--no-quiesce): their writes during the recovery are lost');
       expect(out).toContain('  a second approval is asked once the backup is verified');
 
@@ -326,6 +329,8 @@ describe('runbook CLI', () => {
       [['recover-dynamodb', instance, '--resume-from', `s3://${config.aws.backupBucket}/dynamodb-backups/x/chunk-000001.ndjson.gz`], /the s3:\/\/ URL of a backup's manifest\.json/],
       [['recover-dynamodb', instance, '--resume-from', `s3://${config.aws.backupBucket}/x/manifest.json`, '--segments', '2'], /which --resume-from skips/],
       [['recover-dynamodb', instance, '--tables', 'users,orders'], new RegExp(`table "orders" is not one of ${instance}'s tables`)],
+      [['recover-dynamodb', instance, '--tables', 'users'], new RegExp(`--tables leaves out matches-${instance}, feedback-${instance}; omit --tables`)],
+      [['recover-dynamodb', instance, '--from-other-instance'], /--from-other-instance applies to the backup of --resume-from/],
       [['export-dynamodb', 'Bad_Name'], /not a DNS-1123 label/],
       [['import-dynamodb', instance, '--from', path.join(dir, 'missing.json'), '--tables', 'users'], /missing\.json: no such file/],
       [['import-dynamodb', instance, '--from', dir, '--tables', 'users'], /not a regular file/],

@@ -31,6 +31,12 @@ describe('config loader', () => {
     expect(config.worker.metricsBindAddress).toBe('0.0.0.0:9464');
   });
 
+  it('reads VCP_ALLOWED_SOURCE_BUCKETS as a comma-separated list of bucket names, empty by default', () => {
+    expect(loadConfig({}).aws.allowedSourceBuckets).toEqual([]);
+    expect(loadConfig({ VCP_ALLOWED_SOURCE_BUCKETS: 'team-backups, old-backups' }).aws.allowedSourceBuckets).toEqual(['team-backups', 'old-backups']);
+    expect(() => loadConfig({ VCP_ALLOWED_SOURCE_BUCKETS: 'ok-bucket,Bad_Bucket' })).toThrow(/VCP_ALLOWED_SOURCE_BUCKETS: "Bad_Bucket" is not a valid S3 bucket name/);
+  });
+
   it('fails fast naming every bad setting at once', () => {
     const load = () =>
       loadConfig({ VCP_BACKUP_BUCKET: 'Not_A_Bucket', VCP_METRICS_ADDRESS: 'nine', VCP_EXPECTED_BUCKET_OWNER: 'me' });

@@ -25,6 +25,7 @@ import { SEEDED_REVISIONS } from '../platform-sim/seed';
 import { INSTANCE_PLACEHOLDER, INSTANCE_RBAC_FILE, renderInstanceRbac } from '../platform-sim/worker-access';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
+import { backupByActivities } from '../test-support/backups';
 import { approvals } from '../test-support/approvers';
 import { awsClients, config, directStagingArea, uniqueInstance } from '../test-support/stack';
 
@@ -256,7 +257,7 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: true });
     const admin = aws.kube;
     const kube = await asWorker();
-    const recovery = createRecoveryKubeActivities({ kube, dynamodb: aws.dynamodb });
+    const recovery = createRecoveryKubeActivities({ ...aws, kube });
     const env = new MockActivityEnvironment();
     const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
     const changedBy = `rbac-test/${instance}`;
@@ -277,8 +278,9 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     expect(await writersOf(admin, instance)).toEqual({ apiReplicas: 0, cronSuspended: true });
     expect(await run(() => untilReady(() => recovery.checkWritersStopped(instance)))).toEqual({ apiPods: 0, runningJobs: [] });
 
-    // Delete the claim (its planned UID only) and recreate it from the captured spec.
-    expect(await run(() => recovery.deleteDynamoDbClaim({ instance, uid: claim.uid }))).toEqual({ deleted: true });
+    // Delete the claim (its planned UID only, with a verified backup of its tables) and recreate it from the captured spec.
+    const backup = await backupByActivities(env, aws, instance, tableNames);
+    expect(await run(() => recovery.deleteDynamoDbClaim({ instance, uid: claim.uid, backup }))).toEqual({ deleted: true });
     await run(() => untilReady(() => recovery.checkClaimDeleted({ instance, uid: claim.uid, composite: claim.composite?.name, tableNames, orphanedTables: [] })));
     const created = await run(() => recovery.createDynamoDbClaim({ instance, spec: claim.spec, labels: claim.labels, recreatedBy: changedBy }));
     expect(created.created).toBe(true);

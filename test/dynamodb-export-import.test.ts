@@ -69,7 +69,7 @@ describe('DynamoDB export and import runbooks', { timeout: 240_000 }, () => {
     const imported = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startDynamoDbImport(client, taskQueue, { instance, from: exported.details!.backup.url, tables: [users], options: { requestedBy } });
       const gate = await awaitApprovalGate(handle);
-      expect((gate.plan as DynamoDbImportPlan).tables).toEqual([{ tableName: users, targetTable: users, backupItems: 25, targetItemsBefore: 0 }]);
+      expect((gate.plan as DynamoDbImportPlan).tables).toEqual([{ tableName: users, targetTable: users, backupItems: 25, targetItemsBefore: 0, overwritesSameKeyItems: false }]);
       await approveAs(handle, 'alice');
       return (await handle.result()) as RunbookResult<DynamoDbImportDetails>;
     }, { overrides: { approvals } });

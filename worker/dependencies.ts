@@ -29,6 +29,7 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
     s3,
     backupBucket: config.aws.backupBucket,
     expectedBucketOwner: config.aws.expectedBucketOwner,
+    allowedSourceBuckets: config.aws.allowedSourceBuckets,
     stagingDir: config.worker.stagingDir ?? path.join(tmpdir(), 'vcp-runbooks-staging'),
     close: () => {
       dynamodb.destroy();

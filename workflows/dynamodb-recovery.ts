@@ -2,23 +2,25 @@
  * The guide's "Recreate DynamoDB Tables": back up every table, delete and recreate the Crossplane
  * claim `<instance>-dynamodb`, then import the data back (the "custom script" the guide leaves to the
  * reader) and prove nothing was lost. Nothing is deleted without a verified backup and an approval.
+ *
+ * "Every table" is every table the claim owns (its composite's managed Tables and the instance's
+ * platform tables): deleting the claim deletes all of them, so all of them are backed up, restored
+ * and verified item by item, whatever the caller asked for.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { BackupSummary } from '../activities/aws/dynamodb-backup';
 import { backupPrefix, parseS3Url, s3Url, segmentsFor, validateRecoveryTables } from '../common/dynamodb-backup';
-import type { BackupLocation, ClaimInfo, DynamoDbRecoveryDetails, DynamoDbRecoveryInput, DynamoDbRecoveryPlan, TableRestoreResult, TableSnapshot } from '../common/dynamodb-backup';
+import type { BackupLocation, ClaimInfo, DynamoDbRecoveryDetails, DynamoDbRecoveryInput, TableRestoreResult } from '../common/dynamodb-backup';
+import { buildRecoveryPlan } from '../common/dynamodb-recovery-plan';
 import { RUNBOOKS } from '../common/definitions';
 import { argoApplicationName, instanceTableNames, validateInstanceName } from '../common/instance';
 import type { RunbookResult } from '../common/runbook';
 import { activity, Runbook } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
-import { digestTable, exportTables, importTables, requireEqual, snapshotTables, verifyBackup } from './dynamodb/steps';
+import { digestTable, exportTables, importTables, requireEqual, verifyBackup } from './dynamodb/steps';
+import { discoverRecovery, inspectClaim, recheckResumedClaim } from './dynamodb/recovery-discovery';
 
 const DEFAULT_CLAIM_TIMEOUT_MS = 10 * 60 * 1000;
-/** Rough emulator-measured rates for the plan's downtime estimate (items per second). */
-const EXPORT_RATE = 15_000;
-const IMPORT_RATE = 5_000;
 
 /** Polling is the retry policy: each attempt checks once; "not yet" is retried every second until the deadline. */
 function poll<K extends 'checkWritersStopped' | 'checkClaimDeleted' | 'checkClaimReady'>(name: K, summary: string, timeoutMs: number): Activities[K] {
@@ -30,20 +32,27 @@ function poll<K extends 'checkWritersStopped' | 'checkClaimDeleted' | 'checkClai
   })[name];
 }
 
-const inspectClaim = activity('inspectDynamoDbClaim', 'Read the claim, its composite and managed Tables', {
-  startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ClaimNotFoundError'] },
-});
+/** A refusal by the delete activities (no verified backup of every owned table) is final. */
+const destructive = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['BackupNotVerified'] } };
 
-/** What must not have changed between the plan and the delete. */
+/** What must not have changed between the plan and the delete: the claim, its composite, every Table it owns. */
 function claimIdentity(claim: ClaimInfo) {
   return { uid: claim.uid, spec: claim.spec, composite: claim.composite?.name, managedTables: claim.managedTables };
 }
 
+/** A table as the backup holds it and where it goes back (the same name, unless restoring another instance's backup). */
+interface RestoredTable {
+  tableName: string;
+  targetTable: string;
+  items: number;
+  digest: string;
+  segments: number[];
+  definition: Parameters<Activities['compareTableDefinition']>[0]['definition'];
+}
+
 export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<RunbookResult<DynamoDbRecoveryDetails>> {
   const instance = validateInput(() => validateInstanceName(input.instance));
-  const allTables = instanceTableNames(instance);
-  const tables = validateInput(() => validateRecoveryTables(instance, input.tables, allTables)) ?? allTables;
+  const requested = validateInput(() => validateRecoveryTables(instance, input.tables, instanceTableNames(instance)));
   const resumeFrom = input.resumeFrom ? validateInput(() => parseS3Url(input.resumeFrom!)) : undefined;
   const quiesce = input.quiesceWriters ?? true;
   const claimTimeoutMs = input.claimTimeoutMs ?? DEFAULT_CLAIM_TIMEOUT_MS;
@@ -58,17 +67,17 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
     destructive: true,
     startInput: input,
     steps: [
-      { name: 'discover', title: 'Discover the claim, tables, definitions and item counts' },
+      { name: 'discover', title: 'Discover the claim, every table it owns, definitions and item counts' },
       { name: 'approve', title: 'Approval' },
       { name: 'pause-sync', title: 'Pause Argo CD automated sync and self-heal' },
       { name: 'quiesce', title: 'Stop the writers (API to 0 replicas, CronJob suspended)' },
-      { name: 'export', title: 'Export every table to S3' },
+      { name: 'export', title: 'Export every owned table to S3' },
       { name: 'verify-backup', title: 'Verify the backup (checksums, counts, keys) and take native backups' },
       { name: 'confirm', title: 'Confirm the delete now that the backup is verified' },
       { name: 'delete-claim', title: 'Delete the claim and wait until the tables are gone' },
       { name: 'recreate-claim', title: 'Recreate the claim and wait for Synced/Ready and ACTIVE tables' },
       { name: 'import', title: 'Import the data and re-apply TTL, tags and PITR' },
-      { name: 'verify-restore', title: 'Verify: every table equals its backup, item by item' },
+      { name: 'verify-restore', title: 'Verify: every owned table equals its backup, item by item' },
     ],
   });
 
@@ -80,47 +89,33 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
 
   return runbook.run(async () => {
     // 1. Discover (read-only)
-    const { claim, snapshots, writers, app, bucket, resumed } = await runbook.step('discover', async () => {
-      const bucket = await activity('checkBackupBucket', 'Check the backup bucket')();
-      if (!bucket.exists) {
-        throw ApplicationFailure.create({ type: 'BackupBucketMissing', message: `backup bucket ${bucket.bucket} does not exist (or is not ours)`, nonRetryable: true });
-      }
-      let resumed: { location: BackupLocation; summary: BackupSummary } | undefined;
-      if (resumeFrom) {
-        const location = await activity('locateBackup', 'Locate the backup manifest')(resumeFrom);
-        resumed = { location, summary: await activity('readBackupSummary', 'Read the backup manifest')(location) };
-      }
-      const claim: ClaimInfo = await inspectClaim(instance).catch((err: unknown): ClaimInfo => {
-        // Resuming after the delete: the claim may be gone; the manifest captured its spec.
-        if (resumed?.summary.claim && err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'ClaimNotFoundError') {
-          const captured = resumed.summary.claim;
-          return { name: captured.name, namespace: instance, uid: '', resourceVersion: '', spec: captured.spec, labels: captured.labels, conditions: [], managedTables: [] };
-        }
-        throw err;
-      });
-      const snapshots = await snapshotTables(tables);
-      const writers = await activity('readWriters', 'Read the API Deployment and the CronJob')(instance);
-      const app = await activity('inspectApplication', 'Read the Argo CD Application')(instance);
-      return { claim, snapshots, writers, app, bucket: bucket.bucket, resumed };
-    });
-    const missing = snapshots.filter((s) => !s.exists).map((s) => s.tableName);
-    if (missing.length > 0 && !resumeFrom) {
-      throw ApplicationFailure.create({
-        type: 'TablesMissing',
-        message: `tables ${missing.join(', ')} do not exist: there is nothing to back up (to restore from an existing backup, pass resumeFrom)`,
-        nonRetryable: true,
-      });
-    }
+    const found = await runbook.step('discover', () => discoverRecovery(instance, input, requested, resumeFrom));
+    const { claim, owned, resumed } = found;
     const prefix = backupPrefix(instance, info.runId, new Date(info.startTime));
-    const plan = buildPlan(instance, claim, snapshots, writers, app, quiesce, Boolean(input.confirmAfterBackup), { bucket, prefix }, input.resumeFrom, input.export?.segments);
+    const plan = buildRecoveryPlan({
+      instance,
+      claim,
+      owned,
+      snapshots: found.snapshots,
+      writers: found.writers,
+      app: found.app,
+      quiesce,
+      confirmAfterBackup: Boolean(input.confirmAfterBackup),
+      backup: { bucket: found.bucket, prefix },
+      requestedSegments: input.export?.segments,
+      resume: resumed && { url: resumed.source.url, source: resumed.source, claimAction: found.claimExists ? 'keep' : 'recreate', spec: claim.spec },
+    });
     runbook.note(
-      resumeFrom
-        ? `Resume from ${input.resumeFrom}: recreate the claim if needed, import, verify`
-        : `Back up ${plan.totalItems} items in ${tables.length} tables, delete and recreate ${claim.name}; expected write downtime ~${plan.expectedWriteDowntimeSeconds}s`,
+      resumed
+        ? `Resume from ${resumed.source.url} (SHA-256 ${resumed.source.manifestSha256}): ${found.claimExists ? 'keep' : 'recreate'} the claim, import ${owned.length} tables, verify`
+        : `Back up ${plan.totalItems} items in ${owned.length} tables (${owned.join(', ')}), delete and recreate ${claim.name}, restore all of them; expected write downtime ~${plan.expectedWriteDowntimeSeconds}s`,
     );
 
-    // 2. Approval
-    await runbook.step('approve', () => runbook.approve(plan));
+    // 2. Approval; a resume then re-reads the manifest pinned by the SHA-256 the plan showed.
+    await runbook.step('approve', async () => {
+      await runbook.approve(plan);
+      if (resumed) await activity('readBackupSummary', 'Re-check the approved manifest (SHA-256)', destructive)(resumed.location);
+    });
 
     // 3. Pause what would undo the recovery
     await runbook.step('pause-sync', async () => {
@@ -151,157 +146,130 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
 
     // 5-6. Export and verify (or locate the backup being resumed)
     const exportStarted = Date.now();
-    let location;
+    let location: BackupLocation;
     let exportedItems = 0;
     let chunks = 0;
     let nativeBackups: DynamoDbRecoveryDetails['backup']['nativeBackups'] = [];
     if (resumed) {
-      runbook.skip('export', `resuming from ${input.resumeFrom}`);
+      runbook.skip('export', `resuming from ${resumed.source.url}`);
       location = resumed.location;
     } else {
-      const exported = await runbook.step('export', () =>
-        exportTables(runbook, snapshots, prefix, bucket, input.export, instance, { name: claim.name, spec: claim.spec, labels: claim.labels }),
-      );
+      const captured = { name: claim.name, spec: claim.spec, labels: claim.labels };
+      const exported = await runbook.step('export', () => exportTables(runbook, found.snapshots, prefix, found.bucket, input.export, instance, captured, owned));
       location = exported.location;
       exportedItems = exported.items;
-      chunks = exported.chunks;
     }
+    const backup = { bucket: location.bucket, manifestKey: location.manifestKey, manifestSha256: location.manifestSha256 };
     backupUrl = s3Url(location.bucket, location.manifestKey);
     runbook.note(`Backup: ${backupUrl}`);
     const exportSeconds = (Date.now() - exportStarted) / 1000;
 
     const verifyStarted = Date.now();
-    const summary = await runbook.step('verify-backup', async () => {
-      const summary = await activity('readBackupSummary', 'Read the backup manifest')(location);
-      const backedUp = summary.tables.map((t) => t.tableName);
-      const absent = tables.filter((t) => !backedUp.includes(t));
-      if (absent.length > 0) {
-        throw ApplicationFailure.create({ type: 'BackupIncomplete', message: `the backup has no ${absent.join(', ')}`, nonRetryable: true });
-      }
+    const tables = await runbook.step('verify-backup', async () => {
+      const summary = await activity('readBackupSummary', 'Read the backup manifest', destructive)(location);
+      const targetOf = (name: string) => resumed?.source.tables.find((t) => t.tableName === name)?.targetTable ?? name;
+      const tables: RestoredTable[] = summary.tables.map((t) => ({ ...t, targetTable: targetOf(t.tableName) })).filter((t) => owned.includes(t.targetTable));
+      const absent = owned.filter((t) => !tables.some((b) => b.targetTable === t));
+      if (absent.length > 0) throw ApplicationFailure.create({ type: 'BackupIncomplete', message: `the backup has no ${absent.join(', ')}`, nonRetryable: true });
       // Compared with the live tables only for a fresh export taken with the writers stopped.
-      await verifyBackup(location, tables, !resumeFrom && quiesce);
-      if (!resumeFrom) {
-        nativeBackups = await activity('createNativeBackups', 'Take native on-demand backups (second net)')({ tableNames: tables, backupName: `vcp-${info.runId}` });
+      await verifyBackup(location, tables.map((t) => t.tableName), !resumed && quiesce);
+      if (!resumed) {
+        nativeBackups = await activity('createNativeBackups', 'Take native on-demand backups (second net)')({ tableNames: owned, backupName: `vcp-${info.runId}` });
+        chunks = summary.tables.reduce((n, t) => n + t.chunks, 0);
       }
-      return summary;
+      return tables;
     });
-    if (!resumeFrom) chunks = summary.tables.reduce((n, t) => n + t.chunks, 0);
     const verifySeconds = (Date.now() - verifyStarted) / 1000;
 
     // Second confirmation (policy option), now that the backup is known good.
     if (input.confirmAfterBackup) {
-      await runbook.step('confirm', () => runbook.confirm('backup-verified', { backup: location, tables: summary.tables.map((t) => ({ tableName: t.tableName, items: t.items, digest: t.digest })) }));
+      await runbook.step('confirm', () => runbook.confirm('backup-verified', { backup: location, tables: tables.map((t) => ({ tableName: t.tableName, items: t.items, digest: t.digest })) }));
     } else {
       runbook.skip('confirm', 'not requested');
     }
 
-    // 7. Delete the claim
+    // 7. Delete the claim (the activities check the verified backup themselves)
     const deleteStarted = Date.now();
-    const live = await inspectClaim(instance).catch((err: unknown) => {
-      if (resumeFrom && err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'ClaimNotFoundError') return undefined;
-      throw err;
-    });
-    if (live && !resumeFrom) {
+    if (!resumed) {
+      const live = await inspectClaim(instance);
       await runbook.step('delete-claim', async () => {
-        runbook.confirmUnchanged(`claim ${claim.name}`, claimIdentity(claim), claimIdentity(live));
+        runbook.confirmUnchanged(`claim ${claim.name} and the tables it owns`, claimIdentity(claim), claimIdentity(live));
         holdForResume = true;
-        await activity('deleteDynamoDbClaim', `Delete claim ${claim.name}`)({ instance, uid: claim.uid });
-        runbook.recordChange({ object: claimObject(instance), action: 'delete claim', before: { uid: claim.uid, spec: claim.spec } });
+        await activity('deleteDynamoDbClaim', `Delete claim ${claim.name}`, destructive)({ instance, uid: claim.uid, backup });
+        runbook.recordChange({ object: claimObject(instance), action: 'delete claim', before: { uid: claim.uid, spec: claim.spec, tables: owned } });
         await poll('checkClaimDeleted', 'Wait until the composite is gone and every table answers ResourceNotFound', claimTimeoutMs)({
           instance,
           uid: claim.uid,
           composite: claim.composite?.name,
-          tableNames: allTables,
+          tableNames: owned,
           orphanedTables: plan.orphanedTablesToDelete,
         });
-        // An orphaning claim leaves the old tables behind: never import into stale data.
+        // Tables the claim leaves behind: never import into stale data.
         for (const tableName of plan.orphanedTablesToDelete) {
-          await activity('deleteOrphanedTable', `Delete orphaned table ${tableName}`)(tableName);
+          await activity('deleteOrphanedTable', `Delete orphaned table ${tableName}`, destructive)({ tableName, backup });
           runbook.recordChange({ object: `dynamodb/${tableName}`, action: 'delete orphaned table (backed up and verified)' });
         }
         if (plan.orphanedTablesToDelete.length > 0) {
-          await poll('checkClaimDeleted', 'Wait until the orphaned tables are gone', claimTimeoutMs)({
-            instance,
-            uid: claim.uid,
-            tableNames: plan.orphanedTablesToDelete,
-            orphanedTables: [],
-          });
+          await poll('checkClaimDeleted', 'Wait until the orphaned tables are gone', claimTimeoutMs)({ instance, uid: claim.uid, tableNames: plan.orphanedTablesToDelete, orphanedTables: [] });
         }
       });
     } else {
+      const now = await recheckResumedClaim(instance, resumed);
       holdForResume = true;
-      runbook.skip('delete-claim', live ? 'resuming: the claim is kept' : 'resuming: the claim is already gone');
+      runbook.skip('delete-claim', now ? 'resuming: the claim recreated from this backup is kept' : 'resuming: the claim is already gone');
     }
     const deleteSeconds = (Date.now() - deleteStarted) / 1000;
 
-    // 8. Recreate the claim
+    // 8. Recreate the claim, annotated with the backup it is restored from
     const recreateStarted = Date.now();
-    await runbook.step('recreate-claim', async () => {
-      const created = await activity('createDynamoDbClaim', `Recreate claim ${claim.name}`)({ instance, spec: claim.spec, labels: claim.labels, recreatedBy: changedBy });
-      if (created.created) runbook.recordChange({ object: claimObject(instance), action: 'create claim from the captured spec', after: { uid: created.uid, spec: claim.spec } });
-      await poll('checkClaimReady', 'Wait for the claim to be Synced/Ready and the tables ACTIVE', claimTimeoutMs)({ instance, tableNames: allTables });
+    const recreated = await runbook.step('recreate-claim', async () => {
+      const restoredFrom = { manifest: backupUrl!, sha256: location.manifestSha256 };
+      const created = await activity('createDynamoDbClaim', `Recreate claim ${claim.name}`)({ instance, spec: plan.claim.spec, labels: claim.labels, recreatedBy: changedBy, restoredFrom });
+      if (created.created) runbook.recordChange({ object: claimObject(instance), action: 'create claim from the captured spec', after: { uid: created.uid, spec: plan.claim.spec, restoredFrom } });
+      await poll('checkClaimReady', 'Wait for the claim to be Synced/Ready and every owned table ACTIVE', claimTimeoutMs)({ instance, tableNames: owned });
       // The composition may have changed since the backup: keys must match or the items cannot go back.
-      for (const t of summary.tables.filter((x) => tables.includes(x.tableName))) {
-        const differences = await activity('compareTableDefinition', `Compare ${t.tableName} with its captured definition`)({ tableName: t.tableName, definition: t.definition });
+      for (const t of tables) {
+        const differences = await activity('compareTableDefinition', `Compare ${t.targetTable} with its captured definition`)({ tableName: t.targetTable, definition: t.definition });
         if (differences.keys.length > 0) {
-          throw ApplicationFailure.create({ type: 'DefinitionMismatch', message: `recreated ${t.tableName} differs in its keys: ${differences.keys.join('; ')}`, nonRetryable: true });
+          throw ApplicationFailure.create({ type: 'DefinitionMismatch', message: `recreated ${t.targetTable} differs in its keys: ${differences.keys.join('; ')}`, nonRetryable: true });
         }
-        for (const d of differences.other) runbook.note(`${t.tableName}: ${d}`);
+        for (const d of differences.other) runbook.note(`${t.targetTable}: ${d}`);
       }
+      return created;
     });
     const recreateSeconds = (Date.now() - recreateStarted) / 1000;
 
     // 9. Import
     const importStarted = Date.now();
-    const backupTables = summary.tables.filter((t) => tables.includes(t.tableName));
     const imported = await runbook.step('import', async () => {
-      const imported = await importTables(
-        runbook,
-        location,
-        backupTables.map((t) => ({ tableName: t.tableName, targetTable: t.tableName, segments: t.segments, items: t.items })),
-        input.import,
-      );
+      const imported = await importTables(runbook, location, tables, input.import);
       const settings: Record<string, string[]> = {};
-      for (const t of backupTables) {
-        settings[t.tableName] = await activity('applyTableSettings', `Re-apply TTL, tags and PITR on ${t.tableName}`)({ tableName: t.tableName, definition: t.definition });
+      for (const t of tables) {
+        settings[t.targetTable] = await activity('applyTableSettings', `Re-apply TTL, tags and PITR on ${t.targetTable}`)({ tableName: t.targetTable, definition: t.definition });
       }
       return { imported, settings };
     });
     const importSeconds = (Date.now() - importStarted) / 1000;
 
-    // 10. Verify
+    // 10. Verify every owned table, then mark the restore finished (a resume into this claim is then refused)
     const results = await runbook.step('verify-restore', async () => {
       const results: TableRestoreResult[] = [];
-      for (const t of backupTables) {
-        const restored = await digestTable(t.tableName, segmentsFor(t.items));
-        results.push({
-          tableName: t.tableName,
-          backupItems: t.items,
-          restoredItems: restored.items,
-          backupDigest: t.digest,
-          restoredDigest: restored.digest,
-          settingsApplied: imported.settings[t.tableName] ?? [],
-        });
+      for (const t of tables) {
+        const restored = await digestTable(t.targetTable, segmentsFor(t.items));
+        results.push({ tableName: t.targetTable, backupItems: t.items, restoredItems: restored.items, backupDigest: t.digest, restoredDigest: restored.digest, settingsApplied: imported.settings[t.targetTable] ?? [] });
       }
       requireEqual(results, `the restored tables differ from the backup ${backupUrl}`);
+      await activity('recordRestore', 'Record the finished restore beside the backup')({ backup, claimUid: recreated.uid });
       return results;
     });
     holdForResume = false;
 
     const totalImported = imported.imported.reduce((n, t) => n + t.items, 0);
-    const backupItems = backupTables.reduce((n, t) => n + t.items, 0);
     return {
-      backup: { ...location, url: backupUrl, items: resumeFrom ? backupItems : exportedItems, chunks, nativeBackups },
+      backup: { ...location, url: backupUrl, items: resumed ? tables.reduce((n, t) => n + t.items, 0) : exportedItems, chunks, nativeBackups },
       tables: results,
       imported: imported.imported,
-      durations: {
-        exportSeconds,
-        verifySeconds,
-        deleteSeconds,
-        recreateSeconds,
-        importSeconds,
-        writeDowntimeSeconds: (Date.now() - exportStarted) / 1000,
-      },
+      durations: { exportSeconds, verifySeconds, deleteSeconds, recreateSeconds, importSeconds, writeDowntimeSeconds: (Date.now() - exportStarted) / 1000 },
       throughput: {
         exportItemsPerSecond: exportSeconds > 0 ? Math.round(exportedItems / exportSeconds) : 0,
         importItemsPerSecond: importSeconds > 0 ? Math.round(totalImported / importSeconds) : 0,
@@ -312,7 +280,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
     if (holdForResume && backupUrl && err instanceof ApplicationFailure) {
       throw ApplicationFailure.create({
         type: err.type ?? 'RunbookFailed',
-        message: `${err.message} | THE CLAIM WAS DELETED; the verified backup stays at ${backupUrl}; writers stay stopped and automated sync paused. Finish with: runbook recover-dynamodb ${instance} --resume-from ${backupUrl}`,
+        message: `${err.message} | THE CLAIM WAS DELETED; the verified backup stays at ${backupUrl}; writers stay stopped and automated sync paused. Finish with: runbook recover-dynamodb ${instance} --resume-from ${backupUrl}${input.allowOtherInstance ? ' --from-other-instance' : ''}`,
         nonRetryable: true,
         cause: err,
         details: err.details as unknown[],
@@ -328,50 +296,4 @@ function appObject(instance: string): string {
 
 function claimObject(instance: string): string {
   return `virtualcoffeedynamodbclaims.virtualcoffee.io/${instance}/${instance}-dynamodb`;
-}
-
-function buildPlan(
-  instance: string,
-  claim: ClaimInfo,
-  snapshots: TableSnapshot[],
-  writers: Awaited<ReturnType<Activities['readWriters']>>,
-  app: Awaited<ReturnType<Activities['inspectApplication']>>,
-  quiesce: boolean,
-  confirmAfterBackup: boolean,
-  backup: { bucket: string; prefix: string },
-  resumeFrom: string | undefined,
-  requestedSegments: number | undefined,
-): DynamoDbRecoveryPlan {
-  const policies = new Set(claim.managedTables.map((t) => t.deletionPolicy));
-  const policyOf = (tableName: string) => claim.managedTables.find((t) => t.tableName === tableName)?.deletionPolicy ?? 'Delete';
-  const totalItems = snapshots.reduce((n, s) => n + (s.itemCount ?? 0), 0);
-  return {
-    instance,
-    claim: {
-      name: claim.name,
-      namespace: claim.namespace,
-      uid: claim.uid,
-      deletionPolicy: policies.size > 1 ? 'mixed' : (policies.values().next().value ?? 'Delete'),
-      composite: claim.composite?.name,
-    },
-    tables: snapshots.map((s) => ({
-      tableName: s.tableName,
-      items: s.itemCount ?? 0,
-      segments: segmentsFor(s.itemCount ?? 0, requestedSegments),
-      gsis: s.definition?.globalSecondaryIndexes.map((g) => g.IndexName) ?? [],
-      lsis: s.definition?.localSecondaryIndexes.map((l) => l.IndexName) ?? [],
-      ttl: s.definition ? `${s.definition.timeToLive.status}${s.definition.timeToLive.attributeName ? ` (${s.definition.timeToLive.attributeName})` : ''}` : 'unknown',
-      pitr: s.definition?.pointInTimeRecovery.status ?? 'unknown',
-      tags: s.definition?.tags.length ?? 0,
-      deletionPolicy: policyOf(s.tableName),
-    })),
-    totalItems,
-    orphanedTablesToDelete: resumeFrom ? [] : claim.managedTables.filter((t) => t.deletionPolicy === 'Orphan').map((t) => t.tableName),
-    writers: { quiesce, apiDeployment: writers.apiDeployment, cronJob: writers.cronJob },
-    autoSync: { application: app.name, automated: app.automatedSync, selfHeal: app.selfHeal, pausedDuringRun: app.automatedSync },
-    backup,
-    confirmAfterBackup,
-    expectedWriteDowntimeSeconds: Math.ceil(totalItems / EXPORT_RATE + totalItems / EXPORT_RATE + 60 + totalItems / IMPORT_RATE + totalItems / EXPORT_RATE),
-    resumeFrom,
-  };
 }

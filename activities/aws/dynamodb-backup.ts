@@ -12,11 +12,12 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { BACKUP_FORMAT, chunkKey, DEFAULT_CHUNK_MAX_ITEMS, validateTableName } from '../../common/dynamodb-backup';
-import type { BackupLocation, BackupManifest, ChunkRecord, SegmentExport, TableDefinition, TableSnapshot } from '../../common/dynamodb-backup';
+import type { BackupLocation, BackupManifest, BackupRef, ChunkRecord, SegmentExport, TableDefinition, TableSnapshot } from '../../common/dynamodb-backup';
+import { readAllowedManifest, requireAllowedSourceBucket, requireVerifiedBackup, writeVerificationRecord } from './backup-evidence';
 import { countItemsByScan } from './dynamodb';
 import { exportSegment, putBackupObject, sha256Hex } from './dynamodb-export';
 import type { ExportCheckpoint, ExportSegmentInput } from './dynamodb-export';
-import { BackupCorruptError, digestTableSegment, importSegment, readManifest, tableOf, verifyTableBackup } from './dynamodb-import';
+import { BackupCorruptError, digestTableSegment, importSegment, tableOf, verifyTableBackup } from './dynamodb-import';
 import type { ImportCheckpoint, ImportSegmentResult, TableVerification } from './dynamodb-import';
 import { ItemDigest, itemFromWire, MalformedItemError } from './dynamodb-items';
 import { applyTableSettings, compareWithCaptured, createNativeBackup, deleteTableIfExists, describeDefinition, snapshotTable } from './dynamodb-tables';
@@ -29,6 +30,8 @@ export interface DynamoDbBackupDeps {
   s3: S3Client;
   backupBucket: string;
   expectedBucketOwner?: string;
+  /** Buckets besides the backup bucket that backups may be read from (VCP_ALLOWED_SOURCE_BUCKETS). */
+  allowedSourceBuckets?: string[];
   /** Export and import segments one worker process runs at once (default 4): memory stays flat however many segments a large table has. */
   maxConcurrentSegments?: number;
 }
@@ -75,6 +78,7 @@ export interface BackupSummary {
   instance?: string;
   createdAt: string;
   claim?: BackupManifest['claim'];
+  ownedTables?: string[];
   tables: { tableName: string; items: number; digest: string; segments: number[]; chunks: number; definition: TableDefinition }[];
 }
 
@@ -84,6 +88,7 @@ export function summarize(location: BackupLocation, manifest: BackupManifest): B
     instance: manifest.instance,
     createdAt: manifest.createdAt,
     claim: manifest.claim,
+    ownedTables: manifest.ownedTables,
     tables: manifest.tables.map((t) => ({
       tableName: t.tableName,
       items: t.items,
@@ -139,7 +144,7 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
 
     async readBackupSummary(location: BackupLocation): Promise<BackupSummary> {
       try {
-        return summarize(location, await readManifest(s3, location, expectedBucketOwner));
+        return summarize(location, await readAllowedManifest(deps, location));
       } catch (err) {
         return nonRetryable(err);
       }
@@ -147,6 +152,7 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
 
     /** Finds a manifest by URL (for `--from s3://…/manifest.json`) and pins its SHA-256 for the run. */
     async locateBackup(url: { bucket: string; key: string }): Promise<BackupLocation> {
+      requireAllowedSourceBucket(deps, url.bucket);
       const body = await s3.send(new GetObjectCommand({ Bucket: url.bucket, Key: url.key, ExpectedBucketOwner: expectedBucketOwner }));
       const bytes = Buffer.from(await body.Body!.transformToByteArray());
       let manifest: BackupManifest;
@@ -164,17 +170,20 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
     /**
      * Reads a table's backup back from S3: every chunk's checksum and count, the digest of every
      * item, no duplicate keys; with `liveTable`, also the live table's item count (writers are stopped).
+     * What it found is recorded beside the manifest: the delete activities require that record.
      */
     async verifyBackupTable(input: { location: BackupLocation; tableName: string; compareWithLiveTable: boolean }): Promise<TableVerification & { liveItems?: number }> {
       try {
-        const manifest = await readManifest(s3, input.location, expectedBucketOwner);
-        const result = await verifyTableBackup(s3, manifest, input.tableName, (chunks) => heartbeat({ chunks }), expectedBucketOwner);
-        if (!input.compareWithLiveTable) return result;
-        const liveItems = await countItemsByScan(dynamodb, input.tableName);
-        if (liveItems !== result.items) {
-          throw new BackupCorruptError(`backup of ${input.tableName} holds ${result.items} items but the table now holds ${liveItems}: a writer is still running?`);
+        const manifest = await readAllowedManifest(deps, input.location);
+        const result: TableVerification & { liveItems?: number } = await verifyTableBackup(s3, manifest, input.tableName, (chunks) => heartbeat({ chunks }), expectedBucketOwner);
+        if (input.compareWithLiveTable) {
+          result.liveItems = await countItemsByScan(dynamodb, input.tableName);
+          if (result.liveItems !== result.items) {
+            throw new BackupCorruptError(`backup of ${input.tableName} holds ${result.items} items but the table now holds ${result.liveItems}: a writer is still running?`);
+          }
         }
-        return { ...result, liveItems };
+        await writeVerificationRecord(deps, input.location, result);
+        return result;
       } catch (err) {
         return nonRetryable(err);
       }
@@ -184,9 +193,14 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
       return Promise.all(input.tableNames.map((t) => createNativeBackup(dynamodb, t, `${input.backupName}-${t}`.replace(/[^a-zA-Z0-9_.-]/g, '-'))));
     },
 
-    /** For tables a claim orphans: deleted by the runbook itself, after the backup verified. */
-    async deleteOrphanedTable(tableName: string): Promise<{ deleted: boolean }> {
-      return { deleted: await deleteTableIfExists(dynamodb, validateTableName(tableName)) };
+    /**
+     * For tables the claim's deletion leaves behind: deleted by the runbook itself, and only when
+     * this run's verified backup holds the table (the activity checks, whoever scheduled it).
+     */
+    async deleteOrphanedTable(input: { tableName: string; backup: BackupRef }): Promise<{ deleted: boolean }> {
+      const tableName = validateTableName(input.tableName);
+      await requireVerifiedBackup(deps, input.backup, [tableName], `delete table ${tableName}`);
+      return { deleted: await deleteTableIfExists(dynamodb, tableName) };
     },
 
     async countTableItems(tableName: string): Promise<number> {
@@ -198,7 +212,7 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
       const resumeFrom = activityInfo().heartbeatDetails as ImportCheckpoint | undefined;
       let last = resumeFrom;
       try {
-        const manifest = await readManifest(s3, input.location, expectedBucketOwner);
+        const manifest = await readAllowedManifest(deps, input.location);
         return await slots.run(
           () => heartbeat(last),
           () =>
@@ -238,6 +252,7 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
      * A retry starts the file over and rewrites the same deterministic chunk keys.
      */
     async stageScanFile(input: { source: { bucket: string; key: string }; tableName: string; prefix: string; chunkMaxItems?: number }): Promise<BackupLocation> {
+      requireAllowedSourceBucket(deps, input.source.bucket);
       const chunkMaxItems = input.chunkMaxItems ?? DEFAULT_CHUNK_MAX_ITEMS;
       const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: input.tableName }));
       const definition = await describeDefinition(dynamodb, Table!);

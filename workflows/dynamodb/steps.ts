@@ -45,6 +45,7 @@ export async function exportTables(
   tuning: ExportTuning = {},
   instance?: string,
   claim?: BackupManifest['claim'],
+  ownedTables?: string[],
 ): Promise<{ location: BackupLocation; manifest: Omit<BackupManifest, 'tables'> & { tables: Omit<TableBackup, 'segments'>[] }; items: number; chunks: number }> {
   let exported = 0;
   const total = snapshots.reduce((n, s) => n + (s.itemCount ?? 0), 0);
@@ -85,6 +86,7 @@ export async function exportTables(
     bucket,
     prefix,
     claim,
+    ownedTables,
     tables,
   };
   const location = await short('writeBackupManifest', 'Write the backup manifest')(manifest);
@@ -160,6 +162,27 @@ export async function digestTable(tableName: string, totalSegments: number): Pro
     ),
   );
   return { items: parts.reduce((n, p) => n + p.items, 0), digest: addDigests(...parts.map((p) => p.digest)) };
+}
+
+/**
+ * Into a table that held items before: every backup item is now in the target, equal, checked by
+ * key per backup segment. Returns the problems per target table (empty when none).
+ */
+export async function verifyItemsPresent(
+  location: BackupLocation,
+  tables: { tableName: string; targetTable: string; segments: number[] }[],
+): Promise<{ targetTable: string; items: number; missing: number; differing: number; examples: string[] }[]> {
+  return Promise.all(
+    tables.map(async (table) => {
+      const parts = await Promise.all(
+        table.segments.map((segment) =>
+          long('verifyBackupItemsPresent', `Check every item of ${table.tableName} segment ${segment + 1} is in ${table.targetTable}`)({ location, tableName: table.tableName, targetTable: table.targetTable, segment }),
+        ),
+      );
+      const sum = (pick: (p: (typeof parts)[number]) => number) => parts.reduce((n, p) => n + pick(p), 0);
+      return { targetTable: table.targetTable, items: sum((p) => p.items), missing: sum((p) => p.missing), differing: sum((p) => p.differing), examples: parts.flatMap((p) => p.examples).slice(0, 5) };
+    }),
+  );
 }
 
 /** Fails the run, naming each table that differs from its backup. */
