@@ -4,6 +4,8 @@
  * (activities/approval-guard.ts): a workflow task polled by someone else's worker cannot schedule
  * them without the approval.
  */
+import { canonicalJson } from '../common/canonical';
+import type { BackupLocation } from '../common/dynamodb-backup';
 import { argoApplicationName } from '../common/instance';
 import type { RevisionChange } from '../common/rollback';
 import type { GuardRule } from './approval-guard';
@@ -44,4 +46,85 @@ const setDesiredRevision: GuardRule<RevisionChange> = {
   },
 };
 
-export const DESTRUCTIVE_RULES = { setDesiredRevision };
+/** The parts of the DynamoDB recovery's and import's plans the rules read (common/dynamodb-backup.ts, workflows/dynamodb-import.ts). */
+interface DataPlan {
+  instance?: unknown;
+  claim?: { uid?: unknown; action?: unknown; spec?: unknown };
+  tables?: { tableName?: unknown; targetTable?: unknown }[];
+  orphanedTablesToDelete?: unknown;
+  backup?: { bucket?: unknown; prefix?: unknown };
+  source?: { bucket?: unknown; manifestKey?: unknown; manifestSha256?: unknown };
+  manifest?: { sha256?: unknown };
+}
+
+const recoveryOnly = [WORKFLOW_TYPES.dynamodbRecovery];
+
+function sameInstance(plan: unknown, instance: string): string | undefined {
+  const p = (plan ?? {}) as DataPlan;
+  return p.instance === instance ? undefined : `the approved plan is for instance ${String(p.instance)}, not ${instance}`;
+}
+
+/** Pausing self-heal and stopping the writers: only for the instance the recovery plan names. */
+const instanceChange: GuardRule<{ instance: string }> = { workflowTypes: recoveryOnly, outsidePlan: (plan, input) => sameInstance(plan, input.instance) };
+
+const deleteDynamoDbClaim: GuardRule<{ instance: string; uid: string }> = {
+  workflowTypes: recoveryOnly,
+  outsidePlan(plan, input) {
+    const p = (plan ?? {}) as DataPlan;
+    if (sameInstance(plan, input.instance)) return sameInstance(plan, input.instance);
+    if (p.claim?.action !== 'delete-and-recreate') return 'the approved plan does not delete the claim';
+    if (p.claim.uid !== input.uid) return `the approved plan deletes claim ${String(p.claim.uid)}, not ${input.uid}`;
+    return undefined;
+  },
+};
+
+const deleteOrphanedTable: GuardRule<{ tableName: string }> = {
+  workflowTypes: recoveryOnly,
+  outsidePlan(plan, input) {
+    const orphaned = ((plan ?? {}) as DataPlan).orphanedTablesToDelete;
+    return Array.isArray(orphaned) && orphaned.includes(input.tableName) ? undefined : `the approved plan does not delete table ${input.tableName}`;
+  },
+};
+
+/** The claim is recreated from exactly the spec the plan showed. */
+const createDynamoDbClaim: GuardRule<{ instance: string; spec: Record<string, unknown> }> = {
+  workflowTypes: recoveryOnly,
+  outsidePlan(plan, input) {
+    const p = (plan ?? {}) as DataPlan;
+    if (sameInstance(plan, input.instance)) return sameInstance(plan, input.instance);
+    return canonicalJson(p.claim?.spec) === canonicalJson(input.spec) ? undefined : 'the claim spec differs from the one the approved plan recreates';
+  },
+};
+
+/**
+ * Writing items: only into a table the plan restores or imports into, and only from the backup it
+ * names (a resume or an import pins the manifest's SHA-256; a fresh recovery's backup is written
+ * after the approval, under the prefix the plan names).
+ */
+const importBackupSegment: GuardRule<{ location: BackupLocation; targetTable: string }> = {
+  workflowTypes: [WORKFLOW_TYPES.dynamodbRecovery, WORKFLOW_TYPES.dynamodbImport],
+  outsidePlan(plan, input) {
+    const p = (plan ?? {}) as DataPlan;
+    const targets = (p.tables ?? []).map((t) => t.targetTable ?? t.tableName);
+    if (!targets.includes(input.targetTable)) return `the approved plan does not write table ${input.targetTable}`;
+    const pinned = p.manifest?.sha256 ?? p.source?.manifestSha256;
+    if (pinned !== undefined) {
+      return pinned === input.location.manifestSha256 ? undefined : `the approved plan imports the manifest with SHA-256 ${String(pinned)}, not ${input.location.manifestSha256}`;
+    }
+    const prefix = typeof p.backup?.prefix === 'string' ? `${p.backup.prefix}/` : undefined;
+    if (p.backup?.bucket !== input.location.bucket || !prefix || !input.location.manifestKey.startsWith(prefix)) {
+      return `the approved plan restores from s3://${String(p.backup?.bucket)}/${String(p.backup?.prefix)}, not s3://${input.location.bucket}/${input.location.manifestKey}`;
+    }
+    return undefined;
+  },
+};
+
+export const DESTRUCTIVE_RULES = {
+  setDesiredRevision,
+  pauseAutomatedSync: instanceChange,
+  quiesceWriters: instanceChange,
+  deleteDynamoDbClaim,
+  deleteOrphanedTable,
+  createDynamoDbClaim,
+  importBackupSegment,
+};

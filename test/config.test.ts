@@ -1,7 +1,31 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../common/config';
 
 describe('config loader', () => {
+  it('reads Temporal mTLS and API key settings from the environment, as deploy/worker.yaml documents', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vcp-tls-'));
+    for (const name of ['tls.crt', 'tls.key', 'ca.crt']) writeFileSync(path.join(dir, name), `-----BEGIN ${name}-----\n`);
+    const mtls = loadConfig({
+      TEMPORAL_ADDRESS: 'ops.tmprl.cloud:7233',
+      TEMPORAL_TLS_CLIENT_CERT_PATH: path.join(dir, 'tls.crt'),
+      TEMPORAL_TLS_CLIENT_KEY_PATH: path.join(dir, 'tls.key'),
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: path.join(dir, 'ca.crt'),
+      TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+    }).temporal.connection;
+    const tls = mtls.tls as { serverNameOverride?: string; clientCertPair?: { crt: Uint8Array; key: Uint8Array }; serverRootCACertificate?: Uint8Array };
+    const text = (bytes: Uint8Array | undefined) => Buffer.from(bytes ?? []).toString();
+    expect(tls.serverNameOverride).toBe('temporal.internal');
+    expect(text(tls.clientCertPair?.crt)).toBe('-----BEGIN tls.crt-----\n');
+    expect(text(tls.clientCertPair?.key)).toBe('-----BEGIN tls.key-----\n');
+    expect(text(tls.serverRootCACertificate)).toBe('-----BEGIN ca.crt-----\n');
+    const cloud = loadConfig({ TEMPORAL_ADDRESS: 'ops.tmprl.cloud:7233', TEMPORAL_API_KEY: 'key-123' }).temporal.connection;
+    expect(cloud.apiKey).toBe('key-123');
+    expect(cloud.tls).toBeTruthy();
+  });
+
   it('defaults to the local stack and the vcp-runbooks task queue', () => {
     const config = loadConfig({});
     expect(config.temporal.connection.address).toBe('127.0.0.1:7233');
