@@ -122,15 +122,20 @@ export async function verifyApprovalEvidence<I>(
   return { approvers: [...counted.values()] };
 }
 
+/** The activities with the guarded ones requiring the approval evidence in their input (checked by the compiler too). */
+export type Guarded<A, K extends keyof A> = {
+  [P in keyof A]: P extends K ? (A[P] extends (input: infer I) => infer R ? (input: I & { approval: ApprovalEvidence }) => R : A[P]) : A[P];
+};
+
 /**
  * Wraps the named activities so each verifies the approval evidence in its input (`approval`) first.
  * The wrapped function is what the worker registers; the inner one is what tests of the action call.
  */
-export function guardActivities<A extends Record<string, (...args: never[]) => Promise<unknown>>>(
+export function guardActivities<A extends Record<string, (...args: never[]) => Promise<unknown>>, R extends { [K in keyof A]?: GuardRule<Parameters<A[K]>[0]> }>(
   approvalsSource: ApprovalConfig | (() => ApprovalConfig),
   activities: A,
-  rules: { [K in keyof A]?: GuardRule<Parameters<A[K]>[0]> },
-): A {
+  rules: R,
+): Guarded<A, keyof R & keyof A> {
   const guarded: Record<string, unknown> = { ...activities };
   for (const [name, rule] of Object.entries(rules) as [keyof A & string, GuardRule<unknown>][]) {
     const inner = activities[name] as unknown as (input: { approval?: ApprovalEvidence }) => Promise<unknown>;
@@ -139,5 +144,5 @@ export function guardActivities<A extends Record<string, (...args: never[]) => P
       return inner(input);
     };
   }
-  return guarded as A;
+  return guarded as Guarded<A, keyof R & keyof A>;
 }

@@ -109,7 +109,7 @@ const importBackupSegment: GuardRule<{ location: BackupLocation; targetTable: st
     if (!targets.includes(input.targetTable)) return `the approved plan does not write table ${input.targetTable}`;
     const pinned = p.manifest?.sha256 ?? p.source?.manifestSha256;
     if (pinned !== undefined) {
-      return pinned === input.location.manifestSha256 ? undefined : `the approved plan imports the manifest with SHA-256 ${String(pinned)}, not ${input.location.manifestSha256}`;
+      return pinned === input.location.manifestSha256 ? undefined : `the approved plan imports the manifest with SHA-256 ${JSON.stringify(pinned)}, not ${input.location.manifestSha256}`;
     }
     const prefix = typeof p.backup?.prefix === 'string' ? `${p.backup.prefix}/` : undefined;
     if (p.backup?.bucket !== input.location.bucket || !prefix || !input.location.manifestKey.startsWith(prefix)) {

@@ -2,7 +2,6 @@
  * The rollback runbook's inputs, plan and results, and the pure planning logic (shared by the
  * workflow and the CLI's preview). Pure code.
  */
-import type { ApprovalEvidence } from './runbook';
 import { InvalidInputError } from './instance';
 import type { RunbookOptions } from './runbook';
 
@@ -69,8 +68,6 @@ export interface RevisionChange {
   initiatedBy: string;
   reason: string;
   annotations?: Record<string, string | null>;
-  /** The approval of the plan this change carries out; the activity verifies it before patching. */
-  approval?: ApprovalEvidence;
 }
 
 export interface RollbackPlan {

@@ -178,7 +178,7 @@ describe('DynamoDB import safety', { timeout: 240_000 }, () => {
 
 /** The same import again, while an item the backup does not hold is deleted and a restored one altered just after the import writes. */
 async function lossyImport(url: string, table: string, notInBackup: Item, inBackup: Item): Promise<unknown> {
-  const real = createActivities({ ...aws, staging: directStagingArea(aws) });
+  const real = createActivities({ ...aws, approvals, staging: directStagingArea(aws) });
   const importBackupSegment = async (args: Parameters<typeof real.importBackupSegment>[0]) => {
     const result = await real.importBackupSegment(args);
     await dynamodb.send(new DeleteItemCommand({ TableName: table, Key: { user_id: notInBackup.user_id! } }));

@@ -219,7 +219,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
     const instance = uniqueInstance('ddb-resume');
     await seedForTest(instance, { sizes: small });
     const before = await instanceItems(dynamodb, instance);
-    const real = createActivities({ ...aws, staging: directStagingArea(aws) });
+    const real = createActivities({ ...aws, approvals, staging: directStagingArea(aws) });
     let sabotaged = 0;
     // The first import of users fails for good, as if the table kept refusing writes.
     const importBackupSegment = async (args: Parameters<typeof real.importBackupSegment>[0]) => {
@@ -306,7 +306,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
     const instance = uniqueInstance('ddb-bad');
     await seedForTest(instance, { sizes: small });
     const claimBefore = await readClaim(instance);
-    const real = createActivities({ ...aws, staging: directStagingArea(aws) });
+    const real = createActivities({ ...aws, approvals, staging: directStagingArea(aws) });
     // Corruption at rest between the export and the verification: one chunk is rewritten.
     const writeBackupManifest = async (manifest: BackupManifest): Promise<BackupLocation> => {
       const location = await real.writeBackupManifest(manifest);

@@ -124,7 +124,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
         const restored = await activity('restoreAutomatedSync', 'Restore automated sync and self-heal')(instance);
         if (restored.changed) runbook.recordChange({ object: appObject(instance), action: 'restore spec.syncPolicy.automated', after: restored.restored });
       });
-      const paused = await activity('pauseAutomatedSync', 'Pause automated sync and self-heal')({ instance, changedBy });
+      const paused = await activity('pauseAutomatedSync', 'Pause automated sync and self-heal')({ instance, changedBy, approval: runbook.approvalEvidence() });
       if (paused.changed) runbook.recordChange({ object: appObject(instance), action: 'pause spec.syncPolicy.automated', before: paused.previous, after: null });
     });
 
@@ -136,7 +136,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
           const restored = await activity('restoreWriters', 'Restore the API replicas and the CronJob')(instance);
           if (restored.apiDeployment || restored.cronJob) runbook.recordChange({ object: `namespace/${instance}`, action: 'restore writers', after: restored });
         });
-        const before = await activity('quiesceWriters', 'Scale the API to 0 and suspend the CronJob')({ instance, changedBy });
+        const before = await activity('quiesceWriters', 'Scale the API to 0 and suspend the CronJob')({ instance, changedBy, approval: runbook.approvalEvidence() });
         runbook.recordChange({ object: `namespace/${instance}`, action: 'quiesce writers (API replicas 0, CronJob suspended)', before });
         await poll('checkWritersStopped', 'Wait for API pods and running Jobs to finish', 5 * 60 * 1000)(instance);
       });
@@ -195,7 +195,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       await runbook.step('delete-claim', async () => {
         runbook.confirmUnchanged(`claim ${claim.name} and the tables it owns`, claimIdentity(claim), claimIdentity(live));
         holdForResume = true;
-        await activity('deleteDynamoDbClaim', `Delete claim ${claim.name}`, destructive)({ instance, uid: claim.uid, backup });
+        await activity('deleteDynamoDbClaim', `Delete claim ${claim.name}`, destructive)({ instance, uid: claim.uid, backup, approval: runbook.approvalEvidence() });
         runbook.recordChange({ object: claimObject(instance), action: 'delete claim', before: { uid: claim.uid, spec: claim.spec, tables: owned } });
         await poll('checkClaimDeleted', 'Wait until the composite is gone and every table answers ResourceNotFound', claimTimeoutMs)({
           instance,
@@ -206,7 +206,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
         });
         // Tables the claim leaves behind: never import into stale data.
         for (const tableName of plan.orphanedTablesToDelete) {
-          await activity('deleteOrphanedTable', `Delete orphaned table ${tableName}`, destructive)({ tableName, backup });
+          await activity('deleteOrphanedTable', `Delete orphaned table ${tableName}`, destructive)({ tableName, backup, approval: runbook.approvalEvidence() });
           runbook.recordChange({ object: `dynamodb/${tableName}`, action: 'delete orphaned table (backed up and verified)' });
         }
         if (plan.orphanedTablesToDelete.length > 0) {
@@ -224,7 +224,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
     const recreateStarted = Date.now();
     const recreated = await runbook.step('recreate-claim', async () => {
       const restoredFrom = { manifest: backupUrl!, sha256: location.manifestSha256 };
-      const created = await activity('createDynamoDbClaim', `Recreate claim ${claim.name}`)({ instance, spec: plan.claim.spec, labels: claim.labels, recreatedBy: changedBy, restoredFrom });
+      const created = await activity('createDynamoDbClaim', `Recreate claim ${claim.name}`)({ instance, spec: plan.claim.spec, labels: claim.labels, recreatedBy: changedBy, restoredFrom, approval: runbook.approvalEvidence() });
       if (created.created) runbook.recordChange({ object: claimObject(instance), action: 'create claim from the captured spec', after: { uid: created.uid, spec: plan.claim.spec, restoredFrom } });
       await poll('checkClaimReady', 'Wait for the claim to be Synced/Ready and every owned table ACTIVE', claimTimeoutMs)({ instance, tableNames: owned });
       // The composition may have changed since the backup: keys must match or the items cannot go back.

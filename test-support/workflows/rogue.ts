@@ -7,11 +7,12 @@
 import { ActivityFailure, condition, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { RevisionChange } from '../../common/rollback';
-import type { RunbookOptions } from '../../common/runbook';
+import type { ApprovalEvidence, RunbookOptions } from '../../common/runbook';
 
 export interface RogueAttempt {
   label: string;
-  change: RevisionChange;
+  /** The evidence may be missing or forged: that is the point. */
+  change: RevisionChange & { approval?: ApprovalEvidence };
 }
 
 export const rogueAttemptsSignal = defineSignal<[RogueAttempt[]]>('rogueAttempts');
@@ -27,7 +28,7 @@ export async function rollback(_input: { instance: string; options: RunbookOptio
   const results: { label: string; outcome: string }[] = [];
   for (const attempt of attempts!) {
     try {
-      await setDesiredRevision(attempt.change);
+      await setDesiredRevision(attempt.change as Parameters<typeof setDesiredRevision>[0]);
       results.push({ label: attempt.label, outcome: 'changed' });
     } catch (err) {
       results.push({ label: attempt.label, outcome: err instanceof ActivityFailure && err.cause ? err.cause.message : String(err) });

@@ -137,6 +137,8 @@ export async function importTables(
             targetTable: table.targetTable,
             segment,
             concurrency: tuning.concurrency,
+            // Writing items overwrites: the activity checks the approval of this plan first.
+            approval: runbook.approvalEvidence(),
           });
           imported += result.items;
           runbook.setCounter('items imported', imported);
