@@ -8,11 +8,12 @@ DEMO_ENV := .stack/demo/env
 TEST_ENV := .stack/test/env
 with_env = set -a; . $(1); set +a;
 
-.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts bench-dynamodb
+.PHONY: help deps tools build lint typecheck test test-unit test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts bench-dynamodb
 
 help:
 	@echo "make demo        start the local stack, seed the demo instance, run the runbooks, leave the UI up"
-	@echo "make test        install and start a separate test stack, run every test, stop it"
+	@echo "make test        unit tests, then install and start a separate test stack, run the integration tests, stop it"
+	@echo "make test-unit   the unit tests alone (test/unit/: no stack needed)"
 	@echo "make lint        eslint and the TypeScript type check"
 	@echo "make stack-up    start the demo stack (Temporal + UI, moto, dynalite)"
 	@echo "make stack-down  stop the demo stack and its worker"
@@ -54,13 +55,17 @@ demo: seed worker
 	$(call with_env,$(DEMO_ENV)) npx tsx client/demo.ts demo
 	@$(call with_env,$(DEMO_ENV)) echo; echo "Temporal UI: $$TEMPORAL_UI_URL"; echo "The stack keeps running; stop it with: make stack-down"
 
-# The test stack is separate (ports offset by 10000, its own state), started fresh and always stopped.
-test: deps
+# Unit tests first (no stack), then the integration tests on a test stack that is separate (ports offset
+# by 10000, its own state), started fresh and always stopped.
+test: test-unit
 	VCP_STACK_PROFILE=test scripts/stack/down.sh
 	rm -rf .stack/test
 	VCP_STACK_PROFILE=test scripts/stack/up.sh
-	status=0; $(call with_env,$(TEST_ENV)) npx vitest run || status=$$?; \
+	status=0; $(call with_env,$(TEST_ENV)) npx vitest run --project integration || status=$$?; \
 	  VCP_STACK_PROFILE=test scripts/stack/down.sh; exit $$status
+
+test-unit: deps
+	npx vitest run --project unit
 
 # Runs the tests against an already running test stack (fast inner loop).
 test-only: deps

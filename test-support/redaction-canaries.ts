@@ -1,6 +1,6 @@
 /**
  * One canary per form a secret takes in real logs and manifests, each beside a harmless value that
- * redaction must keep. The unit test (test/redact.test.ts) runs them through common/redact.ts; the
+ * redaction must keep. The unit test (test/unit/redact.test.ts) runs them through common/redact.ts; the
  * bundle test (test/diagnostic-bundle.test.ts) plants them in an instance's pods (env, args,
  * annotations, logs) and ConfigMap (data, binaryData) and looks for them in the downloaded archive.
  */

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { generateApproverKey, signApproval, verifySignature } from '../common/approval';
-import { decodeBase64, encodeBase64 } from '../common/base64';
-import { canonicalJson, planDigest } from '../common/canonical';
+import { generateApproverKey, signApproval, verifySignature } from '../../common/approval';
+import { decodeBase64, encodeBase64 } from '../../common/base64';
+import { canonicalJson, planDigest } from '../../common/canonical';
 
 describe('base64 for workflow code', () => {
   it('matches Node for every length modulo 3 and round-trips', () => {

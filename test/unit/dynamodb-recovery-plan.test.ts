@@ -1,6 +1,6 @@
 /** The recovery's pure plan building (common/dynamodb-recovery-plan.ts): what it covers, refuses and says. */
 import { describe, expect, it } from 'vitest';
-import type { ClaimInfo, PlannedSource, TableSnapshot } from '../common/dynamodb-backup';
+import type { ClaimInfo, PlannedSource, TableSnapshot } from '../../common/dynamodb-backup';
 import {
   backupTableMapping,
   buildRecoveryPlan,
@@ -9,9 +9,9 @@ import {
   resumeRefusal,
   specForInstance,
   tablesLeftByClaimDeletion,
-} from '../common/dynamodb-recovery-plan';
-import type { ResumeFacts } from '../common/dynamodb-recovery-plan';
-import { InvalidInputError } from '../common/instance';
+} from '../../common/dynamodb-recovery-plan';
+import type { ResumeFacts } from '../../common/dynamodb-recovery-plan';
+import { InvalidInputError } from '../../common/instance';
 
 const managed = (tableName: string, deletionPolicy: 'Delete' | 'Orphan' = 'Delete') => ({ name: `demo-dynamodb-x-${tableName}`, tableName, deletionPolicy });
 const platform = ['users-demo', 'matches-demo', 'feedback-demo'];
