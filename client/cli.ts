@@ -14,7 +14,7 @@ import type { DiagnosticBundleDetails } from '../common/diagnostics';
 import { instanceTableNames, InvalidInputError, validateInstanceName } from '../common/instance';
 import { progressQuery } from '../common/runbook';
 import type { ProgressSnapshot, RunbookResult } from '../common/runbook';
-import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
+import type { DynamoDbExportDetails } from '../common/dynamodb-backup';
 import { decide } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
 import { DEFAULT_LINK_SECONDS, linkForResult, signDownloadLink } from './download-link';

@@ -8,8 +8,8 @@ import type { DynamoDbRecoveryDetails, DynamoDbRecoveryPlan, TableRestoreResult 
 import { RUNBOOKS } from '../common/definitions';
 import type { DiagnosticBundleDetails } from '../common/diagnostics';
 import type { RunbookResult } from '../common/runbook';
-import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
-import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../workflows/dynamodb-import';
+import type { DynamoDbExportDetails } from '../common/dynamodb-backup';
+import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../common/dynamodb-backup';
 import type { DownloadLink } from './download-link';
 
 /** A result that came back as JSON: a RunbookResult when it has an outcome and an audit record. */

@@ -163,16 +163,3 @@ export const alertNotificationSignal = defineSignal<[AlertNotification]>('alertN
 /** Distinct alert episodes a run's audit record lists; further notifications are only counted (unlistedAlerts). */
 export const MAX_LISTED_ALERT_EPISODES = 20;
 export const progressQuery = defineQuery<ProgressSnapshot>('progress');
-
-/**
- * Every destructive runbook of an instance runs under this one workflow ID, so Temporal itself
- * guarantees at most one at a time across runbooks; a second start is refused naming the holder.
- */
-export function destructiveWorkflowId(instance: string): string {
-  return `destructive/${instance}`;
-}
-
-/** A dry run holds no lock: its ID is unique per request. */
-export function planWorkflowId(runbook: string, instance: string, nonce: string): string {
-  return `plan/${runbook}/${instance}/${nonce}`;
-}

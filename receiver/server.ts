@@ -277,7 +277,7 @@ export class AlertReceiver {
     const reservation = running ? undefined : this.breaker.reserve(rule.name, rule.maxRunsPerHour);
     if (!running && !reservation) return this.breakerOpen(rule, instance, alert);
     const start = alertStart(rule, instance, alert, episode, this.options.taskQueue, new Date(), this.options.identity);
-    const handle = await client.workflow.signalWithStart(start.workflowType, start.options).catch((err: unknown) => {
+    const handle = await start.send(client).catch((err: unknown) => {
       reservation?.release();
       throw err;
     });

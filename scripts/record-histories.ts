@@ -16,7 +16,7 @@ import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { generateApproverKey } from '../common/approval';
 import type { ApprovalPolicyOverrides } from '../common/approval';
 import { parseApprovalConfig } from '../common/approval-config';
-import { destructiveWorkflowId, planWorkflowId } from '../common/runbook';
+import { destructiveWorkflowId, planWorkflowId } from '../common/workflows';
 import { ensureBackupBucket, seedInstanceTables } from './seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 import { createDrillActivities } from '../test-support/workflows/drill-activities';

@@ -51,7 +51,7 @@ interface Manifest {
 }
 
 async function runBundle(input: DiagnosticBundleInput): Promise<RunbookResult<DiagnosticBundleDetails>> {
-  return withWorker(async ({ client, taskQueue }) => (await startDiagnosticBundle(client, taskQueue, input)).result() as Promise<RunbookResult<DiagnosticBundleDetails>>);
+  return withWorker(async ({ client, taskQueue }) => (await startDiagnosticBundle(client, taskQueue, input)).result());
 }
 
 /** Downloads through a link signed as the CLI signs it, and unpacks: path (below the bundle's root folder) -> content. */
@@ -270,7 +270,7 @@ describe('diagnostic bundle runbook', () => {
     };
     const kube = { ...aws.kube, raw };
     const result = await withWorker(
-      async ({ client, taskQueue }) => (await startDiagnosticBundle(client, taskQueue, { instance, options: { requestedBy } })).result() as Promise<RunbookResult<DiagnosticBundleDetails>>,
+      async ({ client, taskQueue }) => (await startDiagnosticBundle(client, taskQueue, { instance, options: { requestedBy } })).result(),
       { overrides: { kube } },
     );
     expect(result.details!.collectors.filter((c) => c.status !== 'ok')).toEqual([]);
@@ -283,7 +283,7 @@ describe('diagnostic bundle runbook', () => {
     await withWorker(async ({ client, taskQueue }) => {
       // Older starters sent a link lifetime, this one longer than SigV4 allows: accepted and ignored.
       const handle = await startDiagnosticBundle(client, taskQueue, { instance, options: { requestedBy }, urlExpirySeconds: 8 * 24 * 3600 });
-      const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
+      const result = (await handle.result());
       expect(result.outcome).toBe('succeeded');
       const archive = result.details!.archive;
       expect(Object.keys(archive).sort()).toEqual(['bucket', 'files', 'key', 'omitted', 'sha256', 'size']);
@@ -446,7 +446,7 @@ describe('diagnostic bundle survives its staging worker', () => {
       first.kill('SIGKILL');
       startWorkerProcess(taskQueue);
 
-      const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
+      const result = (await handle.result());
       expect(result.outcome).toBe('succeeded');
       expect(result.details!.collectors.filter((c) => c.status !== 'ok')).toEqual([]);
       const { files } = await download(result.details!.archive);

@@ -5,20 +5,13 @@
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { backupPrefix, s3Url, validateRecoveryTables } from '../common/dynamodb-backup';
-import type { BackupLocation, DynamoDbExportInput } from '../common/dynamodb-backup';
+import type { DynamoDbExportDetails, DynamoDbExportInput } from '../common/dynamodb-backup';
 import { RUNBOOKS } from '../common/definitions';
 import { instanceTableNames, validateInstanceName } from '../common/instance';
 import type { RunbookResult } from '../common/runbook';
 import { activity, Runbook } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
 import { exportTables, snapshotTables, verifyBackup } from './dynamodb/steps';
-
-export interface DynamoDbExportDetails {
-  backup: BackupLocation & { url: string; items: number; chunks: number };
-  tables: { tableName: string; items: number; digest: string }[];
-  exportSeconds: number;
-  itemsPerSecond: number;
-}
 
 export async function dynamodbExport(input: DynamoDbExportInput): Promise<RunbookResult<DynamoDbExportDetails>> {
   const instance = validateInput(() => validateInstanceName(input.instance));

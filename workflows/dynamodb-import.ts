@@ -8,7 +8,7 @@
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { parseS3Url, s3Url, segmentsFor, validateRecoveryTables } from '../common/dynamodb-backup';
-import type { BackupLocation, DynamoDbImportInput, TableRestoreResult } from '../common/dynamodb-backup';
+import type { BackupLocation, DynamoDbImportDetails, DynamoDbImportInput, DynamoDbImportPlan, MergedTableResult, TableRestoreResult } from '../common/dynamodb-backup';
 import { backupTableMapping } from '../common/dynamodb-recovery-plan';
 import { RUNBOOKS } from '../common/definitions';
 import { InvalidInputError, instanceTableNames, validateInstanceName } from '../common/instance';
@@ -16,50 +16,6 @@ import type { RunbookResult } from '../common/runbook';
 import { activity, Runbook } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
 import { digestTable, importTables, requireEqual, snapshotTables, verifyBackup, verifyItemsPresent } from './dynamodb/steps';
-import type { ImportedTable } from './dynamodb/steps';
-
-export interface DynamoDbImportPlan {
-  source: string;
-  kind: 'manifest' | 'scan-file';
-  /** The bucket the source is read from: the backup bucket, or one listed in VCP_ALLOWED_SOURCE_BUCKETS. */
-  sourceBucket: string;
-  /** The manifest imported (for a scan file, the one staged from it), pinned by its SHA-256. */
-  manifest: { url: string; sha256: string; instance?: string; createdAt: string };
-  tables: {
-    tableName: string;
-    targetTable: string;
-    backupItems: number;
-    /** What the target holds now; only with allowNonEmptyTargets may it be more than 0. */
-    targetItemsBefore: number;
-    /** The target holds items: those with a key in the backup are overwritten, the others kept. */
-    overwritesSameKeyItems: boolean;
-  }[];
-  allowNonEmptyTargets: boolean;
-  allowOtherInstance: boolean;
-}
-
-/** A target that held items: every backup item is now in it, equal, and it did not shrink. */
-export interface MergedTableResult {
-  tableName: string;
-  targetTable: string;
-  backupItems: number;
-  itemsBefore: number;
-  itemsAfter: number;
-  missing: number;
-  differing: number;
-  examples: string[];
-}
-
-export interface DynamoDbImportDetails {
-  backup: BackupLocation & { url: string };
-  imported: ImportedTable[];
-  /** Item-by-item digest equality, for targets that were empty before the import. */
-  verified: TableRestoreResult[];
-  /** Targets that held items: every backup item present and equal, nothing lost. */
-  merged: MergedTableResult[];
-  importSeconds: number;
-  itemsPerSecond: number;
-}
 
 function validateImport(input: DynamoDbImportInput, instance: string) {
   const source = parseS3Url(input.from);

@@ -7,7 +7,7 @@ import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { RUNBOOKS } from '../common/definitions';
 import { InvalidInputError, validateInstanceName } from '../common/instance';
 import { plannedState, validateReason } from '../common/rollback';
-import type { UnpinInput } from '../common/rollback';
+import type { UnpinDetails, UnpinInput } from '../common/rollback';
 import type { RunbookResult } from '../common/runbook';
 import { pollRollout, rolloutFailureReason } from './rollback';
 import { activity, Runbook } from './runbook/runbook';
@@ -15,13 +15,6 @@ import { validateInput } from './runbook/validation';
 
 const COMMIT = /^[0-9a-f]{7,40}$/;
 const BRANCH = /^[A-Za-z0-9._/-]{1,200}$/;
-
-export interface UnpinDetails {
-  application: string;
-  from: string;
-  to: string;
-  syncedRevision?: string;
-}
 
 export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetails>> {
   const instance = validateInput(() => validateInstanceName(input.instance));

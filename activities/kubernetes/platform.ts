@@ -2,7 +2,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { KubeClients } from './client';
 import { getOrUndefined } from './client';
-import type { ApplicationStatus, DeploymentStatus } from '../../common/definitions';
+import type { ApplicationStatus, DeploymentStatus } from '../../common/instance-status';
 import { argoApplicationName } from '../../common/instance';
 import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS } from '../../common/platform';
 import type { Application } from '../../common/platform';

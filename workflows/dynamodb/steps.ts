@@ -7,7 +7,7 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { addDigests, BACKUP_FORMAT, segmentsFor } from '../../common/dynamodb-backup';
-import type { BackupLocation, BackupManifest, ExportTuning, ImportTuning, TableBackup, TableSnapshot } from '../../common/dynamodb-backup';
+import type { BackupLocation, BackupManifest, ExportTuning, ImportedTable, ImportTuning, TableBackup, TableSnapshot } from '../../common/dynamodb-backup';
 import type { Runbook } from '../runbook/runbook';
 
 const NON_RETRYABLE = ['BackupCorruptError', 'MalformedItemError', 'InvalidInputError', 'ResourceNotFoundException', 'ValidationException'];
@@ -109,13 +109,6 @@ export async function verifyBackup(location: BackupLocation, tableNames: string[
   );
 }
 
-export interface ImportedTable {
-  tableName: string;
-  targetTable: string;
-  items: number;
-  retriedItems: number;
-  segments: { segment: number; itemsWrittenByLastAttempt: number; resumedFromItems: number; attempts: number }[];
-}
 
 /** Imports each table's segments in parallel from the backup. */
 export async function importTables(

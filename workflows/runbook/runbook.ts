@@ -26,7 +26,8 @@ import { StartRequestRefused, verifyStartRequest } from '../../common/start-requ
 import type { AuthenticatedRequester } from '../../common/start-request';
 import { planDigest } from '../../common/canonical';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS, RUNBOOK_STEP } from '../../common/definitions';
-import { alertNotificationSignal, destructiveWorkflowId, MAX_LISTED_ALERT_EPISODES, progressQuery } from '../../common/runbook';
+import { alertNotificationSignal, MAX_LISTED_ALERT_EPISODES, progressQuery } from '../../common/runbook';
+import { destructiveWorkflowId } from '../../common/workflows';
 import type {
   ApprovalProgress,
   ApprovalRecord,
