@@ -18,7 +18,10 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
   // Without a request timeout a call on a connection the server dropped can wait forever; the SDK
   // only warns at the timeout unless told to fail the call (then the SDK or Temporal retries it).
   const requestHandler = { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true };
-  const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler });
+  // Every DynamoDB call runs in an activity, under the activity's retry policy, and the data path
+  // (scans, batch writes and reads) also under untilNotThrottled's backoff (aws/dynamodb-retry.ts):
+  // the SDK's own three attempts would nest a third retry loop inside those two.
+  const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler, maxAttempts: 1 });
   const s3 = new S3Client({ region: config.aws.region, forcePathStyle: config.aws.s3ForcePathStyle, requestHandler });
   const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
   return {
