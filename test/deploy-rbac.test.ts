@@ -10,12 +10,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createUnguardedActivities } from '../activities';
 import { createKubeClients, loadKubeConfig, MERGE_PATCH } from '../activities/kubernetes/client';
 import type { KubeClients } from '../activities/kubernetes/client';
 import { apiPath } from '../activities/kubernetes/raw';
+import { NOT_READY_YET } from '../activities/kubernetes/dynamodb-claim';
 import { createRecoveryKubeActivities } from '../activities/kubernetes/recovery';
 import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS } from '../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../common/instance';
@@ -73,7 +75,7 @@ async function untilReady<R>(check: () => Promise<R>, timeoutMs = 90_000): Promi
     try {
       return await check();
     } catch (err) {
-      if (!(err instanceof Error && err.name === 'NotReadyYet') || Date.now() > deadline) throw err;
+      if (!(err instanceof ApplicationFailure && err.type === NOT_READY_YET) || Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }

@@ -4,7 +4,7 @@
  * recreate it from the captured spec, and wait for it to be ready.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { KubeClients } from './client';
 import { getOrUndefined, isConflict } from './client';
 import { tableStatus } from '../aws/dynamodb-tables';
@@ -32,12 +32,15 @@ export class ClaimNotFoundError extends Error {
   override readonly name = 'ClaimNotFoundError';
 }
 
-/** "Not yet": a benign failure the workflow's retry policy polls on. */
-export function notYet(message: string): Error {
-  const err = new Error(message);
-  err.name = 'NotReadyYet';
-  return err;
+/**
+ * "Not yet": a failure the workflow's retry policy polls on. BENIGN, so the worker logs each poll at
+ * debug level and counts no failure metric; retried exactly like any other retryable failure.
+ */
+export function notYet(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: NOT_READY_YET, message, category: ApplicationFailureCategory.BENIGN });
 }
+
+export const NOT_READY_YET = 'NotReadyYet';
 
 export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamodb: DynamoDBClient } & EvidenceDeps) {
   const { kube, dynamodb } = deps;
