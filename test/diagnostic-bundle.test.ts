@@ -242,6 +242,14 @@ describe('diagnostic bundle runbook', () => {
   it('caps each log and the whole bundle: an oversized log is cut to its newest bytes, and files past the cap are listed as omitted', async () => {
     const instance = uniqueInstance('diag-cap');
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    // On a loaded machine the pods may not serve logs yet: cut logs need logs first.
+    await waitFor(`an API pod of ${instance} serving its log`, async () => {
+      const pods = await aws.kube.core.listNamespacedPod({ namespace: instance, labelSelector: 'app=virtual-coffee-api' });
+      const running = pods.items.find((p) => p.status?.phase === 'Running');
+      if (!running) return false;
+      const log = await aws.kube.core.readNamespacedPodLog({ name: running.metadata!.name!, namespace: instance }).catch(() => '');
+      return log.length > 120;
+    });
     const result = await runBundle({ instance, options: { requestedBy }, limits: { maxLogBytes: 120, maxBundleBytes: 6000 } });
     const { files } = await download(result.details!.archive);
     const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Manifest;
