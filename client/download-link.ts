@@ -7,13 +7,8 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { RunbooksConfig } from '../common/config';
 import { RUNBOOKS } from '../common/definitions';
-import type { DiagnosticArchive } from '../common/diagnostics';
+import type { DiagnosticArchive, DownloadLink } from '../common/diagnostics';
 import { asRunbookResult } from './results';
-
-export interface DownloadLink {
-  url: string;
-  expiresAt: string;
-}
 
 export const DEFAULT_LINK_SECONDS = 3600;
 

@@ -6,11 +6,10 @@
  */
 import type { DynamoDbRecoveryDetails, DynamoDbRecoveryPlan, TableRestoreResult } from '../common/dynamodb-backup';
 import { RUNBOOKS } from '../common/definitions';
-import type { DiagnosticBundleDetails } from '../common/diagnostics';
+import type { DiagnosticBundleDetails, DownloadLink } from '../common/diagnostics';
 import type { RunbookResult } from '../common/runbook';
 import type { DynamoDbExportDetails } from '../common/dynamodb-backup';
 import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../common/dynamodb-backup';
-import type { DownloadLink } from './download-link';
 
 /** A result that came back as JSON: a RunbookResult when it has an outcome and an audit record. */
 export function asRunbookResult(result: unknown): RunbookResult<unknown> | undefined {

@@ -4,21 +4,8 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ApprovalPolicy, ApprovalPolicyOverrides, ApproverKeyring, SignedApproval } from './approval';
-import type { AuthenticatedRequester } from './start-request';
+import type { AuthenticatedRequester, Requester } from './start-request';
 
-/** Who asked for a run, and from where: the audit's first line. */
-export interface Requester {
-  user: string;
-  via: 'cli' | 'alert' | 'api' | 'demo' | 'test';
-  /** Host or address of the CLI, or the alert receiver. */
-  origin?: string;
-  /** For alert-started runs: the alert's fingerprint and startsAt. */
-  alert?: { name: string; fingerprint: string; startsAt: string };
-  /** When the request was signed (ISO); part of what is signed. */
-  signedAt?: string;
-  /** Ed25519 signature by the requester's key over the workflow ID and the whole input (common/start-request.ts). */
-  signature?: string;
-}
 
 /** What every runbook's input carries besides its own parameters. */
 export interface RunbookOptions {

@@ -10,7 +10,20 @@ import { APPROVAL_LIMITS, IDENTITY_NAME, keyFingerprint } from './approval';
 import type { ApproverKey, ApproverKeyring } from './approval';
 import { decodeBase64, encodeBase64 } from './base64';
 import { canonicalJson } from './canonical';
-import type { Requester } from './runbook';
+
+/** Who asked for a run, and from where: the audit's first line. */
+export interface Requester {
+  user: string;
+  via: 'cli' | 'alert' | 'api' | 'demo' | 'test';
+  /** Host or address of the CLI, or the alert receiver. */
+  origin?: string;
+  /** For alert-started runs: the alert's fingerprint and startsAt. */
+  alert?: { name: string; fingerprint: string; startsAt: string };
+  /** When the request was signed (ISO); part of what is signed. */
+  signedAt?: string;
+  /** Ed25519 signature by the requester's key over the workflow ID and the whole input (common/start-request.ts). */
+  signature?: string;
+}
 
 const START_DOMAIN = 'vcp-runbooks/start/v1';
 

@@ -28,7 +28,7 @@ import { tableItems } from '../test-support/dynamodb';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { awsClients, config, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
 import type { DiagnosticBundleDetails } from '../common/diagnostics';
-import type { DownloadLink } from '../client/download-link';
+import type { DownloadLink } from '../common/diagnostics';
 
 const exec = promisify(execFile);
 const keyDir = mkdtempSync(path.join(tmpdir(), 'vcp-cli-keys-'));
