@@ -18,7 +18,7 @@ export function callerS3Client(config: RunbooksConfig): S3Client {
 }
 
 /** The archive of a diagnostic bundle's result, or undefined for any other result. */
-export function diagnosticArchiveOf(result: unknown): Pick<DiagnosticArchive, 'bucket' | 'key'> | undefined {
+function diagnosticArchiveOf(result: unknown): Pick<DiagnosticArchive, 'bucket' | 'key'> | undefined {
   const r = asRunbookResult(result);
   if (r?.audit.runbook !== RUNBOOKS.diagnosticBundle) return undefined;
   const archive = (r.details as { archive?: Partial<DiagnosticArchive> } | undefined)?.archive;

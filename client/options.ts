@@ -21,7 +21,7 @@ function invalid(message: string): never {
 }
 
 /** A whole number option from `min` to `max`; anything else is a usage error naming the range. */
-export function wholeNumber(min: number, max: number, unit = ''): (value: string) => number {
+function wholeNumber(min: number, max: number, unit = ''): (value: string) => number {
   return (value) => {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) invalid(`a whole number${unit} from ${min} to ${max}`);

@@ -25,7 +25,7 @@ function restoredLine(t: TableRestoreResult, verb: string): string {
   return `  ${t.tableName}: ${t.backupItems} in the backup, ${t.restoredItems} ${verb}, ${equal ? 'item digest matches' : 'ITEM DIGEST DIFFERS'}${t.settingsApplied.length ? ` (re-applied: ${t.settingsApplied.join(', ')})` : ''}`;
 }
 
-export function recoveryLines(d: DynamoDbRecoveryDetails): string[] {
+function recoveryLines(d: DynamoDbRecoveryDetails): string[] {
   const native = d.backup.nativeBackups.filter((b) => b.backupArn).length;
   const t = d.durations;
   return [
@@ -43,7 +43,7 @@ export function exportLines(d: DynamoDbExportDetails): string[] {
   ];
 }
 
-export function importLines(d: DynamoDbImportDetails): string[] {
+function importLines(d: DynamoDbImportDetails): string[] {
   return [
     `  source: ${d.backup.url}`,
     ...d.verified.map((t) => restoredLine(t, 'imported')),

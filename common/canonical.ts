@@ -9,7 +9,7 @@ import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
 import { canonicalize } from 'json-canonicalize';
 
 /** A value that JSON cannot carry as itself: refused rather than digested as something else. */
-export class NotJsonError extends TypeError {
+class NotJsonError extends TypeError {
   override readonly name = 'NotJsonError';
 }
 

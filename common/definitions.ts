@@ -27,5 +27,3 @@ export const RUNBOOKS = {
   dynamodbExport: 'dynamodb-export',
   dynamodbImport: 'dynamodb-import',
 } as const;
-
-export type RunbookName = (typeof RUNBOOKS)[keyof typeof RUNBOOKS];

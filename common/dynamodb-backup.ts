@@ -159,11 +159,21 @@ export function segmentsFor(itemCount: number, requested?: number): number {
 
 const DIGEST_MODULUS = 1n << 256n;
 
-/** Combines order-independent digests (sums of item hashes modulo 2^256). */
-export function addDigests(...digests: string[]): string {
-  let sum = 0n;
-  for (const d of digests) sum = (sum + BigInt(`0x${d}`)) % DIGEST_MODULUS;
+/**
+ * The digest arithmetic, defined here only: an item set's digest is the sum of its items' SHA-256
+ * hashes modulo 2^256, so it does not depend on order and digests of parts add up to the whole's.
+ */
+export function addToDigestSum(sum: bigint, digest: string): bigint {
+  return (sum + BigInt(`0x${digest}`)) % DIGEST_MODULUS;
+}
+
+export function digestOfSum(sum: bigint): string {
   return sum.toString(16).padStart(64, '0');
+}
+
+/** Combines order-independent digests (of disjoint parts: segments, chunks). */
+export function addDigests(...digests: string[]): string {
+  return digestOfSum(digests.reduce(addToDigestSum, 0n));
 }
 
 export const EMPTY_DIGEST = '0'.repeat(64);
@@ -320,7 +330,7 @@ export interface WriterState {
   cronJob?: { name: string; suspended: boolean };
 }
 
-export interface RecoveryPlanTable {
+interface RecoveryPlanTable {
   tableName: string;
   /** Items now (0 for a table that does not exist). */
   items: number;

@@ -30,7 +30,7 @@ export const INSTANCE_LABEL = 'virtualcoffee.io/instance';
 export const EXTERNAL_NAME_ANNOTATION = 'crossplane.io/external-name';
 export const REFRESH_ANNOTATION = 'argocd.argoproj.io/refresh';
 
-export interface ObjectMeta {
+interface ObjectMeta {
   name: string;
   namespace?: string;
   uid?: string;
@@ -44,14 +44,14 @@ export interface ObjectMeta {
   ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }[];
 }
 
-export interface ApplicationSource {
+interface ApplicationSource {
   repoURL: string;
   path?: string;
   targetRevision?: string;
   chart?: string;
 }
 
-export interface SyncOperation {
+interface SyncOperation {
   revision?: string;
   revisions?: string[];
   prune?: boolean;

@@ -28,7 +28,7 @@ export interface Requester {
 const START_DOMAIN = 'vcp-runbooks/start/v1';
 
 /** How long a signed start request stays usable: a captured one cannot start a run later. */
-export const START_REQUEST_VALIDITY_MS = 10 * 60 * 1000;
+const START_REQUEST_VALIDITY_MS = 10 * 60 * 1000;
 
 export class StartRequestRefused extends Error {
   override readonly name = 'StartRequestRefused';
@@ -53,7 +53,7 @@ function withoutSignature<T extends WithRequester>(input: T): T {
 }
 
 /** The exact bytes a requester signs: the domain, the workflow ID and the input without its signature. */
-export function startMessage(workflowId: string, input: WithRequester): Uint8Array {
+function startMessage(workflowId: string, input: WithRequester): Uint8Array {
   return new TextEncoder().encode(`${START_DOMAIN}\n${canonicalJson({ workflowId, input: withoutSignature(input) })}`);
 }
 

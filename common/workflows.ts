@@ -20,7 +20,7 @@ import type { RollbackDetails, RollbackInput, UnpinDetails, UnpinInput } from '.
 import type { RunbookOptions, RunbookResult } from './runbook';
 
 /** How a workflow's runs are identified, which decides what Temporal refuses or shares. */
-export type WorkflowIdScheme =
+type WorkflowIdScheme =
   /** Read-only and cheap: one run per instance at a time, a second request attaches to it. */
   | 'per-instance'
   /** Changes the instance: the instance's one destructive ID, so one such run at a time (a dry run: a plan ID of its own). */
@@ -51,7 +51,6 @@ export type AnyWorkflowDefinition = WorkflowDefinition<string, any, any>;
 /** The workflow function a definition describes: what `client.workflow.start` type-checks against. */
 export type WorkflowFunction<D extends AnyWorkflowDefinition> = D extends WorkflowDefinition<string, infer Input, infer Result> ? (input: Input) => Promise<Result> : never;
 export type InputOf<D extends AnyWorkflowDefinition> = Parameters<WorkflowFunction<D>>[0];
-export type ResultOf<D extends AnyWorkflowDefinition> = Awaited<ReturnType<WorkflowFunction<D>>>;
 
 /** A definition with its input and result types: `defineWorkflow<Input, Result>()({ workflowType: ..., ... })`. */
 export function defineWorkflow<Input extends WorkflowInput, Result>() {

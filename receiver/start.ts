@@ -48,7 +48,7 @@ function signalWithStart<D extends AnyWorkflowDefinition>(
  * and episode) and carries the episode as RunbookTrigger, so a restarted receiver finds it.
  */
 /** Who alert-started runs are requested by unless the receiver is given its own service identity. */
-export const DEFAULT_ALERT_IDENTITY = 'alertmanager';
+const DEFAULT_ALERT_IDENTITY = 'alertmanager';
 
 export function alertStart(rule: AlertRule, instance: string, alert: FiringAlert, episode: string, taskQueue: string, receivedAt: Date, identity = DEFAULT_ALERT_IDENTITY): AlertStart {
   const { runbookName, workflowId } = alertTarget(rule, instance);

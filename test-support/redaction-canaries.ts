@@ -5,7 +5,7 @@
  * annotations, logs) and ConfigMap (data, binaryData) and looks for them in the downloaded archive.
  */
 
-export interface TextCanary {
+interface TextCanary {
   form: string;
   /** A line (or lines) as a log, a config file or an env value holds it. */
   text: string;
@@ -15,7 +15,7 @@ export interface TextCanary {
   keep: string[];
 }
 
-export interface ObjectCanary {
+interface ObjectCanary {
   form: string;
   object: unknown;
   secrets: string[];

@@ -18,7 +18,7 @@ export interface RunbookWorkerOptions {
 }
 
 /** The workflow bundle's entry: compiled JavaScript in dist/, TypeScript when run from source (tsx, vitest). */
-export function workflowsPath(): string {
+function workflowsPath(): string {
   const entry = path.join(__dirname, '..', 'workflows', 'index');
   const found = ['.js', '.ts'].map((ext) => entry + ext).find((file) => existsSync(file));
   if (!found) throw new Error(`workflow entry point ${entry}.{js,ts} not found`);

@@ -48,7 +48,7 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
  * from the keyring stops counting for runs already waiting. A file that turns invalid refuses every
  * approval-related call with its problems until it is fixed, rather than keeping the old keyring.
  */
-export function watchApprovalConfig(file: string | undefined): () => ApprovalConfig {
+function watchApprovalConfig(file: string | undefined): () => ApprovalConfig {
   if (!file) {
     const none = parseApprovalConfig({});
     return () => none;
@@ -75,7 +75,7 @@ function fileVersion(file: string): string {
 }
 
 /** Reads the approvers file; without one, nobody can approve (unless a policy allows unsigned approvals). */
-export function loadApprovalConfig(file: string | undefined): ApprovalConfig {
+function loadApprovalConfig(file: string | undefined): ApprovalConfig {
   if (!file) return parseApprovalConfig({});
   let json: unknown;
   try {

@@ -131,7 +131,7 @@ export async function digestTableSegment(
   return { items: digest.count, digest: digest.digest };
 }
 
-export class ImportStalledError extends Error {
+class ImportStalledError extends Error {
   override readonly name = 'ImportStalledError';
 }
 
@@ -141,7 +141,7 @@ export class ImportStalledError extends Error {
  * and jitter until written; only a long run of attempts without any progress gives up (the activity
  * retry then resumes from its checkpoint).
  */
-export async function writeItems(
+async function writeItems(
   dynamodb: DynamoDBClient,
   tableName: string,
   items: Iterable<Item>,

@@ -19,7 +19,7 @@ export function deploymentAvailable(d: V1Deployment): boolean {
   );
 }
 
-export function summarizeApplication(name: string, app: Application | undefined): ApplicationStatus {
+function summarizeApplication(name: string, app: Application | undefined): ApplicationStatus {
   if (!app) return { name, exists: false };
   const automated = app.spec.syncPolicy?.automated;
   const op = app.status?.operationState;

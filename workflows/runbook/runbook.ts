@@ -42,7 +42,6 @@ import { RunbookStopped, STATUS_OF } from './definition';
 import type { Approved, RunbookDefinition } from './definition';
 
 export { activity } from './proxies';
-export { RunbookStopped } from './definition';
 export type { Approved, RunbookDefinition } from './definition';
 import type { RunbookNotification } from '../../activities/runbook';
 
@@ -52,14 +51,14 @@ import type { RunbookNotification } from '../../activities/runbook';
  * workflow task that completes the run instead of costing a server round trip each. Runs that
  * reached their end before this change replay the old sequence.
  */
-export const LOCAL_FINISH_PATCH = 'runbook-local-finish';
+const LOCAL_FINISH_PATCH = 'runbook-local-finish';
 
 /**
  * Before a run does anything: its start request must verify against the keyring (the requester is
  * who they say), and the approval policy overrides it was started with may only tighten the
  * configured policy. Runs started before these checks replay without them.
  */
-export const START_CHECKS_PATCH = 'runbook-start-checks';
+const START_CHECKS_PATCH = 'runbook-start-checks';
 
 export class Runbook {
   private status: RunbookStatus = 'Running';
