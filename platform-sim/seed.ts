@@ -2,7 +2,7 @@
  * Seeds one platform instance into the local cluster and DynamoDB, the way `make deploy-instance`
  * and Argo CD leave it: namespace, Deployments with running pods and logs, the matching CronJob,
  * the ConfigMap, the Argo CD Application with a realistic history, and the DynamoDB claim whose
- * tables the simulated Crossplane creates and the seed then fills; and the runbook worker's access
+ * tables Crossplane and the provider-aws Table controller create and the seed then fills; and the runbook worker's access
  * to the instance (deploy/instance-rbac.yaml), which the platform ships with each instance.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -21,7 +21,7 @@ import {
   INSTANCE_LABEL,
   MATCHING_CRONJOB,
 } from '../common/platform';
-import type { Application, DynamoDbClaim, HistoryEntry } from '../common/platform';
+import type { Application, DynamoDbClaim, HistoryEntry, ManagementAction } from '../common/platform';
 import { DEFAULT_SEED_SIZES, seedItems, writeItems } from '../scripts/seed/aws';
 import type { SeedSizes } from '../scripts/seed/aws';
 import { imageFor, SIM } from './argocd';
@@ -53,6 +53,12 @@ export interface SeedOptions {
   wait?: boolean;
   /** The claim's deletion policy for its tables (Crossplane's default: Delete). */
   deletionPolicy?: 'Delete' | 'Orphan';
+  /** The Tables' management policies (Crossplane's default: ['*']). */
+  managementPolicies?: ManagementAction[];
+  /** The Composition the claim selects (default: the XRD's, platform-sim/crossplane/composition.yaml). */
+  compositionName?: string;
+  /** Fill the platform tables (default true; a Composition that names its tables otherwise has none). */
+  fillTables?: boolean;
   /** Grant the runbook worker's ServiceAccount its access to the instance (deploy/instance-rbac.yaml; default true). */
   workerAccess?: boolean;
 }
@@ -167,8 +173,14 @@ export async function seedInstance(
   );
 
   const claimSpec: DynamoDbClaim['spec'] = {
-    parameters: { instance, region: 'us-west-2', ...(options.deletionPolicy ? { deletionPolicy: options.deletionPolicy } : {}) },
+    parameters: {
+      instance,
+      region: 'us-west-2',
+      ...(options.deletionPolicy ? { deletionPolicy: options.deletionPolicy } : {}),
+      ...(options.managementPolicies ? { managementPolicies: options.managementPolicies } : {}),
+    },
     compositeDeletePolicy: 'Background',
+    ...(options.compositionName ? { compositionRef: { name: options.compositionName } } : {}),
   };
   const desired: DesiredState = { replicas: { [API_DEPLOYMENT]: replicas.api, [FRONTEND_DEPLOYMENT]: replicas.frontend }, claim: claimSpec };
   const source = { repoURL: 'https://git.example/virtual-coffee/platform-deploy.git', path: `instances/${instance}`, targetRevision: 'main' };
@@ -222,11 +234,14 @@ export async function seedInstance(
 
   const items = seedItems(instance, sizes);
   if (wait) {
+    // Ready once every Table is (the provider reports a table Available when it is ACTIVE).
     await waitFor(`claim ${instance}-dynamodb Ready`, async () => {
       const found = (await kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: `${instance}-dynamodb` })) as DynamoDbClaim;
       return conditionStatus(found.status?.conditions, 'Ready') === 'True';
-    });
-    for (const tableName of instanceTableNames(instance)) await writeItems(dynamodb, tableName, items[tableName] ?? []);
+    }, 180_000);
+    if (options.fillTables ?? true) {
+      for (const tableName of instanceTableNames(instance)) await writeItems(dynamodb, tableName, items[tableName] ?? []);
+    }
     await waitFor(`Deployments of ${instance} available`, async () => {
       for (const name of [API_DEPLOYMENT, FRONTEND_DEPLOYMENT]) {
         const d = await kube.apps.readNamespacedDeployment({ name, namespace: instance });

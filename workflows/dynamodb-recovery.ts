@@ -74,7 +74,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       { name: 'export', title: 'Export every owned table to S3' },
       { name: 'verify-backup', title: 'Verify the backup (checksums, counts, keys) and take native backups' },
       { name: 'confirm', title: 'Confirm the delete now that the backup is verified' },
-      { name: 'delete-claim', title: 'Delete the claim and wait until the tables are gone' },
+      { name: 'delete-claim', title: 'Delete the claim and wait until its managed Tables and tables are gone' },
       { name: 'recreate-claim', title: 'Recreate the claim and wait for Synced/Ready and ACTIVE tables' },
       { name: 'import', title: 'Import the data and re-apply TTL, tags and PITR' },
       { name: 'verify-restore', title: 'Verify: every owned table equals its backup, item by item' },
@@ -197,10 +197,12 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
         holdForResume = true;
         await activity('deleteDynamoDbClaim', `Delete claim ${claim.name}`, destructive)({ instance, uid: claim.uid, backup, approval: runbook.approvalEvidence() });
         runbook.recordChange({ object: claimObject(instance), action: 'delete claim', before: { uid: claim.uid, spec: claim.spec, tables: owned } });
-        await poll('checkClaimDeleted', 'Wait until the composite is gone and every table answers ResourceNotFound', claimTimeoutMs)({
+        // The old Table objects too: one still being deleted would delete the recreated table of its name.
+        await poll('checkClaimDeleted', 'Wait until the composite, every managed Table and every table are gone', claimTimeoutMs)({
           instance,
           uid: claim.uid,
           composite: claim.composite?.name,
+          managedTables: claim.managedTables.map(({ name, uid, tableName }) => ({ name, uid, tableName })),
           tableNames: owned,
           orphanedTables: plan.orphanedTablesToDelete,
         });
@@ -226,7 +228,8 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       const restoredFrom = { manifest: backupUrl!, sha256: location.manifestSha256 };
       const created = await activity('createDynamoDbClaim', `Recreate claim ${claim.name}`)({ instance, spec: plan.claim.spec, labels: claim.labels, recreatedBy: changedBy, restoredFrom, approval: runbook.approvalEvidence() });
       if (created.created) runbook.recordChange({ object: claimObject(instance), action: 'create claim from the captured spec', after: { uid: created.uid, spec: plan.claim.spec, restoredFrom } });
-      await poll('checkClaimReady', 'Wait for the claim to be Synced/Ready and every owned table ACTIVE', claimTimeoutMs)({ instance, tableNames: owned });
+      const managedTableNames = resumed ? undefined : claim.managedTables.map((t) => t.tableName);
+      await poll('checkClaimReady', 'Wait for the claim to be Synced/Ready and every owned table ACTIVE', claimTimeoutMs)({ instance, tableNames: owned, managedTableNames });
       // The composition may have changed since the backup: keys must match or the items cannot go back.
       for (const t of tables) {
         const differences = await activity('compareTableDefinition', `Compare ${t.targetTable} with its captured definition`)({ tableName: t.targetTable, definition: t.definition });
