@@ -60,7 +60,7 @@ func main() {
 	})
 	fail(err, "cannot create the controller manager")
 	fail(dynamodbv1alpha1.AddToScheme(mgr.GetScheme()), "cannot add the DynamoDB API")
-	fail(awsv1beta1.AddToScheme(mgr.GetScheme()), "cannot add the ProviderConfig API")
+	fail(awsv1beta1.SchemeBuilder.AddToScheme(mgr.GetScheme()), "cannot add the ProviderConfig API")
 
 	o := xpcontroller.Options{
 		Logger:                  log,
