@@ -35,6 +35,8 @@ const LATEST_RESTORABLE_LAG_SECONDS = 300
 
 const TABLE_NAME = { type: 'String', required: true, tableName: true, regex: '[a-zA-Z0-9_.-]+' }
 const DELETING_MS_TAG = 'vcp-emulator/deleting-ms'
+// Marks the emulator's own calls to dynalite (through its own port), so they go straight to dynalite.
+const INTERNAL_HEADER = 'x-vcp-emulator-internal'
 
 // Request shapes in dynalite's validation format, so messages read like AWS's (and dynalite's).
 const OPERATIONS = {
@@ -251,7 +253,7 @@ function readBody(req) {
  * CreationDateTime).
  */
 function callDynalite(address, operation, headers, body) {
-  const forwarded = { ...headers, 'x-amz-target': `${API}.${operation}`, 'content-length': String(body.length) }
+  const forwarded = { ...headers, 'x-amz-target': `${API}.${operation}`, 'content-length': String(body.length), [INTERNAL_HEADER]: '1' }
   delete forwarded['transfer-encoding']
   return new Promise((resolve, reject) => {
     const request = http.request(
@@ -402,6 +404,7 @@ function main() {
   const deleting = new Map()
 
   server.on('request', (req, res) => {
+    if (req.headers[INTERNAL_HEADER]) return dynaliteHandler(req, res)
     const [api, operation] = String(req.headers['x-amz-target'] || '').split('.')
     const ours = api === API && req.method === 'POST'
     if (ours && (operation === 'DeleteTable' || (operation === 'DescribeTable' && deleting.size > 0))) {

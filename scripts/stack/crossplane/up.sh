@@ -103,9 +103,11 @@ spec:
     hostnameImmutable: true
 YAML
 
-# The platform's claim: Crossplane generates the claim's and the composite's CRDs from the XRD.
-kubectl apply -f "$PROJECT_DIR/platform-sim/crossplane/" >/dev/null
+# The platform's claim: Crossplane generates the claim's and the composite's CRDs from the XRD; the
+# Composition after them (the webhook validates it against the composite's schema).
+kubectl apply -f "$PROJECT_DIR/platform-sim/crossplane/definition.yaml" >/dev/null
 wait_until 90 "the platform's DynamoDB claim (XRD offered)" \
   kubectl wait --for condition=Offered --timeout=2s compositeresourcedefinition/xvirtualcoffeedynamodbs.virtualcoffee.io ||
   { tail -n 30 "$STATE_DIR/logs/crossplane.log" >&2; die "Crossplane did not offer the platform's claim"; }
 kubectl wait --for condition=established --timeout=60s crd/virtualcoffeedynamodbclaims.virtualcoffee.io crd/xvirtualcoffeedynamodbs.virtualcoffee.io >/dev/null
+kubectl apply -f "$PROJECT_DIR/platform-sim/crossplane/composition.yaml" >/dev/null
