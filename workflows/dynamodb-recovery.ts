@@ -7,7 +7,7 @@
  * platform tables): deleting the claim deletes all of them, so all of them are backed up, restored
  * and verified item by item, whatever the caller asked for.
  */
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { backupPrefix, parseS3Url, s3Url, segmentsFor, validateRecoveryTables } from '../common/dynamodb-backup';
 import type { BackupLocation, ClaimInfo, DynamoDbRecoveryDetails, DynamoDbRecoveryInput, TableRestoreResult } from '../common/dynamodb-backup';
@@ -22,8 +22,11 @@ import { discoverRecovery, inspectClaim, recheckResumedClaim } from './dynamodb/
 
 const DEFAULT_CLAIM_TIMEOUT_MS = 10 * 60 * 1000;
 
+/** A resume that recreates the claim first waits out managed Tables still deleting its tables; runs before replay without. */
+export const RESUME_WAITS_FOR_OLD_TABLES_PATCH = 'recovery-resume-waits-for-old-tables';
+
 /** Polling is the retry policy: each attempt checks once; "not yet" is retried every second until the deadline. */
-function poll<K extends 'checkWritersStopped' | 'checkClaimDeleted' | 'checkClaimReady'>(name: K, summary: string, timeoutMs: number): Activities[K] {
+function poll<K extends 'checkWritersStopped' | 'checkClaimDeleted' | 'checkTablesReleased' | 'checkClaimReady'>(name: K, summary: string, timeoutMs: number): Activities[K] {
   return proxyActivities<Activities>({
     summary,
     scheduleToCloseTimeout: timeoutMs,
@@ -219,6 +222,10 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       const now = await recheckResumedClaim(instance, resumed);
       holdForResume = true;
       runbook.skip('delete-claim', now ? 'resuming: the claim recreated from this backup is kept' : 'resuming: the claim is already gone');
+      // A Table of the deleted claim may still be deleting: it would delete the recreated table of its name.
+      if (!now && patched(RESUME_WAITS_FOR_OLD_TABLES_PATCH)) {
+        await poll('checkTablesReleased', 'Wait until no managed Table still being deleted names these tables', claimTimeoutMs)({ tableNames: owned });
+      }
     }
     const deleteSeconds = (Date.now() - deleteStarted) / 1000;
 

@@ -230,6 +230,25 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
     },
 
     /**
+     * Polled before a claim is recreated when no live claim owns these tables (a resume): no managed
+     * Table may still name one of them. One being deleted is waited out (it would delete the
+     * recreated table of its name); one that is not belongs to something else and is refused.
+     */
+    async checkTablesReleased(input: { tableNames: string[] }): Promise<{ released: true }> {
+      const tables = (await kube.custom.listClusterCustomObject({ ...MANAGED_TABLE })) as { items: ManagedTable[] };
+      const naming = tables.items.map((t) => ({ table: t, info: managedTableInfo(t) })).filter(({ info }) => input.tableNames.includes(info.tableName));
+      const blockers = await blockersOf(naming.map(({ table }) => ({ kind: MANAGED_TABLE.kind, metadata: table.metadata })), true);
+      if (blockers.length > 0) throw deletionBlocked(`not recreating the claim: managed Tables that name its tables cannot be deleted: ${blockers.join('; ')}`);
+      const live = naming.filter(({ table }) => !table.metadata.deletionTimestamp);
+      if (live.length > 0) {
+        const owners = live.map(({ info }) => `Table ${info.name} manages ${info.tableName}`).join('; ');
+        throw ApplicationFailure.create({ type: 'TablesManagedElsewhere', message: `not recreating the claim: ${owners}, and the claim's Tables would manage the same tables`, nonRetryable: true });
+      }
+      if (naming.length > 0) throw notYet(naming.map(({ info }) => `managed Table ${info.name} (${info.tableName}) is still being deleted`).join('; '));
+      return { released: true };
+    },
+
+    /**
      * Recreates the claim from the captured spec (no resourceRef, no status), annotated with the
      * backup it is restored from, so a resume can tell it from a claim that holds live data. Idempotent.
      */
