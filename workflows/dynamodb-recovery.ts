@@ -197,6 +197,8 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       const live = await inspectClaim(instance);
       await runbook.step('delete-claim', async () => {
         runbook.confirmUnchanged(`claim ${claim.name} and the tables it owns`, claimIdentity(claim), claimIdentity(live));
+        // Paused or protected by a Usage since the plan: the deletion would never finish (the delete activity refuses too).
+        if (live.deletionBlockers) throw ApplicationFailure.create({ type: 'DeletionBlocked', message: `not deleting claim ${claim.name}: ${live.deletionBlockers.join('; ')}`, nonRetryable: true });
         holdForResume = true;
         await activity('deleteDynamoDbClaim', `Delete claim ${claim.name}`, destructive)({ instance, uid: claim.uid, backup, approval: runbook.approvalEvidence() });
         runbook.recordChange({ object: claimObject(instance), action: 'delete claim', before: { uid: claim.uid, spec: claim.spec, tables: owned } });
