@@ -9,11 +9,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { ApiException } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createUnguardedActivities } from '../activities';
-import { createKubeClients, loadKubeConfig, MERGE_PATCH } from '../activities/kubernetes/client';
+import { createKubeClients, MERGE_PATCH } from '../activities/kubernetes/client';
 import type { KubeClients } from '../activities/kubernetes/client';
 import { apiPath } from '../activities/kubernetes/raw';
 import { createRecoveryKubeActivities } from '../activities/kubernetes/recovery';
@@ -27,33 +28,20 @@ import { ensureBackupBucket } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
 import { backupByActivities } from '../test-support/backups';
 import { approvals } from '../test-support/approvers';
+import { serviceAccountKubeConfig } from '../test-support/service-account';
 import { awsClients, config, directStagingArea, uniqueInstance } from '../test-support/stack';
 
 const exec = promisify(execFile);
 const aws = awsClients();
 afterAll(() => aws.close());
 
-async function serviceAccountKubeConfig(): Promise<KubeConfig> {
-  const admin = loadKubeConfig(config.kubernetes.kubeconfig);
-  const token = await aws.kube.core.createNamespacedServiceAccountToken({
-    name: 'vcp-runbooks-worker',
-    namespace: 'vcp-runbooks',
-    body: { spec: { audiences: [], expirationSeconds: 600 } },
-  });
-  const cluster = admin.getCurrentCluster()!;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
-    users: [{ name: 'vcp-runbooks-worker', token: token.status!.token }],
-    contexts: [{ name: 'worker', cluster: 'local', user: 'vcp-runbooks-worker' }],
-    currentContext: 'worker',
-  });
-  return kc;
+function workerKubeConfig(): Promise<KubeConfig> {
+  return serviceAccountKubeConfig('vcp-runbooks-worker');
 }
 
 /** Kubernetes clients authenticated as the worker's ServiceAccount, closed when the test ends. */
 async function asWorker(): Promise<KubeClients> {
-  const kube = createKubeClients(await serviceAccountKubeConfig());
+  const kube = createKubeClients(await workerKubeConfig());
   onTestFinished(() => kube.close());
   return kube;
 }
