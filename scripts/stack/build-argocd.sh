@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the `argocd` binary (application controller, repo server, CLI: it picks its role from
-# ARGOCD_BINARY_NAME) from the published github.com/argoproj/argo-cd/v3 module, and copies Argo CD's
-# CRDs beside it. It cannot be `go install`ed: upstream's go.mod replaces its gitops-engine with a
+# ARGOCD_BINARY_NAME) from the published github.com/argoproj/argo-cd/v3 module, and copies beside it
+# Argo CD's CRDs and the helper scripts its image puts on the repo server's PATH (bin/: the repo
+# server runs git-verify-wrapper.sh on every revision it generates manifests for). It cannot be `go install`ed: upstream's go.mod replaces its gitops-engine with a
 # local path. A throwaway module requires both modules at the release and copies upstream's other
 # replace directives (the k8s.io pins), read from the published go.mod.
 # Usage: build-argocd.sh <version, e.g. v3.6.1> <go toolchain, e.g. go1.27.0> <output dir>
@@ -59,4 +60,7 @@ go build -trimpath -ldflags "$ldflags" -o "$out/argocd" "${module}/cmd"
 mkdir -p "$out/crds"
 src=$(go list -m -f '{{.Dir}}' "$module")
 cp "$src"/manifests/crds/application-crd.yaml "$src"/manifests/crds/appproject-crd.yaml "$out/crds/"
-chmod u+w "$out"/crds/*.yaml
+mkdir -p "$out/bin"
+cp "$src"/hack/git-verify-wrapper.sh "$src"/hack/gpg-wrapper.sh "$out/bin/"
+chmod u+w,a+x "$out"/crds/*.yaml "$out"/bin/*.sh
+chmod a-x "$out"/crds/*.yaml

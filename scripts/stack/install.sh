@@ -60,11 +60,15 @@ install_argocd() {
     "$STACK_DIR/build-argocd.sh" "$ARGOCD_VERSION" "$ARGOCD_GO_TOOLCHAIN" "$ARGOCD_DIR"
 }
 
-# Argo CD's repo server runs git; its controller caches in Redis. Both from Debian, once.
+# Argo CD's repo server runs git; its controller caches in Redis and runs in a network namespace of
+# its own (unshare, ip), reached through socat (scripts/stack/argocd/up.sh). From Debian, once.
 install_debian_packages() {
   local missing=()
   command -v git >/dev/null || missing+=(git)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v socat >/dev/null || missing+=(socat)
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v unshare >/dev/null || missing+=(util-linux)
   [ "${#missing[@]}" = 0 ] && return 0
   command -v apt-get >/dev/null || die "install ${missing[*]} (Debian packages) first"
   local sudo=()

@@ -31,7 +31,8 @@ PORT_APISERVER=${VCP_PORT_APISERVER:-$((6443 + PORT_OFFSET))}
 PORT_KWOK=${VCP_PORT_KWOK:-$((10250 + PORT_OFFSET))}
 PORT_CONTROLLER_MANAGER=${VCP_PORT_CONTROLLER_MANAGER:-$((10257 + PORT_OFFSET))}
 PORT_SCHEDULER=${VCP_PORT_SCHEDULER:-$((10259 + PORT_OFFSET))}
-# Argo CD: its Redis (not 6379, which a system Redis may hold), repo server, and both metrics endpoints.
+# Argo CD: its Redis (not 6379, which a system Redis may hold), repo server, and both metrics endpoints
+# (the controller's inside its own network namespace).
 PORT_REDIS=${VCP_PORT_REDIS:-$((6380 + PORT_OFFSET))}
 PORT_ARGOCD_REPO_SERVER=${VCP_PORT_ARGOCD_REPO_SERVER:-$((8081 + PORT_OFFSET))}
 PORT_ARGOCD_REPO_SERVER_METRICS=${VCP_PORT_ARGOCD_REPO_SERVER_METRICS:-$((8084 + PORT_OFFSET))}

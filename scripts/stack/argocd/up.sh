@@ -9,7 +9,6 @@
 
 require_port_free redis "$PORT_REDIS"
 require_port_free argocd-repo-server "$PORT_ARGOCD_REPO_SERVER"
-require_port_free argocd-application-controller "$PORT_ARGOCD_CONTROLLER_METRICS"
 
 argocd_state="$STATE_DIR/argocd"
 PLATFORM_GIT_DIR="$STATE_DIR/platform.git"
@@ -25,7 +24,9 @@ wait_until 30 "redis (127.0.0.1:$PORT_REDIS)" port_open "$PORT_REDIS" ||
 
 # The CRDs are too large for a client-side apply's last-applied annotation.
 kubectl apply --server-side --force-conflicts -f "$ARGOCD_DIR/crds/" >/dev/null
-kubectl wait --for condition=established --timeout=60s crd/applications.argoproj.io crd/appprojects.argoproj.io >/dev/null
+# (kubectl wait fails rather than waits while a new CRD has no status yet.)
+wait_until 60 "Argo CD's CRDs" kubectl wait --for condition=established --timeout=5s crd/applications.argoproj.io crd/appprojects.argoproj.io ||
+  die "Argo CD's CRDs were not established"
 # Settings are read from objects labelled part-of=argocd. The project lets instance Applications use
 # only the platform repository and namespaced resources outside Argo CD's and the system's namespaces.
 kubectl apply -f - >/dev/null <<YAML
@@ -61,17 +62,23 @@ argocd_env=(
 )
 # Plain gRPC on loopback. Branch heads are re-resolved after 10 s instead of 3 min, so a commit
 # pushed in a test is seen at the next refresh.
-start argocd-repo-server env "${argocd_env[@]}" ARGOCD_BINARY_NAME=argocd-repo-server "$ARGOCD_DIR/argocd" \
-  --address 127.0.0.1 --port "$PORT_ARGOCD_REPO_SERVER" --disable-tls \
+start argocd-repo-server env "${argocd_env[@]}" ARGOCD_BINARY_NAME=argocd-repo-server "PATH=$ARGOCD_DIR/bin:$PATH" "$ARGOCD_DIR/argocd" \
+  --address 127.0.0.1 --port "$PORT_ARGOCD_REPO_SERVER" --disable-tls --client-ca-path= \
   --metrics-address 127.0.0.1 --metrics-port "$PORT_ARGOCD_REPO_SERVER_METRICS" \
   --redis "127.0.0.1:$PORT_REDIS" --revision-cache-expiration 10s --logformat text --loglevel info
 wait_until 60 "argocd-repo-server (127.0.0.1:$PORT_ARGOCD_REPO_SERVER)" port_open "$PORT_ARGOCD_REPO_SERVER" ||
   { tail -n 20 "$STATE_DIR/logs/argocd-repo-server.log" >&2; die "the Argo CD repo server did not start"; }
 
-start argocd-application-controller env "${argocd_env[@]}" ARGOCD_BINARY_NAME=argocd-application-controller "$ARGOCD_DIR/argocd" \
+# The controller serves metrics and health on 0.0.0.0 (its port is a flag, its address is not), so it
+# runs in a network namespace of its own whose only interface is loopback, reaching the API server,
+# Redis and the repo server at their usual addresses through forwards (netns-run.sh).
+bridge="$argocd_state/bridge"
+start argocd-application-controller "$STACK_DIR/argocd/netns-run.sh" "$bridge" \
+  "$PORT_APISERVER,$PORT_REDIS,$PORT_ARGOCD_REPO_SERVER" "$PORT_ARGOCD_CONTROLLER_METRICS" -- \
+  env "${argocd_env[@]}" ARGOCD_BINARY_NAME=argocd-application-controller "$ARGOCD_DIR/argocd" \
   --namespace argocd --redis "127.0.0.1:$PORT_REDIS" \
   --repo-server "127.0.0.1:$PORT_ARGOCD_REPO_SERVER" --repo-server-plaintext \
-  --metrics-address 127.0.0.1 --metrics-port "$PORT_ARGOCD_CONTROLLER_METRICS" --logformat text --loglevel info
-wait_until 60 "argocd-application-controller (metrics on 127.0.0.1:$PORT_ARGOCD_CONTROLLER_METRICS)" \
-  curl -sf "http://127.0.0.1:$PORT_ARGOCD_CONTROLLER_METRICS/metrics" ||
+  --metrics-port "$PORT_ARGOCD_CONTROLLER_METRICS" --logformat text --loglevel info
+wait_until 60 "argocd-application-controller (own network namespace; metrics at $bridge/$PORT_ARGOCD_CONTROLLER_METRICS.sock)" \
+  curl -sf --unix-socket "$bridge/$PORT_ARGOCD_CONTROLLER_METRICS.sock" http://localhost/metrics ||
   { tail -n 20 "$STATE_DIR/logs/argocd-application-controller.log" >&2; die "the Argo CD application controller did not start"; }
