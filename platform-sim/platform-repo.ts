@@ -54,6 +54,7 @@ export const RELEASES = [
  * - `sameAsHead`: a commit with exactly the head's manifests (auto-sync finds nothing to do).
  * - `withoutCronJob`: the head without the matching CronJob (syncing it leaves one resource to prune).
  * - `unparsable`: a manifest that is not YAML: Argo CD cannot generate manifests (ComparisonError).
+ *   It names apiVersion, kind and metadata: Argo CD skips a file that does not parse unless it looks like one.
  */
 export const FIXTURES = {
   immutableSelector: 'fixture/immutable-selector',
@@ -210,7 +211,7 @@ export function buildPlatformRepo(gitDir: string): void {
     beside(manifests({ version: previous.version, crashLoop: true, progressDeadlineSeconds: 10 }), 'API that never becomes ready', FIXTURES.neverReady);
     beside(manifests({ version: head.version }), 'Same manifests as the head', FIXTURES.sameAsHead);
     beside(manifests({ version: head.version, cronJob: false }), 'Matching moved out of the instance', FIXTURES.withoutCronJob);
-    beside({ ...manifests({ version: head.version }), [`${INSTANCE_PATH}/api.yaml`]: 'kind: Deployment\nmetadata: [unclosed\n' }, 'Broken YAML', FIXTURES.unparsable);
+    beside({ ...manifests({ version: head.version }), [`${INSTANCE_PATH}/api.yaml`]: 'apiVersion: apps/v1\nkind: Deployment\nmetadata: [unclosed\n' }, 'Broken YAML', FIXTURES.unparsable);
     git('checkout', '--quiet', PLATFORM_BRANCH);
 
     const staged = `${gitDir}.new`;

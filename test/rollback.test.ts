@@ -253,7 +253,7 @@ describe('rollback runbook', () => {
       workerOptions,
     );
     expect(failureMessages(err)).toMatch(
-      new RegExp(`rollback of virtual-coffee-${instance} to ${fixtures.neverReady} failed \\(virtual-coffee-${instance} is \\w+ at ${fixtures.neverReady}: Deployment ${API_DEPLOYMENT}: ProgressDeadlineExceeded \\(.*progress deadline.*\\)\\); reverted to main`),
+      new RegExp(`rollback of virtual-coffee-${instance} to ${fixtures.neverReady} failed \\(virtual-coffee-${instance} is \\w+ at ${fixtures.neverReady}: Deployment ${API_DEPLOYMENT}: ProgressDeadlineExceeded \\(ReplicaSet .* has timed out progressing\\.\\)\\); reverted to main`),
     );
     expect((await readApp(instance)).status?.health?.status).toBe('Healthy');
     expect(await deployedVersion(instance)).toBe('1.2.0');
