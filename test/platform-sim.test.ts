@@ -13,10 +13,8 @@ import {
   conditionStatus,
   DYNAMODB_CLAIM,
   DYNAMODB_COMPOSITE,
-  MATCHING_CRONJOB,
-  REFRESH_ANNOTATION,
 } from '../common/platform';
-import type { Application, DynamoDbClaim } from '../common/platform';
+import type { DynamoDbClaim } from '../common/platform';
 import { platformRepo } from '../platform-sim/platform-repo';
 import { LOGGED_BEARER_TOKEN } from '../platform-sim/pod-logs';
 import { waitFor } from '../platform-sim/seed';
@@ -26,10 +24,6 @@ import { seedForTest } from '../test-support/seed';
 const aws = awsClients();
 const { kube, dynamodb } = aws;
 afterAll(() => aws.close());
-
-async function readApp(instance: string): Promise<Application> {
-  return (await kube.custom.getNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: `virtual-coffee-${instance}` })) as Application;
-}
 
 async function patchApp(instance: string, body: object): Promise<void> {
   await kube.custom.patchNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: `virtual-coffee-${instance}`, body }, MERGE_PATCH);
