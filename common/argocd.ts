@@ -110,11 +110,13 @@ export function assessRollout(app: Application, deployments: DeploymentView[], e
   const requested = app.operation?.info?.some((i) => i.name === SYNC_CHANGE_INFO && i.value === expect.changeId) ?? false;
   const outOfSync = outOfSyncResources(app);
   const leftToPrune = !expect.prune && s.syncStatus === 'OutOfSync' && outOfSync.length > 0 && outOfSync.every((r) => r.requiresPruning) ? outOfSync.map((r) => r.name) : [];
-  const state: RolloutState = { ...s, ours, leftToPrune, deploymentsAvailable: deployments.every((d) => d.exists && d.available) };
+  const oursSucceeded = (ours && op.phase === 'Succeeded') || expect.oursSucceeded === true;
+  const state: RolloutState = { ...s, ours, oursSucceeded, leftToPrune, deploymentsAvailable: deployments.every((d) => d.exists && d.available) };
   const waiting = (why: string): RolloutVerdict => ({ kind: 'waiting', why, state: { ...state, waitingFor: why } });
 
-  if (!ours) {
-    if (requested) return waiting('the requested sync has not started yet');
+  if (!ours && requested) return waiting('the requested sync has not started yet');
+  // Once this change's sync succeeded, a later one (self-heal's) may follow it: the Application is then judged as it is.
+  if (!ours && !oursSucceeded) {
     return {
       kind: 'failed',
       type: 'SyncLost',
@@ -122,6 +124,7 @@ export function assessRollout(app: Application, deployments: DeploymentView[], e
       message: `the sync requested with change ${expect.changeId} was dropped: it is neither requested nor the last operation (${op ? `a sync to ${op.revision ?? '?'} by ${op.initiatedBy ?? 'unknown'}, ${op.phase}` : 'none'})`,
     };
   }
+  if (!op) return waiting('no operation');
   const revision = expect.revision ?? op.revision ?? '';
   if (op.phase === 'Failed' || op.phase === 'Error') {
     return { kind: 'failed', type: 'SyncFailed', state, message: `sync to ${revision} ${op.phase === 'Error' ? 'errored' : 'failed'}: ${op.message ?? op.phase}` };

@@ -78,6 +78,8 @@ export interface RolloutState extends ApplicationSnapshot {
   deploymentsAvailable: boolean;
   /** The last operation is the one this change requested. */
   ours: boolean;
+  /** This change's sync was seen Succeeded (a later sync, such as self-heal's, may have followed it). */
+  oursSucceeded: boolean;
   /** Resources left OutOfSync because the sync did not prune them (the sync policy does not prune). */
   leftToPrune: string[];
   /** What the wait still waits for, in words. */
@@ -106,6 +108,8 @@ export interface RolloutExpectation {
   /** The commit the sync must reach; without it (following a branch again) the operation's result. */
   revision?: string;
   prune: boolean;
+  /** An earlier look saw this change's sync Succeeded (the poll's heartbeat carries it to the next). */
+  oursSucceeded?: boolean;
 }
 
 export interface RollbackPlan {

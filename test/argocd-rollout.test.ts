@@ -76,6 +76,16 @@ describe('judging a rollout', () => {
     expect(assessRollout(dropped, available, expectation)).toMatchObject({ kind: 'failed', type: 'SyncLost' });
   });
 
+  it('after its sync was seen Succeeded, a later automated sync (self-heal) is no lost request: the Application is judged as it is', () => {
+    const later = app({
+      operationState: { ...ourOperation('Succeeded'), operation: { sync: { revision: R2 }, initiatedBy: { automated: true } } },
+      sync: { status: 'Synced', revision: R2 },
+      health: { status: 'Healthy' },
+    });
+    expect(assessRollout(later, available, expectation)).toMatchObject({ kind: 'failed', type: 'SyncLost' });
+    expect(assessRollout(later, available, { ...expectation, oursSucceeded: true })).toMatchObject({ kind: 'done', state: { oursSucceeded: true } });
+  });
+
   it('ends with Argo CD\'s reason when its sync fails, errors (a ComparisonError) or retries', () => {
     const errored = app({ operationState: ourOperation('Error', { message: 'ComparisonError: Failed to load target state' }) });
     expect(assessRollout(errored, available, expectation)).toMatchObject({ kind: 'failed', type: 'SyncFailed', message: `sync to ${R2} errored: ComparisonError: Failed to load target state` });

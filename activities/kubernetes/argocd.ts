@@ -3,7 +3,7 @@
  * progress, change its desired revision together with a sync operation of their own, and wait until
  * that operation has finished at the revision with the instance healthy (common/argocd.ts judges).
  */
-import { heartbeat } from '@temporalio/activity';
+import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { KubeClients } from './client';
@@ -139,7 +139,9 @@ export function createArgoCdActivities({ kube }: { kube: KubeClients }) {
       const deployments = await Promise.all(
         INSTANCE_DEPLOYMENTS.map(async (name) => deploymentView(name, await getOrUndefined(kube.apps.readNamespacedDeployment({ name, namespace })))),
       );
-      const verdict = assessRollout(app, deployments, expect);
+      // What an earlier attempt of this poll saw (its heartbeat): whether this change's sync had succeeded.
+      const earlier = activityInfo().heartbeatDetails as Partial<RolloutState> | undefined;
+      const verdict = assessRollout(app, deployments, { ...expect, oursSucceeded: expect.oursSucceeded === true || earlier?.oursSucceeded === true });
       heartbeat(verdict.state);
       if (verdict.kind === 'failed') {
         throw ApplicationFailure.create({ type: verdict.type, message: verdict.message, nonRetryable: true, details: [verdict.state] });
