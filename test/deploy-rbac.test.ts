@@ -22,7 +22,7 @@ import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS } from '../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, FRONTEND_DEPLOYMENT, MATCHING_CRONJOB } from '../common/platform';
 import type { Application } from '../common/platform';
-import { SEEDED_REVISIONS } from '../platform-sim/seed';
+import { seededRevisions } from '../platform-sim/seed';
 import { INSTANCE_PLACEHOLDER, INSTANCE_RBAC_FILE, renderInstanceRbac } from '../platform-sim/worker-access';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
@@ -162,7 +162,7 @@ function instanceCalls(kube: KubeClients, t: Target) {
     'get Application': () => kube.custom.getNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: t.application }),
     'patch Application': () =>
       kube.custom.patchNamespacedCustomObject(
-        { ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: t.application, body: { spec: { source: { targetRevision: SEEDED_REVISIONS[0] } } }, dryRun },
+        { ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: t.application, body: { spec: { source: { targetRevision: seededRevisions()[0] } } }, dryRun },
         MERGE_PATCH,
       ),
   };
@@ -199,7 +199,7 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
 
     const app = await run(() => activities.readApplicationStatus(instance));
-    expect(app).toMatchObject({ exists: true, syncedRevision: SEEDED_REVISIONS[2] });
+    expect(app).toMatchObject({ exists: true, syncedRevision: seededRevisions()[2] });
     const deployments = await run(() => activities.describeDeployments(instance));
     expect(deployments.every((d) => d.exists && d.available)).toBe(true);
     const snapshot = await run(() => activities.inspectApplication(instance));
@@ -207,14 +207,15 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
       instance,
       changeId: `rbac-test/${instance}`,
       expectedDesiredRevision: snapshot.desiredRevision,
-      toRevision: SEEDED_REVISIONS[1],
-      requestSyncOf: SEEDED_REVISIONS[1],
+      toRevision: seededRevisions()[1],
+      requestSyncOf: seededRevisions()[1],
+      prune: false,
       initiatedBy: 'vcp-runbooks:rbac-test',
       reason: 'RBAC test',
     }));
     expect(change.changedAt).toBeTruthy();
     // The rollout check reads Applications and Deployments: "not ready yet" is fine, "forbidden" is not.
-    const poll = await run(() => activities.checkRollout({ instance, revision: SEEDED_REVISIONS[1], previousOperationStartedAt: change.previousOperationStartedAt })).then(
+    const poll = await run(() => activities.checkRollout({ instance, changeId: change.changeId, revision: seededRevisions()[1], prune: false })).then(
       () => 'done',
       (err: unknown) => (err instanceof Error ? err.message : String(err)),
     );
