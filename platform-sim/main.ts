@@ -1,11 +1,10 @@
 /**
- * Runs the simulated Argo CD and pod logs against the local stack until SIGTERM (Crossplane and the
- * DynamoDB Table provider are the real ones: scripts/stack/crossplane/up.sh).
+ * Runs the simulated pod logs against the local stack until SIGTERM (Argo CD, Crossplane and the DynamoDB
+ * Table provider are the real ones: scripts/stack/argocd/up.sh, scripts/stack/crossplane/up.sh).
  * Started by scripts/stack/up.sh; reconciles by polling, which is plenty at test scale.
  */
 import { createKubeClients, loadKubeConfig } from '../activities/kubernetes/client';
 import { loadConfig } from '../common/config';
-import { ArgoCdSimulator } from './argocd';
 import { PodLogsSimulator } from './pod-logs';
 
 async function main(): Promise<void> {
@@ -13,7 +12,7 @@ async function main(): Promise<void> {
   const logDir = process.env.VCP_SIM_LOG_DIR;
   if (!logDir) throw new Error('VCP_SIM_LOG_DIR is required: where simulated pod logs are written');
   const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
-  const simulators = [new ArgoCdSimulator(kube), new PodLogsSimulator(kube, logDir)];
+  const simulators = [new PodLogsSimulator(kube, logDir)];
   const intervalMs = Number(process.env.VCP_SIM_INTERVAL_MS ?? 250);
   let running = true;
   const stop = () => {
