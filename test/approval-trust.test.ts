@@ -19,7 +19,7 @@ import { instanceItems } from '../test-support/dynamodb';
 import { approveUpdate, progressQuery } from '../common/runbook';
 import { destructiveWorkflowId } from '../common/workflows';
 import type { ApprovalConfig, ApprovalEvidence, RunbookResult } from '../common/runbook';
-import { SEEDED_REVISIONS } from '../platform-sim/seed';
+import { seededRevisions } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import type { RequesterKeys } from '../client/signing';
 import { requesterKeysOf } from '../test-support/approvers';
@@ -176,7 +176,7 @@ describe('the keyring is read again while runs wait', () => {
 });
 
 describe('destructive activities check the approval themselves', () => {
-  const [, PREVIOUS, CURRENT] = SEEDED_REVISIONS;
+  const [, PREVIOUS, CURRENT] = seededRevisions();
 
   /** Starts the hostile `rollback` (requested by alice), hands it the attempts, returns what each did. */
   async function rogueRun(client: Client, taskQueue: string, instance: string, attemptsFor: (runId: string) => RogueAttempt[], workflowType = 'rollback') {
@@ -200,7 +200,7 @@ describe('destructive activities check the approval themselves', () => {
     const change = (label: string, toRevision: string, approval?: ApprovalEvidence): RogueAttempt => ({
       label,
       activity: 'setDesiredRevision',
-      input: { instance, changeId: `rogue-${label}`, expectedDesiredRevision: before.desiredRevision, toRevision, initiatedBy: 'rogue', reason: 'rogue', approval },
+      input: { instance, changeId: `rogue-${label}`, expectedDesiredRevision: before.desiredRevision, toRevision, requestSyncOf: toRevision, prune: false, initiatedBy: 'rogue', reason: 'rogue', approval },
     });
     const approval = (runId: string, who: keyof typeof identities, key: Uint8Array, approvedPlan: unknown = plan, forRun = runId): ApprovalEvidence => ({
       runbook: 'rollback',
@@ -215,8 +215,8 @@ describe('destructive activities check the approval themselves', () => {
         change('self-approved', PREVIOUS, approval(runId, 'alice', alice.privateKey)),
         change('requester-only', PREVIOUS, approval(runId, 'bob', bob.privateKey)),
         change('other-run', PREVIOUS, approval(runId, 'carol', carol.privateKey, plan, 'another-run')),
-        change('other-plan', SEEDED_REVISIONS[0], approval(runId, 'carol', carol.privateKey)),
-        change('plan-edited', SEEDED_REVISIONS[0], { ...approval(runId, 'carol', carol.privateKey), plan: { ...plan, to: { revision: SEEDED_REVISIONS[0] } } }),
+        change('other-plan', seededRevisions()[0], approval(runId, 'carol', carol.privateKey)),
+        change('plan-edited', seededRevisions()[0], { ...approval(runId, 'carol', carol.privateKey), plan: { ...plan, to: { revision: seededRevisions()[0] } } }),
       ]);
       const expected: Record<string, RegExp> = {
         none: /needs the approval it acts on; none was given/,
