@@ -1,0 +1,196 @@
+/**
+ * Worker Versioning on the real Temporal server (the dev server of CLI v1.5.1, server 1.29.1): a deploy
+ * while a run waits for its approval. Build A's worker starts the run; build B's worker, with changed
+ * workflow code (test-support/workflows/next-release.ts), joins the queue and is made current with the
+ * command deploy/ROLLOUT.md gives. Pinned (the worker's default), the waiting run finishes on A and new
+ * runs start on B; AutoUpgrade, the same run moves to B, whose code cannot replay it.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { VersioningBehavior } from '@temporalio/common';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { buildApproval, waitForApprovalGate } from '../client/approvals';
+import { approveUpdate } from '../common/runbook';
+import type { RunbookResult } from '../common/runbook';
+import { destructiveWorkflowId } from '../common/workflows';
+import { ensureBackupBucket } from '../scripts/seed/aws';
+import { approveAs, keys } from '../test-support/approvers';
+import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import type { approvalDrill } from '../test-support/workflows/approval-drill';
+import { createDrillActivities } from '../test-support/workflows/drill-activities';
+import type { DrillSystem } from '../test-support/workflows/drill-activities';
+import { NEXT_RELEASE } from '../test-support/workflows/next-release';
+
+const exec = promisify(execFile);
+
+// Enum values of Temporal's API (temporal.api.enums.v1), which @temporalio/client does not re-export.
+const TASK_QUEUE_KIND_NORMAL = 1;
+const TASK_QUEUE_TYPE_WORKFLOW = 1;
+const VERSIONING_BEHAVIOR_PINNED = 1;
+
+/**
+ * One deployment for this file's runs: each run adds two versions with fresh build IDs (the server
+ * removes the oldest drained ones past its limit of 100), where a deployment per run would pile up
+ * toward the namespace's limit of 100 deployments on a long-lived stack.
+ */
+const DEPLOYMENT = 'vcp-runbooks-versioning-test';
+const DRILL_STEPS = ['read', 'pause', 'read', 'change', 'resume'];
+
+const systems = new Map<string, DrillSystem>();
+const aws = awsClients();
+const drills = { workflows: 'drills' as const, extraActivities: createDrillActivities(systems) };
+let nextRelease: { code: string };
+
+type DrillResult = RunbookResult<{ inputs: Record<string, string> }> & { release?: string };
+
+beforeAll(async () => {
+  await ensureBackupBucket(aws.s3, config.aws.backupBucket);
+  const quiet = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) };
+  nextRelease = await bundleWorkflowCode({ workflowsPath: path.join(__dirname, '..', 'test-support', 'workflows', 'next-release.ts'), logger: quiet });
+});
+afterAll(() => aws.close());
+
+/** The temporal CLI of the stack, on its server, as an operator runs it. */
+async function temporalCli(args: string[]): Promise<string> {
+  const cli = process.env.TEMPORAL_CLI;
+  if (!cli) throw new Error('TEMPORAL_CLI is not set: run the tests with `make test`');
+  const { stdout } = await exec(cli, [...args, '--address', config.temporal.connection.address!, '--namespace', config.temporal.namespace]);
+  return stdout;
+}
+
+/**
+ * deploy/ROLLOUT.md's promotion step. The server learns a version from its workers' first polls, so
+ * right after a worker starts the command may not find it yet: asked again for up to 30 s.
+ */
+async function setCurrentVersion(client: Client, taskQueue: string, buildId: string, extraFlags: string[] = []): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await temporalCli(['worker', 'deployment', 'set-current-version', '--deployment-name', DEPLOYMENT, '--build-id', buildId, '--yes', ...extraFlags]);
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  // The task queue learns its routing from the deployment shortly after.
+  while ((await currentBuildId(client, taskQueue)) !== buildId) {
+    if (Date.now() > deadline) throw new Error(`${taskQueue} does not route to ${buildId} (it routes to ${await currentBuildId(client, taskQueue)})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function currentBuildId(client: Client, taskQueue: string): Promise<string | undefined> {
+  const described = await client.workflowService.describeTaskQueue({
+    namespace: config.temporal.namespace,
+    taskQueue: { name: taskQueue, kind: TASK_QUEUE_KIND_NORMAL },
+    taskQueueType: TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  return described.versioningInfo?.currentDeploymentVersion?.buildId ?? undefined;
+}
+
+async function startDrill(client: Client, taskQueue: string): Promise<{ instance: string; handle: WorkflowHandle<typeof approvalDrill> }> {
+  const instance = uniqueInstance('versioned');
+  const handle = await client.workflow.start<typeof approvalDrill>('approvalDrill', {
+    taskQueue,
+    workflowId: destructiveWorkflowId(instance),
+    args: [{ instance, options: { requestedBy: { user: 'bob', via: 'test' } } }],
+  });
+  return { instance, handle };
+}
+
+/** The build ID of the worker that completed each workflow task, from the run's history. */
+async function completedBy(handle: WorkflowHandle): Promise<string[]> {
+  const { events } = await handle.fetchHistory();
+  return (events ?? []).flatMap((e) => (e.workflowTaskCompletedEventAttributes ? [e.workflowTaskCompletedEventAttributes.deploymentVersion?.buildId ?? 'unversioned'] : []));
+}
+
+/** Build A's worker with a run of its own waiting for approval, then build B's beside it, made current. */
+async function deployDuringApproval<T>(
+  behavior: VersioningBehavior,
+  afterDeploy: (ctx: { client: Client; taskQueue: string; waiting: { instance: string; handle: WorkflowHandle<typeof approvalDrill> }; builds: { a: string; b: string } }) => Promise<T>,
+): Promise<T> {
+  const suffix = randomBytes(4).toString('hex');
+  const builds = { a: `a-${suffix}`, b: `b-${suffix}` };
+  return withWorker(
+    async ({ client, taskQueue }) => {
+      // The version current until now is an earlier run's B, whose queue (its worker long gone) A
+      // does not poll: the CLI refuses to drop a queue unless told.
+      await setCurrentVersion(client, taskQueue, builds.a, ['--ignore-missing-task-queues']);
+      const waiting = await startDrill(client, taskQueue);
+      await waitForApprovalGate(waiting.handle);
+      return withWorker(
+        async () => {
+          await setCurrentVersion(client, taskQueue, builds.b);
+          return afterDeploy({ client, taskQueue, waiting, builds });
+        },
+        { ...drills, taskQueue, workflowBundle: nextRelease, versioning: { deploymentName: DEPLOYMENT, buildId: builds.b, defaultBehavior: behavior } },
+      );
+    },
+    { ...drills, versioning: { deploymentName: DEPLOYMENT, buildId: builds.a, defaultBehavior: behavior } },
+  );
+}
+
+describe('deploying while a run waits for approval (Worker Versioning, real Temporal server)', () => {
+  it('a pinned run approved after a new build became current finishes on the build it started on; new runs start on the new build', async () => {
+    await deployDuringApproval('PINNED', async ({ client, taskQueue, waiting, builds }) => {
+      await approveAs(waiting.handle, 'alice');
+      const result: DrillResult = await waiting.handle.result();
+      expect(result.outcome).toBe('succeeded');
+      // Build A's code ran it to the end: its step sequence, no release marker, every task completed by A.
+      expect(result.release).toBeUndefined();
+      expect(systems.get(waiting.instance)?.calls).toEqual(DRILL_STEPS);
+      const steps = await completedBy(waiting.handle);
+      expect(steps.length).toBeGreaterThan(2);
+      expect(new Set(steps)).toEqual(new Set([builds.a]));
+      const versioning = (await waiting.handle.describe()).raw.workflowExecutionInfo?.versioningInfo;
+      expect(versioning?.behavior).toBe(VERSIONING_BEHAVIOR_PINNED);
+      expect(versioning?.deploymentVersion).toMatchObject({ deploymentName: DEPLOYMENT, buildId: builds.a });
+
+      const fresh = await startDrill(client, taskQueue);
+      await waitForApprovalGate(fresh.handle);
+      await approveAs(fresh.handle, 'alice');
+      const freshResult: DrillResult = await fresh.handle.result();
+      expect(freshResult.outcome).toBe('succeeded');
+      expect(freshResult.release).toBe(NEXT_RELEASE);
+      expect(systems.get(fresh.instance)?.calls).toEqual(['read', ...DRILL_STEPS]);
+      expect(new Set(await completedBy(fresh.handle))).toEqual(new Set([builds.b]));
+    });
+  });
+
+  it('without pinning (AutoUpgrade) the same run moves to the new build at its approval, and the new code cannot replay it', async () => {
+    await deployDuringApproval('AUTO_UPGRADE', async ({ waiting, builds }) => {
+      const { planDigest } = (await waitForApprovalGate(waiting.handle)).approval!;
+      const { runId } = await waiting.handle.describe();
+      // Sent without waiting: B's code fails the task that carries it, so it is never accepted.
+      const approval = buildApproval(waiting.handle.workflowId, runId, planDigest, { approver: 'alice', privateKey: keys.alice.privateKey, decision: 'approve' });
+      const pending = waiting.handle.executeUpdate(approveUpdate, { args: [approval] }).catch((err: unknown) => err);
+      try {
+        const failure = await firstWorkflowTaskFailure(waiting.handle);
+        expect(failure).toMatch(/nondetermin/i);
+        // Nothing after the approval ran; A completed every task before the deploy.
+        expect(systems.get(waiting.instance)?.calls).toEqual(['read', 'pause']);
+        expect(new Set(await completedBy(waiting.handle))).toEqual(new Set([builds.a]));
+      } finally {
+        await waiting.handle.terminate('test: a run B cannot replay');
+        await pending;
+      }
+    });
+  });
+});
+
+/** The message of the run's first failed workflow task, waiting up to 30 s for one. */
+async function firstWorkflowTaskFailure(handle: WorkflowHandle): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { events } = await handle.fetchHistory();
+    const failed = (events ?? []).find((e) => e.workflowTaskFailedEventAttributes);
+    if (failed) return failed.workflowTaskFailedEventAttributes?.failure?.message ?? '';
+    if (Date.now() > deadline) throw new Error(`${handle.workflowId}: no workflow task failed within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
