@@ -109,10 +109,12 @@ async function completedBy(handle: WorkflowHandle): Promise<string[]> {
   return (events ?? []).flatMap((e) => (e.workflowTaskCompletedEventAttributes ? [e.workflowTaskCompletedEventAttributes.deploymentVersion?.buildId ?? 'unversioned'] : []));
 }
 
+type WaitingRun = Awaited<ReturnType<typeof startDrill>> & { gate: Awaited<ReturnType<typeof waitForApprovalGate>> };
+
 /** Build A's worker with a run of its own waiting for approval, then build B's beside it, made current. */
 async function deployDuringApproval<T>(
   behavior: VersioningBehavior,
-  afterDeploy: (ctx: { client: Client; taskQueue: string; waiting: { instance: string; handle: WorkflowHandle<typeof approvalDrill> }; builds: { a: string; b: string } }) => Promise<T>,
+  afterDeploy: (ctx: { client: Client; taskQueue: string; waiting: WaitingRun; builds: { a: string; b: string } }) => Promise<T>,
 ): Promise<T> {
   const suffix = randomBytes(4).toString('hex');
   const builds = { a: `a-${suffix}`, b: `b-${suffix}` };
@@ -121,8 +123,8 @@ async function deployDuringApproval<T>(
       // The version current until now is an earlier run's B, whose queue (its worker long gone) A
       // does not poll: the CLI refuses to drop a queue unless told.
       await setCurrentVersion(client, taskQueue, builds.a, ['--ignore-missing-task-queues']);
-      const waiting = await startDrill(client, taskQueue);
-      await waitForApprovalGate(waiting.handle);
+      const started = await startDrill(client, taskQueue);
+      const waiting = { ...started, gate: await waitForApprovalGate(started.handle) };
       return withWorker(
         async () => {
           await setCurrentVersion(client, taskQueue, builds.b);
@@ -164,9 +166,10 @@ describe('deploying while a run waits for approval (Worker Versioning, real Temp
 
   it('without pinning (AutoUpgrade) the same run moves to the new build at its approval, and the new code cannot replay it', async () => {
     await deployDuringApproval('AUTO_UPGRADE', async ({ waiting, builds }) => {
-      const { planDigest } = (await waitForApprovalGate(waiting.handle)).approval!;
+      // Not even a query is answered now (B's code cannot replay the run): the plan digest is from
+      // before the deploy. The approval is sent without waiting: B fails the task that carries it.
+      const { planDigest } = waiting.gate.approval!;
       const { runId } = await waiting.handle.describe();
-      // Sent without waiting: B's code fails the task that carries it, so it is never accepted.
       const approval = buildApproval(waiting.handle.workflowId, runId, planDigest, { approver: 'alice', privateKey: keys.alice.privateKey, decision: 'approve' });
       const pending = waiting.handle.executeUpdate(approveUpdate, { args: [approval] }).catch((err: unknown) => err);
       try {
