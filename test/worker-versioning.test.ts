@@ -127,8 +127,13 @@ async function deployDuringApproval<T>(
       const waiting = { ...started, gate: await waitForApprovalGate(started.handle) };
       return withWorker(
         async () => {
-          await setCurrentVersion(client, taskQueue, builds.b);
-          return afterDeploy({ client, taskQueue, waiting, builds });
+          try {
+            await setCurrentVersion(client, taskQueue, builds.b);
+            return await afterDeploy({ client, taskQueue, waiting, builds });
+          } finally {
+            // A run the test left open would wait on the stack for workers that are gone.
+            await waiting.handle.terminate('test cleanup').catch(() => undefined);
+          }
         },
         { ...drills, taskQueue, workflowBundle: nextRelease, versioning: { deploymentName: DEPLOYMENT, buildId: builds.b, defaultBehavior: behavior } },
       );
@@ -172,16 +177,13 @@ describe('deploying while a run waits for approval (Worker Versioning, real Temp
       const { runId } = await waiting.handle.describe();
       const approval = buildApproval(waiting.handle.workflowId, runId, planDigest, { approver: 'alice', privateKey: keys.alice.privateKey, decision: 'approve' });
       const pending = waiting.handle.executeUpdate(approveUpdate, { args: [approval] }).catch((err: unknown) => err);
-      try {
-        const failure = await firstWorkflowTaskFailure(waiting.handle);
-        expect(failure).toMatch(/nondetermin/i);
-        // Nothing after the approval ran; A completed every task before the deploy.
-        expect(systems.get(waiting.instance)?.calls).toEqual(['read', 'pause']);
-        expect(new Set(await completedBy(waiting.handle))).toEqual(new Set([builds.a]));
-      } finally {
-        await waiting.handle.terminate('test: a run B cannot replay');
-        await pending;
-      }
+      const failure = await firstWorkflowTaskFailure(waiting.handle);
+      expect(failure).toMatch(/nondetermin/i);
+      // Nothing after the approval ran; A completed every task before the deploy.
+      expect(systems.get(waiting.instance)?.calls).toEqual(['read', 'pause']);
+      expect(new Set(await completedBy(waiting.handle))).toEqual(new Set([builds.a]));
+      await waiting.handle.terminate('test: a run B cannot replay');
+      await pending;
     });
   });
 });
