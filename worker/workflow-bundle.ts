@@ -57,7 +57,7 @@ function packageVersion(): string {
 
 /** The folder holding this project's package.json: above the source folders, or above dist/ (or a build folder inside it). */
 export function projectRoot(from = __dirname): string {
-  for (let dir = path.dirname(from); ; dir = path.dirname(dir)) {
+  for (let dir = from; ; dir = path.dirname(dir)) {
     if (existsSync(path.join(dir, 'package.json')) && readPackageJson(dir).name === 'vcp-runbooks') return dir;
     if (path.dirname(dir) === dir) throw new Error(`package.json of vcp-runbooks not found above ${from}: set VCP_BUILD_ID`);
   }
