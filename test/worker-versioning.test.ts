@@ -3,7 +3,8 @@
  * while a run waits for its approval. Build A's worker starts the run; build B's worker, with changed
  * workflow code (test-support/workflows/next-release.ts), joins the queue and is made current with the
  * command deploy/ROLLOUT.md gives. Pinned (the worker's default), the waiting run finishes on A and new
- * runs start on B; AutoUpgrade, the same run moves to B, whose code cannot replay it.
+ * runs start on B; AutoUpgrade, the same run moves to B, whose code cannot replay it. A run started
+ * before versioning (an unversioned worker) moves to the first version made current, as AutoUpgrade.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -185,6 +186,34 @@ describe('deploying while a run waits for approval (Worker Versioning, real Temp
       await waiting.handle.terminate('test: a run B cannot replay');
       await pending;
     });
+  });
+});
+
+describe('the first versioned deploy (upgrading from unversioned workers)', () => {
+  it('a run started on an unversioned worker moves to the first version made current at its next task, even while the unversioned worker still polls', async () => {
+    const buildB = `b-${randomBytes(4).toString('hex')}`;
+    await withWorker(async ({ client, taskQueue }) => {
+      const started = await startDrill(client, taskQueue);
+      const gate = await waitForApprovalGate(started.handle);
+      await withWorker(
+        async () => {
+          try {
+            await setCurrentVersion(client, taskQueue, buildB, ['--ignore-missing-task-queues']);
+            const { runId } = await started.handle.describe();
+            const approval = buildApproval(started.handle.workflowId, runId, gate.approval!.planDigest, { approver: 'alice', privateKey: keys.alice.privateKey, decision: 'approve' });
+            const pending = started.handle.executeUpdate(approveUpdate, { args: [approval] }).catch((err: unknown) => err);
+            expect(await firstWorkflowTaskFailure(started.handle)).toMatch(/nondetermin/i);
+            expect(systems.get(started.instance)?.calls).toEqual(['read', 'pause']);
+            expect(new Set(await completedBy(started.handle))).toEqual(new Set(['unversioned']));
+            await started.handle.terminate('test: a run B cannot replay');
+            await pending;
+          } finally {
+            await started.handle.terminate('test cleanup').catch(() => undefined);
+          }
+        },
+        { ...drills, taskQueue, workflowBundle: nextRelease, versioning: { deploymentName: DEPLOYMENT, buildId: buildB } },
+      );
+    }, drills);
   });
 });
 
