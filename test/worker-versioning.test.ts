@@ -41,9 +41,12 @@ const VERSIONING_BEHAVIOR_PINNED = 1;
 const DEPLOYMENT = 'vcp-runbooks-versioning-test';
 const DRILL_STEPS = ['read', 'pause', 'read', 'change', 'resume'];
 
+/** What each build's drill activities did, apart, so a test sees which build's activities ran. */
 const systems = new Map<string, DrillSystem>();
+const systemsOfB = new Map<string, DrillSystem>();
 const aws = awsClients();
 const drills = { workflows: 'drills' as const, extraActivities: createDrillActivities(systems) };
+const drillsOfB = { extraActivities: createDrillActivities(systemsOfB) };
 let nextRelease: { code: string };
 
 type DrillResult = RunbookResult<{ inputs: Record<string, string> }> & { release?: string };
@@ -136,7 +139,7 @@ async function deployDuringApproval<T>(
             await waiting.handle.terminate('test cleanup').catch(() => undefined);
           }
         },
-        { ...drills, taskQueue, workflowBundle: nextRelease, versioning: { deploymentName: DEPLOYMENT, buildId: builds.b, defaultBehavior: behavior } },
+        { ...drillsOfB, taskQueue, workflowBundle: nextRelease, versioning: { deploymentName: DEPLOYMENT, buildId: builds.b, defaultBehavior: behavior } },
       );
     },
     { ...drills, versioning: { deploymentName: DEPLOYMENT, buildId: builds.a, defaultBehavior: behavior } },
@@ -149,9 +152,10 @@ describe('deploying while a run waits for approval (Worker Versioning, real Temp
       await approveAs(waiting.handle, 'alice');
       const result: DrillResult = await waiting.handle.result();
       expect(result.outcome).toBe('succeeded');
-      // Build A's code ran it to the end: its step sequence, no release marker, every task completed by A.
+      // Build A's code ran it to the end: its step sequence on A's activities, no release marker, every task completed by A.
       expect(result.release).toBeUndefined();
       expect(systems.get(waiting.instance)?.calls).toEqual(DRILL_STEPS);
+      expect(systemsOfB.get(waiting.instance)).toBeUndefined();
       const steps = await completedBy(waiting.handle);
       expect(steps.length).toBeGreaterThan(2);
       expect(new Set(steps)).toEqual(new Set([builds.a]));
@@ -165,7 +169,8 @@ describe('deploying while a run waits for approval (Worker Versioning, real Temp
       const freshResult: DrillResult = await fresh.handle.result();
       expect(freshResult.outcome).toBe('succeeded');
       expect(freshResult.release).toBe(NEXT_RELEASE);
-      expect(systems.get(fresh.instance)?.calls).toEqual(['read', ...DRILL_STEPS]);
+      expect(systemsOfB.get(fresh.instance)?.calls).toEqual(['read', ...DRILL_STEPS]);
+      expect(systems.get(fresh.instance)).toBeUndefined();
       expect(new Set(await completedBy(fresh.handle))).toEqual(new Set([builds.b]));
     });
   });
@@ -211,7 +216,7 @@ describe('the first versioned deploy (upgrading from unversioned workers)', () =
             await started.handle.terminate('test cleanup').catch(() => undefined);
           }
         },
-        { ...drills, taskQueue, workflowBundle: nextRelease, versioning: { deploymentName: DEPLOYMENT, buildId: buildB } },
+        { ...drillsOfB, taskQueue, workflowBundle: nextRelease, versioning: { deploymentName: DEPLOYMENT, buildId: buildB } },
       );
     }, drills);
   });
