@@ -5,6 +5,7 @@
  * command deploy/ROLLOUT.md gives. Pinned (the worker's default), the waiting run finishes on A and new
  * runs start on B; AutoUpgrade, the same run moves to B, whose code cannot replay it. A run started
  * before versioning (an unversioned worker) moves to the first version made current, as AutoUpgrade.
+ * A diagnostic bundle, whose archive runs on a per-process unversioned queue, runs whole on its build.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,11 +16,13 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { VersioningBehavior } from '@temporalio/common';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { buildApproval, waitForApprovalGate } from '../client/approvals';
+import { startDiagnosticBundle } from '../client/runbooks';
 import { approveUpdate } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { destructiveWorkflowId } from '../common/workflows';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approveAs, keys } from '../test-support/approvers';
+import { seedForTest } from '../test-support/seed';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 import type { approvalDrill } from '../test-support/workflows/approval-drill';
 import { createDrillActivities } from '../test-support/workflows/drill-activities';
@@ -191,6 +194,26 @@ describe('deploying while a run waits for approval (Worker Versioning, real Temp
       await waiting.handle.terminate('test: a run B cannot replay');
       await pending;
     });
+  });
+});
+
+describe('a product runbook on a versioned worker', () => {
+  it('a diagnostic bundle runs whole on its build: collectors, and the archive on the process\'s own unversioned staging queue', async () => {
+    const instance = uniqueInstance('versioned-diag');
+    await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    const buildId = `c-${randomBytes(4).toString('hex')}`;
+    await withWorker(
+      async ({ client, taskQueue, worker }) => {
+        await setCurrentVersion(client, taskQueue, buildId, ['--ignore-missing-task-queues']);
+        const handle = await startDiagnosticBundle(client, taskQueue, { instance, options: { requestedBy: { user: 'bob', via: 'test' } } });
+        expect((await handle.result()).outcome).toBe('succeeded');
+        expect(new Set(await completedBy(handle))).toEqual(new Set([buildId]));
+        const { events } = await handle.fetchHistory();
+        const archive = (events ?? []).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'buildDiagnosticArchive');
+        expect(archive?.activityTaskScheduledEventAttributes?.taskQueue?.name).toBe(worker.stagingTaskQueue);
+      },
+      { versioning: { deploymentName: DEPLOYMENT, buildId } },
+    );
   });
 });
 
