@@ -5,7 +5,9 @@
 # Commands: node dist/worker/main.js (default), node dist/receiver/main.js, node dist/client/cli.js
 # test/unit/dockerfile.test.ts checks this file's shape; test/compiled-build.test.ts runs the build.
 
-# The Node release the tests run on, pinned so a rebuild of a commit gets the same runtime.
+# The Node release the tests run on, pinned so a rebuild of a commit gets the same runtime. Node 20 is
+# past its end of life (April 2026) and the AWS SDK will require 22 from January 2027: move this to a
+# 22.x release together with the machines the tests run on (package.json engines allows >=22).
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
