@@ -28,7 +28,7 @@ tools:
 	scripts/stack/install.sh
 
 build: deps
-	npx tsc -p tsconfig.build.json
+	npm run build
 
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
