@@ -31,6 +31,14 @@ PORT_APISERVER=${VCP_PORT_APISERVER:-$((6443 + PORT_OFFSET))}
 PORT_KWOK=${VCP_PORT_KWOK:-$((10250 + PORT_OFFSET))}
 PORT_CONTROLLER_MANAGER=${VCP_PORT_CONTROLLER_MANAGER:-$((10257 + PORT_OFFSET))}
 PORT_SCHEDULER=${VCP_PORT_SCHEDULER:-$((10259 + PORT_OFFSET))}
+for port_var in "${!PORT_@}"; do
+  [ "$port_var" = PORT_OFFSET ] && continue
+  if ! [ "${!port_var}" -ge 1 ] 2>/dev/null || [ "${!port_var}" -gt 65535 ]; then
+    printf '[stack:%s] ERROR: %s=%s is not a TCP port (offset %s); set VCP_%s or a smaller VCP_PORT_OFFSET\n' \
+      "$PROFILE" "$port_var" "${!port_var}" "$PORT_OFFSET" "$port_var" >&2
+    exit 1
+  fi
+done
 
 TEMPORAL_BIN_DIR="$VCP_CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION"
 MOTO_DIR="$VCP_CACHE_DIR/moto-$MOTO_VERSION"
