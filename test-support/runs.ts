@@ -6,10 +6,17 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { progressQuery } from '../common/runbook';
 import type { ProgressSnapshot } from '../common/runbook';
+import { messages } from './recovery';
+
+/** A run that ended while a test waited for it to reach some point: waiting longer is pointless. */
+export class RunEnded extends Error {
+  override readonly name = 'RunEnded';
+}
 
 /**
- * Polls `check` until it returns true; a check that throws (its server is down) counts as false.
- * Fails after `timeoutMs` with what it waited for and the last error.
+ * Polls `check` until it returns true; a check that throws (its server is down) counts as false,
+ * except RunEnded, which fails the wait at once. Fails after `timeoutMs` with what it waited for and
+ * the last error.
  */
 export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000, intervalMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -18,10 +25,11 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
     try {
       if (await check()) return;
     } catch (err) {
+      if (err instanceof RunEnded) throw new Error(`${what}: ${err.message}`, { cause: err });
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? ` (last error: ${lastError.message})` : ''}`);
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
@@ -61,9 +69,19 @@ export interface PendingActivityAttempt {
   lastFailure?: string;
 }
 
-/** The run's activities Temporal has scheduled and not seen finish: their type, attempt and last failure. */
+/**
+ * The running run's activities Temporal has scheduled and not seen finish: their type, attempt and
+ * last failure. Throws RunEnded, with the run's failure, once the run is over.
+ */
 export async function pendingActivities(handle: WorkflowHandle): Promise<PendingActivityAttempt[]> {
   const description = await handle.describe();
+  if (description.status.name !== 'RUNNING') {
+    const failure = await handle.result().then(
+      (result: unknown) => JSON.stringify(result).slice(0, 500),
+      (err: unknown) => messages(err),
+    );
+    throw new RunEnded(`the run ended (${description.status.name}) first: ${failure}`);
+  }
   return (description.raw.pendingActivities ?? []).map((a) => ({
     activityType: a.activityType?.name ?? '?',
     attempt: a.attempt ?? 0,

@@ -42,7 +42,7 @@ export function startServer(server: StackServer): Promise<void> {
  * Stops the server, waits for `whileDown` (a condition the test observes, e.g. that the run has met
  * the outage), and starts it again. The server is started again even when `whileDown` fails.
  */
-export async function restartServer(server: StackServer, whileDown: () => Promise<unknown> = async () => undefined): Promise<void> {
+export async function restartServer(server: StackServer, whileDown: () => Promise<unknown> = () => Promise.resolve()): Promise<void> {
   await stopServer(server);
   try {
     await whileDown();

@@ -19,6 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
+import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../../activities';
 import { effectivePolicy, PolicyLoosened } from '../../common/approval';
 import type { ApprovalPolicy, ApproverKeyring } from '../../common/approval';
@@ -41,13 +42,14 @@ import type {
   StepProgress,
 } from '../../common/runbook';
 import { ApprovalGate } from './approval-gate';
+import { OUTAGE_RETRY } from './retry';
 import type { RunbookNotification } from '../../activities/runbook';
 
 /** An activity proxy whose calls carry a one-line summary the Temporal UI shows. */
 export function activity<K extends keyof Activities>(
   name: K,
   summary: string,
-  options: ActivityOptions = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } },
+  options: ActivityOptions = { startToCloseTimeout: '1 minute', retry: OUTAGE_RETRY },
 ): Activities[K] {
   return proxyActivities<Activities>({ ...options, summary })[name];
 }
@@ -67,8 +69,9 @@ export const LOCAL_FINISH_PATCH = 'runbook-local-finish';
  */
 export const START_CHECKS_PATCH = 'runbook-start-checks';
 
-function localActivity<K extends keyof Activities>(name: K, summary: string, maximumAttempts = 5): Activities[K] {
-  return proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts }, summary })[name];
+/** The audit record must be written even when S3 is down for a while: it retries as the steps do. */
+function localActivity<K extends keyof Activities>(name: K, summary: string, retry: RetryPolicy = OUTAGE_RETRY): Activities[K] {
+  return proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', retry, summary })[name];
 }
 
 /** Ends a run early but normally: a rejection, a timeout, or a dry run that has its plan. */
@@ -421,7 +424,7 @@ export class Runbook {
   private async notify(event: RunbookNotification['event'], text: string, how: { local?: boolean } = {}): Promise<void> {
     const info = workflowInfo();
     const send = how.local
-      ? localActivity('notify', `Notify: ${event}`, 3)
+      ? localActivity('notify', `Notify: ${event}`, { maximumAttempts: 3 })
       : activity('notify', `Notify: ${event}`, { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } });
     try {
       await send({
