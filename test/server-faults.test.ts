@@ -11,12 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRollback } from '../client/runbooks';
 import type { RollbackDetails, RollbackInput } from '../common/rollback';
 import type { RunbookResult } from '../common/runbook';
+import type { DynamoDbRecoveryDetails } from '../common/dynamodb-backup';
+import type { WorkflowHandle } from '@temporalio/client';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { instanceItems } from '../test-support/dynamodb';
-import type { ItemsByCanonicalText } from '../test-support/dynamodb';
 import { readApp } from '../test-support/recovery';
-import { retryingAfter, resultThroughRestarts, until } from '../test-support/runs';
+import { expectSameItems, prepareRecovery } from '../test-support/recovery-run';
+import type { RecoveryRun } from '../test-support/recovery-run';
+import { progressOf, retryingAfter, resultThroughRestarts, until } from '../test-support/runs';
 import { seedForTest } from '../test-support/seed';
 import { restartServer, serverRestartsAllowed, startServer, stopServer } from '../test-support/stack-servers';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
@@ -33,14 +36,6 @@ afterAll(() => aws.close());
 
 function rollbackInput(instance: string): RollbackInput {
   return { instance, target: 'previous', reason: 'bad deploy', options: { requestedBy: { user: 'bob', via: 'test' } }, rolloutTimeoutMs: 180_000 };
-}
-
-function expectSameItems(after: Record<string, ItemsByCanonicalText>, before: Record<string, ItemsByCanonicalText>): void {
-  expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
-  for (const table of Object.keys(before)) {
-    expect(after[table]!.size, `${table} item count`).toBe(before[table]!.size);
-    for (const [key, item] of before[table]!) expect(after[table]!.get(key), `${table} item ${key.slice(0, 60)}`).toEqual(item);
-  }
 }
 
 describe.skipIf(!serverRestartsAllowed)('runbooks survive restarts of the servers they depend on', () => {
@@ -104,4 +99,94 @@ describe.skipIf(!serverRestartsAllowed)('runbooks survive restarts of the server
     expect(result.audit.changes).toHaveLength(1);
     expectSameItems(await instanceItems(dynamodb, instance), itemsBefore);
   }, 300_000);
+
+  it('recovery: the Temporal server restarted mid-export, during the claim deletion and mid-import; completes, nothing lost, nothing twice', async () => {
+    await recover('flt-rc-temporal', {}, async (run, handle) => {
+      await until('the export under way', () => run.exportUnderWay());
+      await restartServer('temporal');
+      await until('the claim deleted', () => run.claimDeleted(), 300_000);
+      await restartServer('temporal');
+      await until('the import under way', () => run.importUnderWay(), 300_000);
+      await restartServer('temporal');
+      return resultThroughRestarts(handle);
+    });
+  }, 600_000);
+
+  it('recovery: dynalite restarted mid-export, during the claim deletion and mid-import; completes from its checkpoints, nothing lost, nothing twice', async () => {
+    await recover('flt-rc-dynalite', {}, async (run, handle) => {
+      await until('the export under way', () => run.exportUnderWay());
+      await restartServer('dynalite');
+      await until('the claim deleted', () => run.claimDeleted(), 300_000);
+      await restartServer('dynalite');
+      await until('the import under way', () => run.importUnderWay(), 300_000);
+      await restartServer('dynalite');
+      return resultThroughRestarts(handle);
+    });
+  }, 600_000);
+
+  it('recovery: kube-apiserver down when the claim deletion is due; the run waits it out, deletes and recreates the claim once', async () => {
+    await recover('flt-rc-kube', { confirmAfterBackup: true }, async (run, handle) => {
+      // The run holds at its second approval (after the verified backup), right before the delete.
+      const first = await progressOf(handle);
+      await until('the confirmation gate after the verified backup', async () => {
+        const now = await progressOf(handle);
+        return now?.status === 'AwaitingApproval' && now.approval?.planDigest !== first?.approval?.planDigest;
+      }, 300_000);
+      await stopServer('kube-apiserver');
+      try {
+        await approveAs(handle, 'alice');
+        const downSince = Date.now();
+        await until('the claim deletion to retry against the stopped API server for 25 s', async () =>
+          (await retryingAfter(handle, UNREACHABLE, 2)) && Date.now() - downSince > 25_000,
+        );
+      } finally {
+        await startServer('kube-apiserver');
+      }
+      return resultThroughRestarts(handle);
+    });
+  }, 600_000);
+
+  it('recovery: S3 unreachable mid-export and mid-import; the segments retry from their checkpoints, nothing lost, nothing twice', async () => {
+    await recover('flt-rc-s3', { s3Proxy: true }, async (run, handle) => {
+      const s3 = run.s3Proxy!;
+      for (const [phase, underWay] of [['export', () => run.exportUnderWay()], ['import', () => run.importUnderWay()]] as const) {
+        await until(`the ${phase} under way`, underWay, 300_000);
+        s3.cut();
+        try {
+          const cutSince = Date.now();
+          await until(`the ${phase} to retry against unreachable S3 for 10 s`, async () =>
+            (await retryingAfter(handle, UNREACHABLE, 2)) && Date.now() - cutSince > 10_000,
+          );
+        } finally {
+          s3.restore();
+        }
+      }
+      expect(s3.stats.reset).toBeGreaterThan(0);
+      return resultThroughRestarts(handle);
+    });
+  }, 600_000);
 });
+
+/**
+ * Runs a recovery (approved by alice) through `faults`, which returns its result, and checks what
+ * it left behind: every item, the writers and sync, one claim deleted and one recreated, each change
+ * once in the audit.
+ */
+async function recover(
+  prefix: string,
+  options: { confirmAfterBackup?: boolean; s3Proxy?: boolean },
+  faults: (run: RecoveryRun, handle: WorkflowHandle) => Promise<RunbookResult<DynamoDbRecoveryDetails>>,
+): Promise<void> {
+  const run = await prepareRecovery(prefix, { s3Proxy: options.s3Proxy });
+  try {
+    const result = await withWorker(async ({ client, taskQueue }) => {
+      const handle = await run.start(client, taskQueue, { confirmAfterBackup: options.confirmAfterBackup });
+      await awaitApprovalGate(handle);
+      await approveAs(handle, 'alice');
+      return faults(run, handle);
+    }, run.workerOptions);
+    await run.expectNothingLostNothingTwice(result);
+  } finally {
+    await run.close();
+  }
+}
