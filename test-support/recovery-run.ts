@@ -64,7 +64,7 @@ export async function prepareRecovery(prefix: string, options: { s3Proxy?: boole
   const slow: DynamoDbFaultProxy = await startDynamoDbFaultProxy({ target: requiredEnv('AWS_ENDPOINT_URL_DYNAMODB'), delayMs: 250, operations: ['Scan', 'BatchWriteItem'] });
   const dynamodb = new DynamoDBClient({ region: config.aws.region, endpoint: slow.url, requestHandler });
   const s3Proxy = options.s3Proxy ? await startTcpFaultProxy({ target: requiredEnv('AWS_ENDPOINT_URL') }) : undefined;
-  const s3 = s3Proxy ? new S3Client({ region: config.aws.region, endpoint: s3Proxy.url, forcePathStyle: true, requestHandler }) : undefined;
+  const s3 = s3Proxy ? s3ClientVia(s3Proxy) : undefined;
   const overrides: Partial<ActivityDeps> = { approvals, dynamodb, ...(s3 ? { s3 } : {}) };
 
   // Every incarnation of the claim seen while the run goes: one deleted and one recreated, no more.
@@ -137,7 +137,12 @@ export async function prepareRecovery(prefix: string, options: { s3Proxy?: boole
   };
 }
 
-function requiredEnv(name: string): string {
+/** An S3 client as the worker builds it, whose traffic goes through the proxy. */
+export function s3ClientVia(proxy: TcpFaultProxy): S3Client {
+  return new S3Client({ region: config.aws.region, endpoint: proxy.url, forcePathStyle: true, requestHandler });
+}
+
+export function requiredEnv(name: string): string {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: source the stack's env file`);
   return value;

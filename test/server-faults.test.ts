@@ -17,7 +17,8 @@ import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { instanceItems } from '../test-support/dynamodb';
 import { readApp } from '../test-support/recovery';
-import { expectSameItems, prepareRecovery } from '../test-support/recovery-run';
+import { expectSameItems, prepareRecovery, requiredEnv, s3ClientVia } from '../test-support/recovery-run';
+import { startTcpFaultProxy } from '../test-support/tcp-fault-proxy';
 import type { RecoveryRun } from '../test-support/recovery-run';
 import { progressOf, retryingAfter, resultThroughRestarts, until } from '../test-support/runs';
 import { seedForTest } from '../test-support/seed';
@@ -98,6 +99,43 @@ describe.skipIf(!serverRestartsAllowed)('runbooks survive restarts of the server
     expect(appAfter.status?.history).toHaveLength(historyBefore + 1);
     expect(result.audit.changes).toHaveLength(1);
     expectSameItems(await instanceItems(dynamodb, instance), itemsBefore);
+  }, 300_000);
+
+  it('rollback: S3 unreachable from the sync until 20 s after it; the audit record waits for it and the run succeeds', async () => {
+    const instance = uniqueInstance('flt-rb-s3');
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
+    const historyBefore = (await readApp(kube, instance)).status?.history?.length ?? 0;
+    const s3 = await startTcpFaultProxy({ target: requiredEnv('AWS_ENDPOINT_URL') });
+    const workerS3 = s3ClientVia(s3);
+    try {
+      const result = await withWorker(async ({ client, taskQueue }) => {
+        const handle = await startRollback(client, taskQueue, rollbackInput(instance));
+        await awaitApprovalGate(handle);
+        await approveAs(handle, 'alice');
+        await until('the Application patched by this run', async () => Boolean((await readApp(kube, instance)).metadata.annotations?.['vcp-runbooks.io/change-id']));
+        s3.cut();
+        try {
+          let syncedAt: number | undefined;
+          // What follows the sync is the audit record in S3: it meets the outage.
+          await until('the sync over and S3 unreachable 20 s after it', async () => {
+            const app = await readApp(kube, instance);
+            syncedAt ??= app.status?.operationState?.phase === 'Succeeded' && (app.status.history?.length ?? 0) > historyBefore ? Date.now() : undefined;
+            return syncedAt !== undefined && Date.now() - syncedAt > 20_000;
+          });
+          expect(s3.stats.reset).toBeGreaterThan(0);
+        } finally {
+          s3.restore();
+        }
+        return resultThroughRestarts<RunbookResult<RollbackDetails>>(handle);
+      }, { overrides: { approvals, s3: workerS3 } });
+      expect(result.outcome, result.reason).toBe('succeeded');
+      expect(result.audit.changes).toHaveLength(1);
+      expect(result.auditLocation).toMatch(/^s3:\/\//);
+      expect((await readApp(kube, instance)).status?.history).toHaveLength(historyBefore + 1);
+    } finally {
+      workerS3.destroy();
+      await s3.close();
+    }
   }, 300_000);
 
   it('recovery: the Temporal server restarted mid-export, during the claim deletion and mid-import; completes, nothing lost, nothing twice', async () => {
