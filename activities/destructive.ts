@@ -22,26 +22,40 @@ interface RevisionPlan {
   application?: unknown;
   from?: unknown;
   to?: unknown;
+  /** Rollback plans: how the sync prunes. */
+  sync?: { prune?: unknown };
+  /** Unpin plans. */
+  prune?: unknown;
 }
 
-function revisionOf(side: unknown): string | undefined {
-  if (typeof side === 'string') return side;
+/** The revisions a plan's side names: a string (unpin), or `{ revision }` / `{ desiredRevision, syncedRevision }` (rollback). */
+function revisionsOf(side: unknown): { target?: string; synced?: string } {
+  if (typeof side === 'string') return { target: side };
   if (side && typeof side === 'object') {
-    const s = side as { revision?: unknown; desiredRevision?: unknown };
-    if (typeof s.revision === 'string') return s.revision;
-    if (typeof s.desiredRevision === 'string') return s.desiredRevision;
+    const s = side as { revision?: unknown; desiredRevision?: unknown; syncedRevision?: unknown };
+    const target = typeof s.revision === 'string' ? s.revision : typeof s.desiredRevision === 'string' ? s.desiredRevision : undefined;
+    return { target, synced: typeof s.syncedRevision === 'string' ? s.syncedRevision : undefined };
   }
-  return undefined;
+  return {};
 }
 
-/** Rollback and unpin set the Application's revision to the plan's target, or back to where it was (the revert). */
+/**
+ * Rollback and unpin set the Application's revision to the plan's target, or back to where it was
+ * (the revert), and sync the target, or what ran before (the revert), pruning only if the plan does.
+ */
 const setDesiredRevision: GuardRule<RevisionChange> = {
   workflowTypes: [WORKFLOW_TYPES.rollback, WORKFLOW_TYPES.unpin],
   outsidePlan(plan, change) {
     const p = (plan ?? {}) as RevisionPlan;
     if (p.application !== argoApplicationName(change.instance)) return `the approved plan is for ${String(p.application)}, not ${argoApplicationName(change.instance)}`;
-    const allowed = [revisionOf(p.to), revisionOf(p.from)].filter((r) => r !== undefined);
-    if (!allowed.includes(change.toRevision)) return `the approved plan moves between ${allowed.join(' and ')}, not to ${change.toRevision}`;
+    const to = revisionsOf(p.to);
+    const from = revisionsOf(p.from);
+    const targets = [to.target, from.target].filter((r) => r !== undefined);
+    if (!targets.includes(change.toRevision)) return `the approved plan moves between ${targets.join(' and ')}, not to ${change.toRevision}`;
+    const syncs = [to.target, from.synced, from.target].filter((r) => r !== undefined);
+    if (!syncs.includes(change.requestSyncOf)) return `the approved plan syncs ${syncs.join(' or ')}, not ${change.requestSyncOf}`;
+    const prune = p.sync?.prune ?? p.prune;
+    if (change.prune && prune !== true) return 'the approved plan does not prune';
     return undefined;
   },
 };

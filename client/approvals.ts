@@ -46,9 +46,11 @@ export function buildApproval(
 const ENDED: ProgressSnapshot['status'][] = ['Succeeded', 'Failed', 'Rejected', 'TimedOut', 'Cancelled', 'Planned'];
 
 /** Waits until the run asks for approval; returns its progress (plan, digest). Fails if it ends first. */
-export async function waitForApprovalGate(handle: WorkflowHandle, timeoutMs = 120_000): Promise<ProgressSnapshot> {
+export async function waitForApprovalGate(handle: WorkflowHandle, timeoutMs = 120_000, signal?: AbortSignal): Promise<ProgressSnapshot> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // The caller stopped waiting (the run ended another way): no query may outlive its connection.
+    if (signal?.aborted) throw new Error(`stopped waiting for ${handle.workflowId}'s approval gate`);
     // The query fails until the first workflow task has run; keep polling until the deadline.
     const snapshot = await handle.query(progressQuery).catch(() => undefined);
     if (snapshot?.status === 'AwaitingApproval' && snapshot.approval) return snapshot;

@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     });
     const snapshot = await waitForApprovalGate(rollbackHandle);
     const plan = snapshot.plan as RollbackPlan;
-    console.log(`  plan: ${plan.application} ${plan.from.syncedRevision?.slice(0, 12)} -> ${plan.to.revision.slice(0, 12)} (${plan.syncMode} sync)`);
+    console.log(`  plan: ${plan.application} ${plan.from.syncedRevision?.slice(0, 12)} -> ${plan.to.revision.slice(0, 12)} (sync requested${plan.sync.prune ? ", with prune" : ""})`);
     console.log(`  pinning: ${plan.pinning}`);
     for (const risk of plan.risks) console.log(`  risk: ${risk}`);
     console.log(`  waiting for approval of plan ${snapshot.approval?.planDigest}; Temporal UI: ${await link(rollbackHandle)}`);

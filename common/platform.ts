@@ -68,13 +68,39 @@ export interface HistoryEntry {
   initiatedBy?: { username?: string; automated?: boolean };
 }
 
+export interface OperationInfo {
+  name: string;
+  value: string;
+}
+
+export interface Operation {
+  sync?: SyncOperation;
+  initiatedBy?: { username?: string; automated?: boolean };
+  info?: OperationInfo[];
+  retry?: { limit?: number };
+}
+
 export interface OperationState {
-  operation: { sync?: SyncOperation; initiatedBy?: { username?: string; automated?: boolean } };
+  operation: Operation;
+  /** Running while a sync (or its retries: then finishedAt is set and retryCount > 0) goes on. */
   phase: 'Running' | 'Terminating' | 'Failed' | 'Error' | 'Succeeded';
   message?: string;
+  /** Whole seconds (RFC 3339 without fractions), as Argo CD writes it. */
   startedAt: string;
   finishedAt?: string;
-  syncResult?: { revision: string; source?: ApplicationSource };
+  retryCount?: number;
+  syncResult?: { revision: string; revisions?: string[]; source?: ApplicationSource };
+}
+
+/** One resource of the Application as Argo CD compared it (status.resources). */
+export interface ResourceStatus {
+  group?: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  status?: 'Synced' | 'OutOfSync' | 'Unknown';
+  requiresPruning?: boolean;
+  health?: { status?: string; message?: string };
 }
 
 export interface Application {
@@ -86,16 +112,32 @@ export interface Application {
     destination: { server?: string; namespace?: string; name?: string };
     source?: ApplicationSource;
     sources?: ApplicationSource[];
-    syncPolicy?: { automated?: { prune?: boolean; selfHeal?: boolean; enabled?: boolean }; syncOptions?: string[] };
+    syncPolicy?: { automated?: { prune?: boolean; selfHeal?: boolean; enabled?: boolean }; syncOptions?: string[]; retry?: { limit?: number } };
   };
-  operation?: { sync?: SyncOperation; initiatedBy?: { username?: string; automated?: boolean }; info?: { name: string; value: string }[] };
+  /** A requested operation; Argo CD clears it when the operation completes. */
+  operation?: Operation;
   status?: {
     reconciledAt?: string;
     sync?: { status: 'Synced' | 'OutOfSync' | 'Unknown'; revision?: string; revisions?: string[] };
     health?: { status: 'Healthy' | 'Progressing' | 'Degraded' | 'Suspended' | 'Missing' | 'Unknown'; message?: string };
     history?: HistoryEntry[];
     operationState?: OperationState;
+    /** Errors and warnings of the last reconcile (ComparisonError, InvalidSpecError, SyncError, ...). */
+    conditions?: { type: string; message: string; lastTransitionTime?: string }[];
+    resources?: ResourceStatus[];
   };
+}
+
+/**
+ * What the Application last deployed: the newest entry of its history (Argo CD appends one for every
+ * sync that succeeded), else the last sync operation's result if it succeeded. Not status.sync.revision,
+ * which is the target's revision as resolved at the last refresh, whether or not it was ever synced.
+ */
+export function deployedRevision(app: Application): string | undefined {
+  const newest = (app.status?.history ?? []).reduce<HistoryEntry | undefined>((last, h) => (last === undefined || h.id > last.id ? h : last), undefined);
+  if (newest) return newest.revision ?? newest.revisions?.[0];
+  const op = app.status?.operationState;
+  return op?.phase === 'Succeeded' ? (op.syncResult?.revision ?? op.syncResult?.revisions?.[0]) : undefined;
 }
 
 export interface Condition {

@@ -40,42 +40,87 @@ export interface ApplicationSnapshot {
   resourceVersion: string;
   /** spec.source.targetRevision (of the first source for multi-source apps): a branch, tag or commit. */
   desiredRevision: string;
+  /** What runs now: the revision of the newest history entry, i.e. of the last sync that succeeded. */
   syncedRevision?: string;
+  /** The desired revision as Argo CD resolved it at its last refresh (status.sync.revision), synced or not. */
+  resolvedRevision?: string;
   syncStatus: string;
   health: string;
+  healthMessage?: string;
   history: HistorySummary[];
   automatedSync: boolean;
   selfHeal: boolean;
+  /** Whether the sync policy prunes (automated sync with prune); the runbooks' syncs follow it. */
+  prune: boolean;
+  syncOptions: string[];
   multiSource: boolean;
   owners: { kind: string; name: string }[];
   pinnedFrom?: string;
-  lastOperation?: { phase: string; revision?: string; startedAt: string; finishedAt?: string; message?: string };
+  /** Errors Argo CD reports on the Application: ComparisonError, InvalidSpecError, SyncError, ... */
+  errors: string[];
+  lastOperation?: {
+    phase: string;
+    revision?: string;
+    startedAt: string;
+    finishedAt?: string;
+    message?: string;
+    /** Failed attempts so far of an operation that retries (it stays Running meanwhile). */
+    retryCount?: number;
+    initiatedBy?: string;
+    /** The change a runbook requested this operation for (see SYNC_CHANGE_INFO). */
+    changeId?: string;
+  };
+  /** An operation is requested or running (retries included): Argo CD would drop another request. */
+  operationInProgress: boolean;
 }
 
 export interface RolloutState extends ApplicationSnapshot {
   deploymentsAvailable: boolean;
-  newOperation: boolean;
+  /** The last operation is the one this change requested. */
+  ours: boolean;
+  /** This change's sync was seen Succeeded (a later sync, such as self-heal's, may have followed it). */
+  oursSucceeded: boolean;
+  /** Resources left OutOfSync because the sync did not prune them (the sync policy does not prune). */
+  leftToPrune: string[];
+  /** What the wait still waits for, in words. */
+  waitingFor?: string;
 }
 
 export interface RevisionChange {
   instance: string;
-  /** Unique per change, so a retried attempt does not request a second sync. */
+  /** Unique per change: marks the sync operation requested with it, and makes a retried attempt a no-op. */
   changeId: string;
   expectedDesiredRevision: string;
   toRevision: string;
-  /** Set when automated sync is off: the revision to sync explicitly. */
-  requestSyncOf?: string;
+  /** The revision (commit or branch) the requested sync operation syncs. */
+  requestSyncOf: string;
+  /** Whether that sync prunes: as the plan says (the sync policy's prune). */
+  prune: boolean;
   initiatedBy: string;
   reason: string;
   annotations?: Record<string, string | null>;
+}
+
+/** What a rollout wait needs to recognize its own sync and judge it. */
+export interface RolloutExpectation {
+  instance: string;
+  changeId: string;
+  /** The commit the sync must reach; without it (following a branch again) the operation's result. */
+  revision?: string;
+  prune: boolean;
+  /** An earlier look saw this change's sync Succeeded (the poll's heartbeat carries it to the next). */
+  oursSucceeded?: boolean;
 }
 
 export interface RollbackPlan {
   application: string;
   from: { desiredRevision: string; syncedRevision?: string };
   to: { revision: string; historyId: number; deployedAt: string };
-  /** How the change reaches the cluster. */
-  syncMode: 'automated' | 'explicit-operation';
+  /**
+   * The rollback requests its own sync operation (Argo CD starts none by itself when the manifests do
+   * not change), pruning as the sync policy says.
+   */
+  sync: { prune: boolean };
   risks: string[];
   /** What pinning a commit means for the app afterwards. */
   pinning: string;
@@ -88,6 +133,7 @@ export interface PlannedState {
   desiredRevision: string;
   syncedRevision?: string;
   automatedSync: boolean;
+  prune: boolean;
   multiSource: boolean;
 }
 
@@ -96,7 +142,7 @@ export interface RollbackDetails {
   from: { desiredRevision: string; syncedRevision?: string };
   to: string;
   timings: { planReadyAt: string; approvedAt: string; patchedAt: string; syncedAt: string; rolloutSeconds: number };
-  final: { syncStatus: string; health: string; syncedRevision?: string };
+  final: { syncStatus: string; health: string; syncedRevision?: string; leftToPrune?: string[] };
 }
 
 const REVISION = /^[0-9a-f]{7,40}$/;
@@ -115,7 +161,7 @@ export function validateReason(reason: unknown): string {
 }
 
 export function plannedState(app: ApplicationSnapshot): PlannedState {
-  return { desiredRevision: app.desiredRevision, syncedRevision: app.syncedRevision, automatedSync: app.automatedSync, multiSource: app.multiSource };
+  return { desiredRevision: app.desiredRevision, syncedRevision: app.syncedRevision, automatedSync: app.automatedSync, prune: app.prune, multiSource: app.multiSource };
 }
 
 /** Resolves the target against the history and states what the rollback will do and risk. */
@@ -150,8 +196,12 @@ export function planRollback(app: ApplicationSnapshot, target: string, accept: {
     if (!accept.multiSource) refusals.push(`${app.name} ${handling}. Accept this handling explicitly to proceed.`);
   }
   if (app.health !== 'Healthy') risks.push(`the application is ${app.health} now`);
-  if (app.syncStatus !== 'Synced') risks.push(`the application is ${app.syncStatus} now (desired ${app.desiredRevision}, synced ${current ?? 'unknown'})`);
-  if (app.lastOperation?.phase === 'Running') risks.push('a sync operation is running now');
+  if (app.syncStatus !== 'Synced') risks.push(`the application is ${app.syncStatus} now (desired ${app.desiredRevision} at ${app.resolvedRevision ?? '?'}, running ${current ?? 'unknown'})`);
+  for (const error of app.errors) risks.push(`Argo CD reports ${error}`);
+  if (app.operationInProgress) {
+    risks.push(`an operation is in progress (${app.lastOperation?.message ?? app.lastOperation?.phase ?? 'requested'}): the rollback waits for it to end before it requests its own sync`);
+  }
+  if (!app.prune) risks.push('the sync does not prune (the sync policy does not): resources the target revision lacks are left in place and reported');
   const newer = app.history.filter((h) => h.id > entry.id && h.revision !== entry.revision).length;
   if (newer > 1) risks.push(`skips ${newer} newer deployments`);
 
@@ -160,7 +210,7 @@ export function planRollback(app: ApplicationSnapshot, target: string, accept: {
     application: app.name,
     from: { desiredRevision: app.desiredRevision, syncedRevision: current },
     to: { revision: entry.revision, historyId: entry.id, deployedAt: entry.deployedAt },
-    syncMode: app.automatedSync ? 'automated' : 'explicit-operation',
+    sync: { prune: app.prune },
     risks,
     pinning: pinned
       ? `${app.name} is already pinned to ${app.desiredRevision}; it stays pinned, now to ${entry.revision}`

@@ -6,7 +6,7 @@
  * workflows verify it.
  */
 import { ed25519 } from '@noble/curves/ed25519';
-import { APPROVAL_LIMITS, keyFingerprint } from './approval';
+import { APPROVAL_LIMITS, IDENTITY_NAME, keyFingerprint } from './approval';
 import type { ApproverKey, ApproverKeyring } from './approval';
 import { decodeBase64, encodeBase64 } from './base64';
 import { canonicalJson } from './canonical';
@@ -64,6 +64,8 @@ export function verifyStartRequest(
 ): AuthenticatedRequester {
   const requester = input.options.requestedBy;
   if (typeof requester?.user !== 'string') throw new StartRequestRefused('the start request names no requester');
+  // Names end up in audit records, logs and the UI: no empty names, control characters or padding.
+  if (!IDENTITY_NAME.test(requester.user)) throw new StartRequestRefused(`requester ${JSON.stringify(requester.user)} is not an identity name (1-64 of A-Z a-z 0-9 . _ @ -)`);
   if (requester.signature === undefined) {
     if (allowUnsigned) return { user: requester.user, authenticated: false };
     throw new StartRequestRefused(`the start request by ${requester.user} is not signed: start runbooks with your key (runbook keys init)`);

@@ -1,11 +1,10 @@
 /**
- * Runs the simulated Argo CD, Crossplane and pod logs against the local stack until SIGTERM.
+ * Runs the simulated Crossplane and pod logs against the local stack until SIGTERM.
  * Started by scripts/stack/up.sh; reconciles by polling, which is plenty at test scale.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createKubeClients, loadKubeConfig } from '../activities/kubernetes/client';
 import { loadConfig } from '../common/config';
-import { ArgoCdSimulator } from './argocd';
 import { CrossplaneSimulator } from './crossplane';
 import { PodLogsSimulator } from './pod-logs';
 
@@ -16,7 +15,7 @@ async function main(): Promise<void> {
   const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
   // A request timeout keeps one call lost in a restart of the emulator from stalling every reconcile.
   const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true } });
-  const simulators = [new ArgoCdSimulator(kube), new CrossplaneSimulator(kube, dynamodb), new PodLogsSimulator(kube, logDir)];
+  const simulators = [new CrossplaneSimulator(kube, dynamodb), new PodLogsSimulator(kube, logDir)];
   const intervalMs = Number(process.env.VCP_SIM_INTERVAL_MS ?? 250);
   let running = true;
   const stop = () => {

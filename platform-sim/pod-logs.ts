@@ -8,10 +8,9 @@ import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeClients } from '../activities/kubernetes/client';
 import { isConflict } from '../activities/kubernetes/client';
-import { SIM } from './argocd';
+import { CRASH_LOOP_ANNOTATION, PART_OF_LABEL, PLATFORM, VERSION_ANNOTATION } from './platform-repo';
 
-export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
-export const PLATFORM = 'virtual-coffee';
+export { PART_OF_LABEL, PLATFORM } from './platform-repo';
 /** A bearer token the API logs (as a careless app would); diagnostic bundles must redact it. */
 export const LOGGED_BEARER_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.c2ltdWxhdGVkLXNlc3Npb24.dG9rZW4tc2lnbmF0dXJl';
 export const LOGGED_AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYSIMULATEDKEY';
@@ -24,10 +23,10 @@ function cri(lines: string[], startMs: number, stream: 'stdout' | 'stderr' = 'st
 
 export function currentLogLines(pod: V1Pod, container: string): string[] {
   const name = pod.metadata?.name ?? 'pod';
-  const revision = pod.metadata?.annotations?.[SIM.revision] ?? 'unknown';
+  const version = pod.metadata?.annotations?.[VERSION_ANNOTATION] ?? 'unknown';
   if (container === 'api') {
     return [
-      `INFO  starting virtual-coffee-api revision=${revision} pod=${name}`,
+      `INFO  starting virtual-coffee-api version=${version} pod=${name}`,
       'INFO  connected to DynamoDB tables users, matches, feedback',
       'INFO  GET /api/v1/health 200 2ms',
       `DEBUG request headers: {"Authorization": "Bearer ${LOGGED_BEARER_TOKEN}", "User-Agent": "vc-frontend"}`,
@@ -39,7 +38,7 @@ export function currentLogLines(pod: V1Pod, container: string): string[] {
   }
   if (container === 'frontend') {
     return [
-      `nginx: serving virtual-coffee-frontend revision=${revision} pod=${name}`,
+      `nginx: serving virtual-coffee-frontend version=${version} pod=${name}`,
       '127.0.0.1 - - "GET / HTTP/1.1" 200 1532',
       '127.0.0.1 - - "GET /assets/app.js HTTP/1.1" 200 88211',
       '127.0.0.1 - - "GET /api/v1/users/me HTTP/1.1" 502 157',
@@ -83,7 +82,7 @@ export class PodLogsSimulator {
     const name = pod.metadata!.name!;
     const dir = path.join(this.logDir, namespace, name);
     await mkdir(dir, { recursive: true });
-    const crashLooping = pod.metadata?.annotations?.[SIM.crashLoop] !== undefined;
+    const crashLooping = pod.metadata?.annotations?.[CRASH_LOOP_ANNOTATION] !== undefined;
     const started = Date.parse(pod.metadata?.creationTimestamp?.toString() ?? new Date().toISOString());
     const logs = [];
     for (const container of pod.spec?.containers ?? []) {

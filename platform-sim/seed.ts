@@ -1,55 +1,50 @@
 /**
  * Seeds one platform instance into the local cluster and DynamoDB, the way `make deploy-instance`
- * and Argo CD leave it: namespace, Deployments with running pods and logs, the matching CronJob,
- * the ConfigMap, the Argo CD Application with a realistic history, and the DynamoDB claim whose
- * tables the simulated Crossplane creates and the seed then fills; and the runbook worker's access
- * to the instance (deploy/instance-rbac.yaml), which the platform ships with each instance.
+ * and Argo CD leave it: the namespace, the runbook worker's access to it (deploy/instance-rbac.yaml,
+ * which the platform ships with each instance), the Argo CD Application following the platform
+ * repository (platform-sim/platform-repo.ts), which the real application controller syncs (the
+ * Deployments, CronJob and ConfigMap come from that sync), the Deployments scaled as the instance
+ * runs them, and the DynamoDB claim whose tables the simulated Crossplane creates and the seed then fills.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { V1Deployment } from '@kubernetes/client-node';
 import type { KubeClients } from '../activities/kubernetes/client';
-import { getOrUndefined, isConflict } from '../activities/kubernetes/client';
-import { instanceTableNames } from '../common/instance';
-import {
-  API_DEPLOYMENT,
-  APPLICATION,
-  ARGOCD_NAMESPACE,
-  CONFIG_MAP,
-  conditionStatus,
-  DYNAMODB_CLAIM,
-  FRONTEND_DEPLOYMENT,
-  INSTANCE_LABEL,
-  MATCHING_CRONJOB,
-} from '../common/platform';
+import { getOrUndefined, isConflict, MERGE_PATCH } from '../activities/kubernetes/client';
+import { argoApplicationName, instanceTableNames } from '../common/instance';
+import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, conditionStatus, DYNAMODB_CLAIM, FRONTEND_DEPLOYMENT, INSTANCE_LABEL } from '../common/platform';
 import type { Application, DynamoDbClaim, HistoryEntry } from '../common/platform';
 import { DEFAULT_SEED_SIZES, seedItems, writeItems } from '../scripts/seed/aws';
 import type { SeedSizes } from '../scripts/seed/aws';
-import { imageFor, SIM } from './argocd';
-import type { DesiredState } from './argocd';
-import { PART_OF_LABEL, PLATFORM } from './pod-logs';
+import { INSTANCE_PATH, PART_OF_LABEL, PLATFORM, PLATFORM_BRANCH, platformRepo } from './platform-repo';
 import { grantWorkerAccess, revokeWorkerAccess } from './worker-access';
 
-/** Secret-looking values the seed plants; no diagnostic bundle may contain them. */
-export const SEEDED_SECRETS = {
-  databasePassword: 'vc-db-password-3f9a1c',
-  oauthClientSecret: 'GOCSPX-simulated-oauth-secret-71b2',
-} as const;
+export { SEEDED_SECRETS } from './platform-repo';
 
-/** The instance's deployment history, oldest first; the last is what runs now. */
-export const SEEDED_REVISIONS = [
-  '4f2c9d1e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d',
-  '9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b',
-  'c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2',
-] as const;
+/** The AppProject the stack creates for instances (scripts/stack/argocd/up.sh): this repository, instance namespaces only. */
+export const PLATFORM_PROJECT = 'virtual-coffee';
+
+/** The instance's deployment history, oldest first; the last is what runs now (the branch's head): the releases' commits. */
+export function seededRevisions(): readonly [string, string, string] {
+  const [oldest, previous, current] = platformRepo().releases;
+  if (!oldest || !previous || !current) throw new Error('the platform repository has fewer than three releases');
+  return [oldest, previous, current];
+}
+
+const DAY_MS = 86_400_000;
 
 export interface SeedOptions {
   sizes?: SeedSizes;
   /** Automated sync with self-heal (the platform's default) or manual sync. */
   automatedSync?: boolean;
   replicas?: { api: number; frontend: number };
-  /** Extra Application annotations (e.g. failing or degraded revisions). */
-  applicationAnnotations?: Record<string, string>;
-  /** Wait for pods, tables and rows (default true). */
+  /**
+   * Commits deployed before the branch's head, oldest first (default: the releases before it). Argo CD
+   * records history only for syncs it ran, so these entries are written as it records them, a day
+   * apart; the head is then synced for real and appended by the controller.
+   */
+  earlierRevisions?: readonly string[];
+  /** The branch the Application follows (default main). */
+  branch?: string;
+  /** Wait for pods, tables and rows (default true); the first sync is always waited for. */
   wait?: boolean;
   /** The claim's deletion policy for its tables (Crossplane's default: Delete). */
   deletionPolicy?: 'Delete' | 'Orphan';
@@ -63,46 +58,15 @@ export interface SeededInstance {
   items: ReturnType<typeof seedItems>;
 }
 
-async function createOrKeep(create: () => Promise<unknown>): Promise<void> {
+/** Creates an object unless it exists; true if it was created. */
+async function createOrKeep(create: () => Promise<unknown>): Promise<boolean> {
   try {
     await create();
+    return true;
   } catch (err) {
     if (!isConflict(err)) throw err;
+    return false;
   }
-}
-
-function deployment(instance: string, name: string, container: string, replicas: number, revision: string): V1Deployment {
-  const labels = { app: name, [PART_OF_LABEL]: PLATFORM, [INSTANCE_LABEL]: instance };
-  return {
-    metadata: { name, namespace: instance, labels, annotations: { [SIM.revision]: revision } },
-    spec: {
-      replicas,
-      revisionHistoryLimit: 5,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels, annotations: { [SIM.revision]: revision } },
-        spec: {
-          containers: [
-            {
-              name: container,
-              image: imageFor(name, revision),
-              ports: [{ containerPort: container === 'api' ? 8000 : 80 }],
-              env: [
-                { name: 'INSTANCE', value: instance },
-                { name: 'AWS_REGION', value: 'us-west-2' },
-                { name: 'USERS_TABLE', value: `users-${instance}` },
-                ...(container === 'api' ? [{ name: 'DB_PASSWORD', value: SEEDED_SECRETS.databasePassword }] : []),
-              ],
-              resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
-              readinessProbe: { httpGet: { path: container === 'api' ? '/api/v1/health' : '/', port: container === 'api' ? 8000 : 80 } },
-              volumeMounts: [{ name: 'config', mountPath: '/etc/virtual-coffee' }],
-            },
-          ],
-          volumes: [{ name: 'config', configMap: { name: CONFIG_MAP } }],
-        },
-      },
-    },
-  };
 }
 
 export async function seedInstance(
@@ -112,106 +76,19 @@ export async function seedInstance(
   options: SeedOptions = {},
 ): Promise<SeededInstance> {
   const { sizes = DEFAULT_SEED_SIZES, automatedSync = true, replicas = { api: 2, frontend: 1 }, wait = true, workerAccess = true } = options;
-  const current = SEEDED_REVISIONS[SEEDED_REVISIONS.length - 1]!;
+  const repo = platformRepo();
+  const branch = options.branch ?? PLATFORM_BRANCH;
+  const head = repo.branchHead(branch);
+  const earlier = options.earlierRevisions ?? repo.releases.slice(0, -1);
   const labels = { [PART_OF_LABEL]: PLATFORM, [INSTANCE_LABEL]: instance };
 
-  await createOrKeep(() => kube.core.createNamespace({ body: { metadata: { name: ARGOCD_NAMESPACE } } }));
   await createOrKeep(() => kube.core.createNamespace({ body: { metadata: { name: instance, labels } } }));
   // The platform ships the worker's access with the instance, once its namespace exists.
   if (workerAccess) await grantWorkerAccess(kube, instance);
-  await createOrKeep(() =>
-    kube.core.createNamespacedConfigMap({
-      namespace: instance,
-      body: {
-        metadata: { name: CONFIG_MAP, namespace: instance, labels },
-        data: {
-          'api_base_url': `https://${instance}.virtualcoffee.example/api`,
-          'matching_schedule': '0 9 * * MON',
-          'matching_group_size': '2',
-          'oauth_provider': 'google',
-          'oauth_client_id': 'virtual-coffee.apps.googleusercontent.example',
-          'oauth_client_secret': SEEDED_SECRETS.oauthClientSecret,
-        },
-      },
-    }),
-  );
-  await createOrKeep(() => kube.apps.createNamespacedDeployment({ namespace: instance, body: deployment(instance, API_DEPLOYMENT, 'api', replicas.api, current) }));
-  await createOrKeep(() =>
-    kube.apps.createNamespacedDeployment({ namespace: instance, body: deployment(instance, FRONTEND_DEPLOYMENT, 'frontend', replicas.frontend, current) }),
-  );
-  await createOrKeep(() =>
-    kube.batch.createNamespacedCronJob({
-      namespace: instance,
-      body: {
-        metadata: { name: MATCHING_CRONJOB, namespace: instance, labels },
-        spec: {
-          schedule: '0 9 * * 1',
-          concurrencyPolicy: 'Forbid',
-          suspend: false,
-          successfulJobsHistoryLimit: 3,
-          jobTemplate: {
-            spec: {
-              backoffLimit: 1,
-              template: {
-                metadata: { labels },
-                spec: {
-                  restartPolicy: 'Never',
-                  containers: [{ name: 'matching', image: imageFor(API_DEPLOYMENT, current), command: ['python', '-m', 'backend.matching'] }],
-                },
-              },
-            },
-          },
-        },
-      },
-    }),
-  );
-
   const claimSpec: DynamoDbClaim['spec'] = {
     parameters: { instance, region: 'us-west-2', ...(options.deletionPolicy ? { deletionPolicy: options.deletionPolicy } : {}) },
     compositeDeletePolicy: 'Background',
   };
-  const desired: DesiredState = { replicas: { [API_DEPLOYMENT]: replicas.api, [FRONTEND_DEPLOYMENT]: replicas.frontend }, claim: claimSpec };
-  const source = { repoURL: 'https://git.example/virtual-coffee/platform-deploy.git', path: `instances/${instance}`, targetRevision: 'main' };
-  const start = Date.now() - SEEDED_REVISIONS.length * 86_400_000;
-  const history: HistoryEntry[] = SEEDED_REVISIONS.map((revision, id) => ({
-    id,
-    revision,
-    deployStartedAt: new Date(start + id * 86_400_000).toISOString(),
-    deployedAt: new Date(start + id * 86_400_000 + 42_000).toISOString(),
-    source,
-    initiatedBy: { automated: true },
-  }));
-  const app: Application = {
-    apiVersion: `${APPLICATION.group}/${APPLICATION.version}`,
-    kind: APPLICATION.kind,
-    metadata: {
-      name: `virtual-coffee-${instance}`,
-      namespace: ARGOCD_NAMESPACE,
-      labels: { [INSTANCE_LABEL]: instance },
-      annotations: { [SIM.branchHead]: current, [SIM.desiredState]: JSON.stringify(desired), ...options.applicationAnnotations },
-    },
-    spec: {
-      project: 'default',
-      destination: { server: 'https://kubernetes.default.svc', namespace: instance },
-      source,
-      syncPolicy: automatedSync ? { automated: { prune: true, selfHeal: true }, syncOptions: ['CreateNamespace=true'] } : { syncOptions: ['CreateNamespace=true'] },
-    },
-    status: {
-      sync: { status: 'Synced', revision: current },
-      health: { status: 'Healthy' },
-      history,
-      reconciledAt: new Date().toISOString(),
-      operationState: {
-        operation: { sync: { revision: current }, initiatedBy: { automated: true } },
-        phase: 'Succeeded',
-        message: 'successfully synced (all tasks run)',
-        startedAt: history[history.length - 1]!.deployStartedAt!,
-        finishedAt: history[history.length - 1]!.deployedAt,
-        syncResult: { revision: current, source },
-      },
-    },
-  };
-  await createOrKeep(() => kube.custom.createNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, body: app }));
   const claim: DynamoDbClaim = {
     apiVersion: `${DYNAMODB_CLAIM.group}/${DYNAMODB_CLAIM.version}`,
     kind: DYNAMODB_CLAIM.kind,
@@ -220,6 +97,45 @@ export async function seedInstance(
   };
   await createOrKeep(() => kube.custom.createNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, body: claim }));
 
+  const source = { repoURL: repo.url, path: INSTANCE_PATH, targetRevision: branch };
+  const start = Date.now() - (earlier.length + 1) * DAY_MS;
+  const history: HistoryEntry[] = earlier.map((revision, id) => ({
+    id,
+    revision,
+    deployStartedAt: new Date(start + id * DAY_MS).toISOString().replace(/\.\d+Z$/, 'Z'),
+    deployedAt: new Date(start + id * DAY_MS + 42_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    source,
+    initiatedBy: { automated: true },
+  }));
+  const app: Application = {
+    apiVersion: `${APPLICATION.group}/${APPLICATION.version}`,
+    kind: APPLICATION.kind,
+    metadata: { name: argoApplicationName(instance), namespace: ARGOCD_NAMESPACE, labels: { [INSTANCE_LABEL]: instance } },
+    spec: {
+      project: PLATFORM_PROJECT,
+      destination: { server: 'https://kubernetes.default.svc', namespace: instance },
+      source,
+      ...(automatedSync ? { syncPolicy: { automated: { prune: true, selfHeal: true } } } : {}),
+    },
+    // Without automated sync, someone deploys the head by hand, as `argocd app sync` does.
+    ...(automatedSync ? {} : { operation: { sync: { revision: head }, initiatedBy: { username: 'platform-team' }, info: [{ name: 'Reason', value: 'deploy' }] } }),
+    status: { history },
+  };
+  const created = await createOrKeep(() => kube.custom.createNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, body: app }));
+  // Seeding again (make seed) leaves an existing Application as it is, rolled back or not.
+  if (created) {
+    await waitFor(`Argo CD to sync ${app.metadata.name} to ${head.slice(0, 12)}`, async () => {
+    const found = (await kube.custom.getNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: app.metadata.name })) as Application;
+    const op = found.status?.operationState;
+    if (op && (op.phase === 'Failed' || op.phase === 'Error')) throw new SeedError(`the first sync of ${app.metadata.name} failed: ${op.message ?? op.phase}`);
+    return op?.phase === 'Succeeded' && op.syncResult?.revision === head;
+    });
+  }
+  // Replicas are not in git (as with an autoscaler): the instance's own.
+  for (const [name, count] of [[API_DEPLOYMENT, replicas.api], [FRONTEND_DEPLOYMENT, replicas.frontend]] as const) {
+    await kube.apps.patchNamespacedDeployment({ name, namespace: instance, body: { spec: { replicas: count } } }, MERGE_PATCH);
+  }
+
   const items = seedItems(instance, sizes);
   if (wait) {
     await waitFor(`claim ${instance}-dynamodb Ready`, async () => {
@@ -227,29 +143,39 @@ export async function seedInstance(
       return conditionStatus(found.status?.conditions, 'Ready') === 'True';
     });
     for (const tableName of instanceTableNames(instance)) await writeItems(dynamodb, tableName, items[tableName] ?? []);
-    await waitFor(`Deployments of ${instance} available`, async () => {
+    await waitFor(`Deployments of ${instance} available and ${app.metadata.name} Healthy`, async () => {
       for (const name of [API_DEPLOYMENT, FRONTEND_DEPLOYMENT]) {
         const d = await kube.apps.readNamespacedDeployment({ name, namespace: instance });
-        if ((d.status?.availableReplicas ?? 0) < (d.spec?.replicas ?? 1)) return false;
+        if ((d.status?.availableReplicas ?? 0) < (d.spec?.replicas ?? 1) || (d.status?.replicas ?? 0) > (d.spec?.replicas ?? 1)) return false;
       }
-      return true;
+      const found = (await kube.custom.getNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: app.metadata.name })) as Application;
+      return found.status?.health?.status === 'Healthy' && found.status.sync?.status === 'Synced';
     });
   }
-  return { instance, revisions: SEEDED_REVISIONS, items };
+  return { instance, revisions: [...earlier, head], items };
 }
 
-/** Removes an instance: its claim (and so its tables), Application, the worker's access to it, and namespace. */
+/** Removes an instance: its Application (so nothing syncs it any more), claim (and so its tables), the worker's access to it, and namespace. */
 export async function deleteInstance(kube: KubeClients, instance: string): Promise<void> {
+  await getOrUndefined(kube.custom.deleteNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: argoApplicationName(instance) }));
   await getOrUndefined(kube.custom.deleteNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: `${instance}-dynamodb` }));
-  await getOrUndefined(kube.custom.deleteNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: `virtual-coffee-${instance}` }));
   await revokeWorkerAccess(kube, instance);
   await getOrUndefined(kube.core.deleteNamespace({ name: instance }));
+}
+
+/** A seed that cannot succeed: not worth waiting out. */
+class SeedError extends Error {
+  override readonly name = 'SeedError';
 }
 
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await check().catch(() => false)) return;
+    const done = await check().catch((err: unknown) => {
+      if (err instanceof SeedError) throw err;
+      return false;
+    });
+    if (done) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

@@ -18,6 +18,7 @@ import type { ApprovalPolicyOverrides } from '../common/approval';
 import { parseApprovalConfig } from '../common/approval-config';
 import { destructiveWorkflowId, planWorkflowId } from '../common/runbook';
 import { ensureBackupBucket, seedInstanceTables } from './seed/aws';
+import { keys } from '../test-support/approvers';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 import { createDrillActivities } from '../test-support/workflows/drill-activities';
 import type { DrillSystem } from '../test-support/workflows/drill-activities';
@@ -57,6 +58,8 @@ async function main(): Promise<void> {
       approvers: [
         { user: 'alice', groups: ['sre'], publicKey: alice.publicKey },
         { user: 'carol', groups: ['sre'], publicKey: carol.publicKey },
+        // The requester: the test client signs bob's starts with this key, and the workers verify it.
+        { user: 'bob', groups: ['developers'], publicKey: keys.bob.publicKey },
       ],
       policies: { default: { timeoutMs: 60_000, remindBeforeTimeoutMs: [] } },
     });

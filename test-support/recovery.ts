@@ -96,11 +96,15 @@ export async function approveIfAsked<T>(handle: WorkflowHandle): Promise<{ resul
     (result) => ({ result: result as RunbookResult<T> }),
     (failure: unknown) => ({ failure }),
   );
-  const gate = awaitApprovalGate(handle).then(() => 'gate' as const, () => 'ended' as const);
+  const stop = new AbortController();
+  const gate = awaitApprovalGate(handle, 120_000, stop.signal).then(() => 'gate' as const, () => 'ended' as const);
   if ((await Promise.race([ended.then(() => 'ended' as const), gate])) === 'gate') {
     await approveAs(handle, 'alice');
     return { ...(await ended), asked: true };
   }
+  // The run ended before its gate: stop polling and let the last query finish before the caller closes the connection.
+  stop.abort();
+  await gate;
   return { ...(await ended), asked: false };
 }
 

@@ -170,4 +170,11 @@ describe('start requests', () => {
   it('accept an unsigned request only where the policy accepts unsigned ones, and mark it unauthenticated', () => {
     expect(verifyStartRequest(keyring, workflowId, input, started, true)).toEqual({ user: 'bob', authenticated: false });
   });
+
+  it('refuse requester names that are empty or carry control characters, even where unsigned requests are accepted', () => {
+    for (const user of ['', 'bob\n', 'bo\u0000b', ' bob', 'a'.repeat(65)]) {
+      const named = { ...input, options: { ...input.options, requestedBy: { user, via: 'cli' as const } } };
+      expect(() => verifyStartRequest(keyring, workflowId, named, started, true), JSON.stringify(user)).toThrow(/is not an identity name/);
+    }
+  });
 });

@@ -13,9 +13,12 @@ import type { ApprovalPolicyOverrides } from '../common/approval';
 import { parseApprovalConfig } from '../common/approval-config';
 import { planDigest } from '../common/canonical';
 import { argoApplicationName } from '../common/instance';
+import { API_DEPLOYMENT, DYNAMODB_CLAIM } from '../common/platform';
+import type { DynamoDbClaim } from '../common/platform';
+import { instanceItems } from '../test-support/dynamodb';
 import { approveUpdate, destructiveWorkflowId, progressQuery } from '../common/runbook';
 import type { ApprovalConfig, ApprovalEvidence, RunbookResult } from '../common/runbook';
-import { SEEDED_REVISIONS } from '../platform-sim/seed';
+import { seededRevisions } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import type { RequesterKeys } from '../client/signing';
 import { requesterKeysOf } from '../test-support/approvers';
@@ -172,11 +175,11 @@ describe('the keyring is read again while runs wait', () => {
 });
 
 describe('destructive activities check the approval themselves', () => {
-  const [, PREVIOUS, CURRENT] = SEEDED_REVISIONS;
+  const [, PREVIOUS, CURRENT] = seededRevisions();
 
   /** Starts the hostile `rollback` (requested by alice), hands it the attempts, returns what each did. */
-  async function rogueRun(client: Client, taskQueue: string, instance: string, attemptsFor: (runId: string) => RogueAttempt[]) {
-    const handle = await client.workflow.start('rollback', {
+  async function rogueRun(client: Client, taskQueue: string, instance: string, attemptsFor: (runId: string) => RogueAttempt[], workflowType = 'rollback') {
+    const handle = await client.workflow.start(workflowType, {
       taskQueue,
       workflowId: destructiveWorkflowId(instance),
       args: [{ instance, options: { requestedBy: { user: 'alice', via: 'test' } } }],
@@ -195,7 +198,8 @@ describe('destructive activities check the approval themselves', () => {
     const plan = { application, from: { desiredRevision: before.desiredRevision, syncedRevision: CURRENT }, to: { revision: PREVIOUS } };
     const change = (label: string, toRevision: string, approval?: ApprovalEvidence): RogueAttempt => ({
       label,
-      change: { instance, changeId: `rogue-${label}`, expectedDesiredRevision: before.desiredRevision, toRevision, initiatedBy: 'rogue', reason: 'rogue', approval },
+      activity: 'setDesiredRevision',
+      input: { instance, changeId: `rogue-${label}`, expectedDesiredRevision: before.desiredRevision, toRevision, requestSyncOf: toRevision, prune: false, initiatedBy: 'rogue', reason: 'rogue', approval },
     });
     const approval = (runId: string, who: keyof typeof identities, key: Uint8Array, approvedPlan: unknown = plan, forRun = runId): ApprovalEvidence => ({
       runbook: 'rollback',
@@ -210,8 +214,8 @@ describe('destructive activities check the approval themselves', () => {
         change('self-approved', PREVIOUS, approval(runId, 'alice', alice.privateKey)),
         change('requester-only', PREVIOUS, approval(runId, 'bob', bob.privateKey)),
         change('other-run', PREVIOUS, approval(runId, 'carol', carol.privateKey, plan, 'another-run')),
-        change('other-plan', SEEDED_REVISIONS[0], approval(runId, 'carol', carol.privateKey)),
-        change('plan-edited', SEEDED_REVISIONS[0], { ...approval(runId, 'carol', carol.privateKey), plan: { ...plan, to: { revision: SEEDED_REVISIONS[0] } } }),
+        change('other-plan', seededRevisions()[0], approval(runId, 'carol', carol.privateKey)),
+        change('plan-edited', seededRevisions()[0], { ...approval(runId, 'carol', carol.privateKey), plan: { ...plan, to: { revision: seededRevisions()[0] } } }),
       ]);
       const expected: Record<string, RegExp> = {
         none: /needs the approval it acts on; none was given/,
@@ -232,5 +236,41 @@ describe('destructive activities check the approval themselves', () => {
       expect(accepted).toEqual([{ label: 'approved', outcome: 'changed' }]);
       expect((await argocd.inspectApplication(instance)).desiredRevision).toBe(PREVIOUS);
     }, { workflows: 'rogue', overrides: { approvals: parseApprovalConfig(approversFile) }, requesterKeys: requesterKeysOf(identities) });
+  });
+
+  it('refuses to delete the claim, delete a table, write items, stop the writers or pause sync for a recovery without its approval', async () => {
+    const instance = uniqueInstance('rogue-ddb');
+    await seedForTest(instance, { sizes: { users: 2, matches: 1, feedback: 1 } });
+    const claim = (await aws.kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: `${instance}-dynamodb` })) as DynamoDbClaim;
+    const before = await instanceItems(aws.dynamodb, instance);
+    const backup = { bucket: config.aws.backupBucket, prefix: 'x', manifestKey: 'x/manifest.json', manifestSha256: '0'.repeat(64) };
+    await withWorker(async ({ client, taskQueue }) => {
+      const results = await rogueRun(
+        client,
+        taskQueue,
+        instance,
+        () => [
+          { label: 'deleteDynamoDbClaim', activity: 'deleteDynamoDbClaim', input: { instance, uid: claim.metadata.uid, backup } },
+          { label: 'deleteOrphanedTable', activity: 'deleteOrphanedTable', input: { tableName: `users-${instance}`, backup } },
+          { label: 'importBackupSegment', activity: 'importBackupSegment', input: { location: backup, tableName: `users-${instance}`, targetTable: `users-${instance}`, segment: 0 } },
+          { label: 'quiesceWriters', activity: 'quiesceWriters', input: { instance, changedBy: 'rogue' } },
+          { label: 'pauseAutomatedSync', activity: 'pauseAutomatedSync', input: { instance, changedBy: 'rogue' } },
+        ],
+        'dynamodbRecovery',
+      );
+      for (const { label, outcome } of results) expect(outcome, label).toMatch(/needs the approval it acts on; none was given/);
+    }, { workflows: 'rogue', overrides: { approvals: parseApprovalConfig(approversFile) }, requesterKeys: requesterKeysOf(identities) });
+    // Nothing changed: the claim is the same one, every table holds every item, the writers run.
+    const after = (await aws.kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: `${instance}-dynamodb` })) as DynamoDbClaim;
+    expect(after.metadata.uid).toBe(claim.metadata.uid);
+    expect(after.metadata.deletionTimestamp).toBeUndefined();
+    const items = await instanceItems(aws.dynamodb, instance);
+    for (const [table, beforeItems] of Object.entries(before)) {
+      const afterItems = items[table]!;
+      expect(afterItems.size, table).toBe(beforeItems.size);
+      for (const [key, item] of beforeItems) expect(afterItems.get(key), `${table} ${key}`).toEqual(item);
+    }
+    const api = await aws.kube.apps.readNamespacedDeployment({ name: API_DEPLOYMENT, namespace: instance });
+    expect(api.spec?.replicas).toBeGreaterThan(0);
   });
 });

@@ -20,7 +20,7 @@ import { parseApprovalConfig } from '../common/approval-config';
 import type { DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
 import type { ProgressSnapshot } from '../common/runbook';
 import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
-import { SEEDED_REVISIONS } from '../platform-sim/seed';
+import { seededRevisions } from '../platform-sim/seed';
 import { seedForTest } from '../test-support/seed';
 import { tableItems } from '../test-support/dynamodb';
 import { ensureBackupBucket } from '../scripts/seed/aws';
@@ -120,7 +120,7 @@ describe('runbook CLI', () => {
     await withWorker(async ({ taskQueue }) => {
       const ok = await cli(['status', instance, '-o', 'json'], taskQueue);
       expect(ok.code).toBe(EXIT.ok);
-      expect(json<{ healthy: boolean; application: { syncedRevision: string } }>(ok.stdout)).toMatchObject({ healthy: true, application: { syncedRevision: SEEDED_REVISIONS[2] } });
+      expect(json<{ healthy: boolean; application: { syncedRevision: string } }>(ok.stdout)).toMatchObject({ healthy: true, application: { syncedRevision: seededRevisions()[2] } });
       const missing = await cli(['status', uniqueInstance('cli-missing'), '-o', 'json'], taskQueue);
       expect(missing.code).toBe(EXIT.notSucceeded);
       expect(json<{ healthy: boolean }>(missing.stdout).healthy).toBe(false);
@@ -173,7 +173,7 @@ describe('runbook CLI', () => {
           if (shown.status === 'RUNNING') await new Promise((resolve) => setTimeout(resolve, 300));
         }
         expect(shown.status).toBe('COMPLETED');
-        expect(shown.result).toMatchObject({ outcome: 'succeeded', details: { to: SEEDED_REVISIONS[1] } });
+        expect(shown.result).toMatchObject({ outcome: 'succeeded', details: { to: seededRevisions()[1] } });
       },
       { overrides: { approvals } },
     );

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { ApiException } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { createKubeClients, loadKubeConfig, MERGE_PATCH } from '../activities/kubernetes/client';
 import { CONFIG_VARIABLES, loadConfig } from '../common/config';
@@ -24,6 +24,7 @@ import { loadReceiverSettings, RECEIVER_VARIABLES } from '../receiver/config';
 import { INSTANCE_PLACEHOLDER, renderInstanceRbac } from '../platform-sim/worker-access';
 import type { RbacObject } from '../platform-sim/worker-access';
 import { InstanceNamespaces } from '../receiver/instances';
+import { serviceAccountKubeConfig } from '../test-support/service-account';
 import { config } from '../test-support/stack';
 
 const exec = promisify(execFile);
@@ -204,19 +205,7 @@ describe('deploy/ manifests against the code', () => {
     const instance = `rcv-rbac-${randomBytes(4).toString('hex')}`;
     await adminClients.core.createNamespace({ body: { metadata: { name: instance, labels: { [INSTANCE_LABEL]: instance } } } });
     try {
-      const token = await adminClients.core.createNamespacedServiceAccountToken({
-        name: 'vcp-runbooks-alert-receiver',
-        namespace: 'vcp-runbooks',
-        body: { spec: { audiences: [], expirationSeconds: 600 } },
-      });
-      const cluster = admin.getCurrentCluster()!;
-      const kc = new KubeConfig();
-      kc.loadFromOptions({
-        clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
-        users: [{ name: 'receiver', token: token.status!.token }],
-        contexts: [{ name: 'receiver', cluster: 'local', user: 'receiver' }],
-        currentContext: 'receiver',
-      });
+      const kc = await serviceAccountKubeConfig('vcp-runbooks-alert-receiver');
       // RBAC bindings take effect within moments; the informer retries until they do.
       const instances = new InstanceNamespaces(kc, { backoffMs: 100, maxBackoffMs: 500 });
       try {

@@ -9,11 +9,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { ApiException } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createUnguardedActivities } from '../activities';
-import { createKubeClients, loadKubeConfig, MERGE_PATCH } from '../activities/kubernetes/client';
+import { createKubeClients, MERGE_PATCH } from '../activities/kubernetes/client';
 import type { KubeClients } from '../activities/kubernetes/client';
 import { apiPath } from '../activities/kubernetes/raw';
 import { createRecoveryKubeActivities } from '../activities/kubernetes/recovery';
@@ -21,39 +22,26 @@ import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS } from '../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, FRONTEND_DEPLOYMENT, MATCHING_CRONJOB } from '../common/platform';
 import type { Application } from '../common/platform';
-import { SEEDED_REVISIONS } from '../platform-sim/seed';
+import { seededRevisions } from '../platform-sim/seed';
 import { INSTANCE_PLACEHOLDER, INSTANCE_RBAC_FILE, renderInstanceRbac } from '../platform-sim/worker-access';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
 import { backupByActivities } from '../test-support/backups';
 import { approvals } from '../test-support/approvers';
+import { serviceAccountKubeConfig } from '../test-support/service-account';
 import { awsClients, config, directStagingArea, uniqueInstance } from '../test-support/stack';
 
 const exec = promisify(execFile);
 const aws = awsClients();
 afterAll(() => aws.close());
 
-async function serviceAccountKubeConfig(): Promise<KubeConfig> {
-  const admin = loadKubeConfig(config.kubernetes.kubeconfig);
-  const token = await aws.kube.core.createNamespacedServiceAccountToken({
-    name: 'vcp-runbooks-worker',
-    namespace: 'vcp-runbooks',
-    body: { spec: { audiences: [], expirationSeconds: 600 } },
-  });
-  const cluster = admin.getCurrentCluster()!;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
-    users: [{ name: 'vcp-runbooks-worker', token: token.status!.token }],
-    contexts: [{ name: 'worker', cluster: 'local', user: 'vcp-runbooks-worker' }],
-    currentContext: 'worker',
-  });
-  return kc;
+function workerKubeConfig(): Promise<KubeConfig> {
+  return serviceAccountKubeConfig('vcp-runbooks-worker');
 }
 
 /** Kubernetes clients authenticated as the worker's ServiceAccount, closed when the test ends. */
 async function asWorker(): Promise<KubeClients> {
-  const kube = createKubeClients(await serviceAccountKubeConfig());
+  const kube = createKubeClients(await workerKubeConfig());
   onTestFinished(() => kube.close());
   return kube;
 }
@@ -174,7 +162,7 @@ function instanceCalls(kube: KubeClients, t: Target) {
     'get Application': () => kube.custom.getNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: t.application }),
     'patch Application': () =>
       kube.custom.patchNamespacedCustomObject(
-        { ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: t.application, body: { spec: { source: { targetRevision: SEEDED_REVISIONS[0] } } }, dryRun },
+        { ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: t.application, body: { spec: { source: { targetRevision: seededRevisions()[0] } } }, dryRun },
         MERGE_PATCH,
       ),
   };
@@ -211,7 +199,7 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
 
     const app = await run(() => activities.readApplicationStatus(instance));
-    expect(app).toMatchObject({ exists: true, syncedRevision: SEEDED_REVISIONS[2] });
+    expect(app).toMatchObject({ exists: true, syncedRevision: seededRevisions()[2] });
     const deployments = await run(() => activities.describeDeployments(instance));
     expect(deployments.every((d) => d.exists && d.available)).toBe(true);
     const snapshot = await run(() => activities.inspectApplication(instance));
@@ -219,14 +207,15 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
       instance,
       changeId: `rbac-test/${instance}`,
       expectedDesiredRevision: snapshot.desiredRevision,
-      toRevision: SEEDED_REVISIONS[1],
-      requestSyncOf: SEEDED_REVISIONS[1],
+      toRevision: seededRevisions()[1],
+      requestSyncOf: seededRevisions()[1],
+      prune: false,
       initiatedBy: 'vcp-runbooks:rbac-test',
       reason: 'RBAC test',
     }));
     expect(change.changedAt).toBeTruthy();
     // The rollout check reads Applications and Deployments: "not ready yet" is fine, "forbidden" is not.
-    const poll = await run(() => activities.checkRollout({ instance, revision: SEEDED_REVISIONS[1], previousOperationStartedAt: change.previousOperationStartedAt })).then(
+    const poll = await run(() => activities.checkRollout({ instance, changeId: change.changeId, revision: seededRevisions()[1], prune: false })).then(
       () => 'done',
       (err: unknown) => (err instanceof Error ? err.message : String(err)),
     );

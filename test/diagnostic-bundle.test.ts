@@ -29,7 +29,7 @@ import { APPLICATION, ARGOCD_NAMESPACE, API_DEPLOYMENT, CONFIG_MAP, FRONTEND_DEP
 import { progressQuery } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { LOGGED_AWS_SECRET, LOGGED_BEARER_TOKEN } from '../platform-sim/pod-logs';
-import { SEEDED_REVISIONS, SEEDED_SECRETS, waitFor } from '../platform-sim/seed';
+import { SEEDED_SECRETS, waitFor } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { ALL_CANARIES, CANARY, REDACTION_CANARIES } from '../test-support/redaction-canaries';
 import { seedForTest } from '../test-support/seed';
@@ -117,8 +117,8 @@ describe('diagnostic bundle runbook', () => {
     expect(text('resources.txt')).toMatch(new RegExp(`deployment.apps/${API_DEPLOYMENT}\\s+2/2`));
     const apiPod = podNames.find((p) => p.startsWith(API_DEPLOYMENT))!;
     const frontendPod = podNames.find((p) => p.startsWith(FRONTEND_DEPLOYMENT))!;
-    expect(text(`logs/virtual-coffee-api/${apiPod}/api.log`)).toContain(`starting virtual-coffee-api revision=${SEEDED_REVISIONS[2]} pod=${apiPod}`);
-    expect(text(`logs/virtual-coffee-frontend/${frontendPod}/frontend.log`)).toContain(`serving virtual-coffee-frontend revision=${SEEDED_REVISIONS[2]}`);
+    expect(text(`logs/virtual-coffee-api/${apiPod}/api.log`)).toContain(`starting virtual-coffee-api version=1.2.0 pod=${apiPod}`);
+    expect(text(`logs/virtual-coffee-frontend/${frontendPod}/frontend.log`)).toContain('serving virtual-coffee-frontend version=1.2.0');
     expect(manifest.collectors.find((c) => c.collector === 'api-logs')?.notes.join('\n')).toMatch(/\(previous\): no logs/);
     expect(text('argocd-app.yaml')).toContain(`name: virtual-coffee-${instance}`);
     expect(text('argocd-app.yaml')).toContain('targetRevision: main');
@@ -242,6 +242,14 @@ describe('diagnostic bundle runbook', () => {
   it('caps each log and the whole bundle: an oversized log is cut to its newest bytes, and files past the cap are listed as omitted', async () => {
     const instance = uniqueInstance('diag-cap');
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    // On a loaded machine the pods may not serve logs yet: cut logs need logs first.
+    await waitFor(`an API pod of ${instance} serving its log`, async () => {
+      const pods = await aws.kube.core.listNamespacedPod({ namespace: instance, labelSelector: 'app=virtual-coffee-api' });
+      const running = pods.items.find((p) => p.status?.phase === 'Running');
+      if (!running) return false;
+      const log = await aws.kube.core.readNamespacedPodLog({ name: running.metadata!.name!, namespace: instance }).catch(() => '');
+      return log.length > 120;
+    });
     const result = await runBundle({ instance, options: { requestedBy }, limits: { maxLogBytes: 120, maxBundleBytes: 6000 } });
     const { files } = await download(result.details!.archive);
     const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Manifest;

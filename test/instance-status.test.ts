@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInstanceStatus } from '../client/runbooks';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME } from '../common/definitions';
 import { InvalidInputError } from '../common/instance';
-import { SEEDED_REVISIONS } from '../platform-sim/seed';
+import { seededRevisions } from '../platform-sim/seed';
 import { ensureBackupBucket, seedInstanceTables } from '../scripts/seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 import { seedForTest } from '../test-support/seed';
@@ -29,7 +29,7 @@ describe('instance status workflow (real Temporal, dynalite, moto)', () => {
       name: `virtual-coffee-${instance}`,
       exists: true,
       targetRevision: 'main',
-      syncedRevision: SEEDED_REVISIONS[2],
+      syncedRevision: seededRevisions()[2],
       syncStatus: 'Synced',
       health: 'Healthy',
       automatedSync: true,
@@ -39,7 +39,7 @@ describe('instance status workflow (real Temporal, dynalite, moto)', () => {
       ['virtual-coffee-api', 3, 3, true],
       ['virtual-coffee-frontend', 1, 1, true],
     ]);
-    expect(report.deployments[0]?.images).toEqual([`ghcr.io/virtual-coffee/api:${SEEDED_REVISIONS[2].slice(0, 7)}`]);
+    expect(report.deployments[0]?.images).toEqual(['ghcr.io/virtual-coffee/api:1.2.0']);
     expect(report.tables.map((t) => [t.tableName, t.exists, t.status, t.itemCount])).toEqual([
       [`users-${instance}`, true, 'ACTIVE', 37],
       [`matches-${instance}`, true, 'ACTIVE', 12],

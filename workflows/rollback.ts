@@ -30,18 +30,61 @@ export function pollRollout(timeoutMs: number, summary: string): Activities['che
       initialInterval: '2 seconds',
       backoffCoefficient: 1,
       maximumInterval: '2 seconds',
-      nonRetryableErrorTypes: ['SyncFailed', 'Degraded', 'ApplicationNotFoundError'],
+      nonRetryableErrorTypes: ['SyncFailed', 'SyncLost', 'Degraded', 'ApplicationNotFoundError'],
     },
   }).checkRollout;
+}
+
+function pollNoOperation(timeoutMs: number, summary: string): Activities['checkNoOperation'] {
+  return proxyActivities<Activities>({
+    summary,
+    scheduleToCloseTimeout: timeoutMs,
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 1, maximumInterval: '2 seconds', nonRetryableErrorTypes: ['ApplicationNotFoundError'] },
+  }).checkNoOperation;
+}
+
+/** What a timed-out poll last saw (its heartbeat), for the report. */
+function lastSeen(err: TimeoutFailure): string {
+  const details = err.lastHeartbeatDetails as { waitingFor?: string; lastOperation?: { message?: string } } | undefined;
+  return details?.waitingFor ?? details?.lastOperation?.message ?? '';
 }
 
 /** Why a wait ended without success, in words for the report. */
 export function rolloutFailureReason(err: unknown, timeoutMs: number): string {
   if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
-    return `the rollout did not finish within ${Math.round(timeoutMs / 1000)}s`;
+    const seen = lastSeen(err.cause);
+    return `the rollout did not finish within ${Math.round(timeoutMs / 1000)}s${seen ? ` (last: ${seen})` : ''}`;
   }
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.message;
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Requests a change once no operation is in progress: Argo CD drops a sync requested while another
+ * runs, so a running one (a failing sync that retries included) is waited out, up to `timeoutMs`, and
+ * the change is refused if it does not end. `change` re-checks the plan and patches; should an
+ * operation start between the wait and the patch, the wait starts over.
+ */
+export async function whenNoOperation<T>(application: string, instance: string, timeoutMs: number, change: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pollNoOperation(timeoutMs, `Wait until ${application} has no operation in progress`)(instance);
+    } catch (err) {
+      const still = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure ? lastSeen(err.cause) : rolloutFailureReason(err, timeoutMs);
+      throw ApplicationFailure.create({
+        type: 'OperationInProgress',
+        message: `${application} still has an operation in progress after ${Math.round(timeoutMs / 1000)}s (${still}); nothing was changed, as a sync requested now would be dropped`,
+        nonRetryable: true,
+      });
+    }
+    try {
+      return await change();
+    } catch (err) {
+      const raced = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'OperationInProgress';
+      if (!raced || attempt >= 3) throw err;
+    }
+  }
 }
 
 export async function rollback(input: RollbackInput): Promise<RunbookResult<RollbackDetails>> {
@@ -82,39 +125,44 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
     const approvedAt = new Date().toISOString();
 
     const requester = input.options.requestedBy.user;
-    const change = await runbook.step('patch', async () => {
-      const live = await inspectApplication(instance);
-      // Owners too: an Application adopted by an ApplicationSet or a parent app after the approval
-      // would have its rollback undone by the parent, which is not what was approved.
-      runbook.confirmUnchanged(`Application ${plan.application}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
-      const result = await activity('setDesiredRevision', `Set ${plan.application} to ${plan.to.revision.slice(0, 12)}`)({
-        instance,
-        changeId: `${info.workflowId}/${info.runId}/rollback`,
-        expectedDesiredRevision: plan.from.desiredRevision,
-        toRevision: plan.to.revision,
-        requestSyncOf: plan.syncMode === 'explicit-operation' ? plan.to.revision : undefined,
-        initiatedBy: `vcp-runbooks:${requester}`,
-        reason,
-        approval: runbook.approvalEvidence(),
-        // Remember what the pin replaced, so unpin can return to it (kept when already pinned).
-        annotations: app.pinnedFrom ? { [PINNED_BY]: info.workflowId } : { [PINNED_FROM]: plan.from.desiredRevision, [PINNED_BY]: info.workflowId },
-      });
-      runbook.recordChange({
-        object: `applications.argoproj.io/argocd/${plan.application}`,
-        action: `set spec.source.targetRevision${plan.syncMode === 'explicit-operation' ? ' and request operation.sync' : ''}`,
-        before: plan.from.desiredRevision,
-        after: plan.to.revision,
-      });
-      return result;
-    });
+    const changeId = `${info.workflowId}/${info.runId}/rollback`;
+    const change = await runbook.step('patch', () =>
+      whenNoOperation(plan.application, instance, timeoutMs, async () => {
+        const live = await inspectApplication(instance);
+        // Owners too: an Application adopted by an ApplicationSet or a parent app after the approval
+        // would have its rollback undone by the parent, which is not what was approved.
+        runbook.confirmUnchanged(`Application ${plan.application}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
+        const result = await activity('setDesiredRevision', `Set ${plan.application} to ${plan.to.revision.slice(0, 12)} and sync it`)({
+          instance,
+          changeId,
+          expectedDesiredRevision: plan.from.desiredRevision,
+          toRevision: plan.to.revision,
+          requestSyncOf: plan.to.revision,
+          prune: plan.sync.prune,
+          initiatedBy: `vcp-runbooks:${requester}`,
+          reason,
+          approval: runbook.approvalEvidence(),
+          // Remember what the pin replaced, so unpin can return to it (kept when already pinned).
+          annotations: app.pinnedFrom ? { [PINNED_BY]: info.workflowId } : { [PINNED_FROM]: plan.from.desiredRevision, [PINNED_BY]: info.workflowId },
+        });
+        runbook.recordChange({
+          object: `applications.argoproj.io/argocd/${plan.application}`,
+          action: `set spec.source.targetRevision and request operation.sync${plan.sync.prune ? ' with prune' : ''}`,
+          before: plan.from.desiredRevision,
+          after: plan.to.revision,
+        });
+        return result;
+      }),
+    );
 
     let final;
     try {
       final = await runbook.step('wait', () =>
         pollRollout(timeoutMs, `Wait for ${plan.application} to sync ${plan.to.revision.slice(0, 12)}`)({
           instance,
+          changeId: change.changeId,
           revision: plan.to.revision,
-          previousOperationStartedAt: change.previousOperationStartedAt,
+          prune: plan.sync.prune,
         }),
       );
     } catch (err) {
@@ -138,7 +186,12 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
         syncedAt: final.lastOperation?.finishedAt ?? new Date().toISOString(),
         rolloutSeconds: Math.round((Date.now() - Date.parse(change.changedAt)) / 1000),
       },
-      final: { syncStatus: final.syncStatus, health: final.health, syncedRevision: final.syncedRevision },
+      final: {
+        syncStatus: final.syncStatus,
+        health: final.health,
+        syncedRevision: final.syncedRevision,
+        ...(final.leftToPrune.length > 0 ? { leftToPrune: final.leftToPrune } : {}),
+      },
     };
   });
 }
@@ -156,27 +209,33 @@ async function revert(
   const info = workflowInfo();
   const original = plan.from.syncedRevision;
   try {
-    const change = await activity('setDesiredRevision', `Revert ${plan.application} to ${plan.from.desiredRevision}`)({
-      instance,
-      changeId: `${info.workflowId}/${info.runId}/revert`,
-      expectedDesiredRevision: plan.to.revision,
-      toRevision: plan.from.desiredRevision,
-      requestSyncOf: plan.syncMode === 'explicit-operation' ? original : undefined,
-      initiatedBy: `vcp-runbooks:${requester}`,
-      reason: `revert: ${why} (${reason})`,
-      approval: runbook.approvalEvidence(),
-      annotations: { [PINNED_FROM]: null, [PINNED_BY]: null },
-    });
-    runbook.recordChange({
-      object: `applications.argoproj.io/argocd/${plan.application}`,
-      action: 'revert spec.source.targetRevision',
-      before: plan.to.revision,
-      after: plan.from.desiredRevision,
+    // The sync goes to what ran before (not the branch's head, which may have moved since the plan).
+    const change = await whenNoOperation(plan.application, instance, timeoutMs, async () => {
+      const result = await activity('setDesiredRevision', `Revert ${plan.application} to ${plan.from.desiredRevision}`)({
+        instance,
+        changeId: `${info.workflowId}/${info.runId}/revert`,
+        expectedDesiredRevision: plan.to.revision,
+        toRevision: plan.from.desiredRevision,
+        requestSyncOf: original ?? plan.from.desiredRevision,
+        prune: plan.sync.prune,
+        initiatedBy: `vcp-runbooks:${requester}`,
+        reason: `revert: ${why} (${reason})`,
+        approval: runbook.approvalEvidence(),
+        annotations: { [PINNED_FROM]: null, [PINNED_BY]: null },
+      });
+      runbook.recordChange({
+        object: `applications.argoproj.io/argocd/${plan.application}`,
+        action: 'revert spec.source.targetRevision and request operation.sync',
+        before: plan.to.revision,
+        after: plan.from.desiredRevision,
+      });
+      return result;
     });
     await pollRollout(timeoutMs, `Wait for ${plan.application} to sync back to ${original?.slice(0, 12) ?? plan.from.desiredRevision}`)({
       instance,
+      changeId: change.changeId,
       revision: original,
-      previousOperationStartedAt: change.previousOperationStartedAt,
+      prune: plan.sync.prune,
     });
   } catch (err) {
     const revertWhy = rolloutFailureReason(err, timeoutMs);

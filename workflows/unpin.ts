@@ -9,7 +9,7 @@ import { InvalidInputError, validateInstanceName } from '../common/instance';
 import { plannedState, validateReason } from '../common/rollback';
 import type { UnpinInput } from '../common/rollback';
 import type { RunbookResult } from '../common/runbook';
-import { pollRollout, rolloutFailureReason } from './rollback';
+import { pollRollout, rolloutFailureReason, whenNoOperation } from './rollback';
 import { activity, Runbook } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
 
@@ -51,29 +51,31 @@ export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetai
       if (!COMMIT.test(app.desiredRevision)) throw new InvalidInputError(`${app.name} is not pinned: it follows ${app.desiredRevision}`);
       return wanted;
     });
-    const plan = { application: app.name, from: app.desiredRevision, to: branch, planned: plannedState(app) };
+    const plan = { application: app.name, from: app.desiredRevision, to: branch, prune: app.prune, planned: plannedState(app) };
     await runbook.step('approve', () => runbook.approve(plan));
-    const change = await runbook.step('patch', async () => {
-      const live = await activity('inspectApplication', 'Re-read the Application')(instance);
-      runbook.confirmUnchanged(`Application ${app.name}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
-      const result = await activity('setDesiredRevision', `Set ${app.name} to follow ${branch}`)({
-        instance,
-        changeId: `${info.workflowId}/${info.runId}/unpin`,
-        expectedDesiredRevision: app.desiredRevision,
-        toRevision: branch,
-        // Always request the sync: if the branch head is the pinned commit, nothing would sync by itself.
-        requestSyncOf: branch,
-        initiatedBy: `vcp-runbooks:${input.options.requestedBy.user}`,
-        reason,
-        approval: runbook.approvalEvidence(),
-        annotations: { 'vcp-runbooks.io/pinned-from': null, 'vcp-runbooks.io/pinned-by': null },
-      });
-      runbook.recordChange({ object: `applications.argoproj.io/argocd/${app.name}`, action: 'set spec.source.targetRevision', before: app.desiredRevision, after: branch });
-      return result;
-    });
+    const change = await runbook.step('patch', () =>
+      whenNoOperation(app.name, instance, timeoutMs, async () => {
+        const live = await activity('inspectApplication', 'Re-read the Application')(instance);
+        runbook.confirmUnchanged(`Application ${app.name}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
+        const result = await activity('setDesiredRevision', `Set ${app.name} to follow ${branch} and sync it`)({
+          instance,
+          changeId: `${info.workflowId}/${info.runId}/unpin`,
+          expectedDesiredRevision: app.desiredRevision,
+          toRevision: branch,
+          requestSyncOf: branch,
+          prune: plan.prune,
+          initiatedBy: `vcp-runbooks:${input.options.requestedBy.user}`,
+          reason,
+          approval: runbook.approvalEvidence(),
+          annotations: { 'vcp-runbooks.io/pinned-from': null, 'vcp-runbooks.io/pinned-by': null },
+        });
+        runbook.recordChange({ object: `applications.argoproj.io/argocd/${app.name}`, action: 'set spec.source.targetRevision and request operation.sync', before: app.desiredRevision, after: branch });
+        return result;
+      }),
+    );
     try {
       const final = await runbook.step('wait', () =>
-        pollRollout(timeoutMs, `Wait for ${app.name} to sync ${branch}`)({ instance, previousOperationStartedAt: change.previousOperationStartedAt }),
+        pollRollout(timeoutMs, `Wait for ${app.name} to sync ${branch}`)({ instance, changeId: change.changeId, prune: plan.prune }),
       );
       return { application: app.name, from: app.desiredRevision, to: branch, syncedRevision: final.syncedRevision };
     } catch (err) {

@@ -1,54 +1,39 @@
 /**
- * What the rollback does to an Argo CD Application: read it, change its desired revision (with an
- * explicit sync request when automated sync is off), and wait until a sync that started after the
- * change has finished at that revision with the instance healthy.
+ * What the rollback and unpin do to an Argo CD Application: read it, wait until no operation is in
+ * progress, change its desired revision together with a sync operation of their own, and wait until
+ * that operation has finished at the revision with the instance healthy (common/argocd.ts judges).
  */
-import { heartbeat } from '@temporalio/activity';
+import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
+import type { V1Deployment } from '@kubernetes/client-node';
 import type { KubeClients } from './client';
 import { getOrUndefined, MERGE_PATCH } from './client';
 import { deploymentAvailable } from './platform';
+import { assessRollout, describeOperation, snapshotOf, SYNC_CHANGE_INFO } from '../../common/argocd';
+import type { DeploymentView } from '../../common/argocd';
 import { argoApplicationName } from '../../common/instance';
 import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS } from '../../common/platform';
 import type { Application } from '../../common/platform';
-import type { ApplicationSnapshot, RevisionChange, RolloutState } from '../../common/rollback';
+import type { ApplicationSnapshot, RevisionChange, RolloutExpectation, RolloutState } from '../../common/rollback';
+
+export { snapshotOf } from '../../common/argocd';
 
 /** Annotations the runbook leaves on the Application: what a pin replaced, and which change it made. */
 export const ROLLBACK_ANNOTATIONS = {
   pinnedFrom: 'vcp-runbooks.io/pinned-from',
   pinnedBy: 'vcp-runbooks.io/pinned-by',
   changeId: 'vcp-runbooks.io/change-id',
-  previousOperation: 'vcp-runbooks.io/previous-operation-started-at',
 } as const;
 
 export class ApplicationNotFoundError extends Error {
   override readonly name = 'ApplicationNotFoundError';
 }
 
-export function snapshotOf(app: Application): ApplicationSnapshot {
-  const automated = app.spec.syncPolicy?.automated;
-  const owners = (app.metadata.ownerReferences ?? []).map((o) => ({ kind: o.kind, name: o.name }));
-  const trackingId = app.metadata.annotations?.['argocd.argoproj.io/tracking-id'];
-  if (trackingId) owners.push({ kind: 'Application', name: trackingId.split(':')[0] ?? trackingId });
-  const op = app.status?.operationState;
-  return {
-    name: app.metadata.name,
-    namespace: app.spec.destination.namespace,
-    resourceVersion: app.metadata.resourceVersion ?? '',
-    desiredRevision: app.spec.sources?.[0]?.targetRevision ?? app.spec.source?.targetRevision ?? 'HEAD',
-    syncedRevision: app.status?.sync?.revision,
-    syncStatus: app.status?.sync?.status ?? 'Unknown',
-    health: app.status?.health?.status ?? 'Unknown',
-    history: (app.status?.history ?? []).map((h) => ({ id: h.id, revision: h.revision ?? h.revisions?.[0] ?? '', deployedAt: h.deployedAt })),
-    automatedSync: automated !== undefined && automated.enabled !== false,
-    selfHeal: Boolean(automated?.selfHeal),
-    multiSource: (app.spec.sources?.length ?? 0) > 0,
-    owners,
-    pinnedFrom: app.metadata.annotations?.[ROLLBACK_ANNOTATIONS.pinnedFrom],
-    lastOperation: op
-      ? { phase: op.phase, revision: op.syncResult?.revision ?? op.operation.sync?.revision, startedAt: op.startedAt, finishedAt: op.finishedAt, message: op.message }
-      : undefined,
-  };
+function deploymentView(name: string, d: V1Deployment | undefined): DeploymentView {
+  if (!d) return { name, exists: false, available: false };
+  const current = (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0);
+  const stalled = d.status?.conditions?.find((c) => c.type === 'Progressing' && c.status === 'False' && c.reason === 'ProgressDeadlineExceeded');
+  return { name, exists: true, available: deploymentAvailable(d), progressDeadlineExceeded: current && stalled ? (stalled.message ?? 'no message') : undefined };
 }
 
 export function createArgoCdActivities({ kube }: { kube: KubeClients }) {
@@ -74,15 +59,35 @@ export function createArgoCdActivities({ kube }: { kube: KubeClients }) {
     },
 
     /**
-     * Sets the desired revision with a JSON merge patch, and asks for a sync when automated sync is
-     * off (a refresh alone only re-evaluates). Idempotent: the change ID stored with the patch makes
-     * a retried attempt return the first attempt's result instead of requesting another sync.
+     * One poll of "no operation in progress": a sync requested now would be dropped. "Still running"
+     * throws a retryable failure, so the retry policy waits it out (a failing sync that retries too).
      */
-    async setDesiredRevision(change: RevisionChange): Promise<{ previousOperationStartedAt?: string; changedAt: string }> {
+    async checkNoOperation(instance: string): Promise<ApplicationSnapshot> {
+      const s = snapshotOf(await read(instance));
+      if (s.operationInProgress) {
+        heartbeat(s);
+        throw ApplicationFailure.create({
+          type: 'OperationInProgress',
+          message: `${s.name} has ${describeOperation(s)}`,
+          details: [s],
+          category: ApplicationFailureCategory.BENIGN,
+        });
+      }
+      return s;
+    },
+
+    /**
+     * Sets the desired revision and requests a sync of the change's revision in one JSON merge patch,
+     * refusing while an operation is in progress (Argo CD would drop the request). Argo CD starts no
+     * sync by itself when the manifests do not change, so the sync is always requested; it prunes as
+     * the plan says and carries the change ID in `operation.info`, which the controller copies into
+     * operationState: the wait recognizes its own sync by it. Idempotent: a retried attempt finds the
+     * change ID on the Application and requests nothing more.
+     */
+    async setDesiredRevision(change: RevisionChange): Promise<{ changeId: string; changedAt: string }> {
       const app = await read(change.instance);
-      const annotations = app.metadata.annotations ?? {};
-      if (annotations[ROLLBACK_ANNOTATIONS.changeId] === change.changeId) {
-        return { previousOperationStartedAt: annotations[ROLLBACK_ANNOTATIONS.previousOperation] || undefined, changedAt: new Date().toISOString() };
+      if (app.metadata.annotations?.[ROLLBACK_ANNOTATIONS.changeId] === change.changeId) {
+        return { changeId: change.changeId, changedAt: new Date().toISOString() };
       }
       const current = snapshotOf(app);
       if (current.desiredRevision !== change.expectedDesiredRevision) {
@@ -92,76 +97,60 @@ export function createArgoCdActivities({ kube }: { kube: KubeClients }) {
           nonRetryable: true,
         });
       }
-      const previousOperationStartedAt = app.status?.operationState?.startedAt;
+      if (current.operationInProgress) {
+        throw ApplicationFailure.create({
+          type: 'OperationInProgress',
+          message: `${current.name} has ${describeOperation(current)}; a sync requested now would be dropped`,
+          nonRetryable: true,
+          details: [current],
+        });
+      }
       const source = current.multiSource
         ? { sources: (app.spec.sources ?? []).map((s, i) => (i === 0 ? { ...s, targetRevision: change.toRevision } : s)) }
         : { source: { targetRevision: change.toRevision } };
-      const body: Record<string, unknown> = {
+      const body = {
         metadata: {
-          // Optimistic concurrency: if the Application changed since the read, the patch fails and is retried.
+          // Optimistic concurrency: if the Application changed since the read (an operation started), the patch fails and is retried.
           resourceVersion: app.metadata.resourceVersion,
-          annotations: {
-            [ROLLBACK_ANNOTATIONS.changeId]: change.changeId,
-            [ROLLBACK_ANNOTATIONS.previousOperation]: previousOperationStartedAt ?? '',
-            ...change.annotations,
-          },
+          annotations: { [ROLLBACK_ANNOTATIONS.changeId]: change.changeId, ...change.annotations },
         },
         spec: source,
-      };
-      if (change.requestSyncOf) {
-        body.operation = {
-          sync: { revision: change.requestSyncOf },
+        operation: {
+          sync: { revision: change.requestSyncOf, prune: change.prune, ...(current.syncOptions.length > 0 ? { syncOptions: current.syncOptions } : {}) },
           initiatedBy: { username: change.initiatedBy },
-          info: [{ name: 'Reason', value: change.reason }],
-        };
-      }
+          info: [
+            { name: 'Reason', value: change.reason },
+            { name: SYNC_CHANGE_INFO, value: change.changeId },
+          ],
+        },
+      };
       await kube.custom.patchNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: current.name, body }, MERGE_PATCH);
-      return { previousOperationStartedAt, changedAt: new Date().toISOString() };
+      return { changeId: change.changeId, changedAt: new Date().toISOString() };
     },
 
     /**
-     * One poll of the rollout: succeeds once a sync that started after the change has Succeeded at the
-     * revision, the app is Synced and Healthy, and every Deployment is available. "Not yet" throws a
-     * retryable failure, so the activity's retry policy does the polling; a failed sync or Degraded
-     * health is final.
+     * One poll of the rollout (see assessRollout): "not yet" throws a retryable failure, so the
+     * activity's retry policy does the polling, and the heartbeat keeps what it waits for, which a
+     * timeout reports; a failure Argo CD reports is final, with its reason.
      */
-    async checkRollout(expect: { instance: string; revision?: string; previousOperationStartedAt?: string }): Promise<RolloutState> {
+    async checkRollout(expect: RolloutExpectation): Promise<RolloutState> {
       const app = await read(expect.instance);
-      const s = snapshotOf(app);
-      const op = s.lastOperation;
-      const newOperation =
-        op !== undefined &&
-        op.startedAt !== expect.previousOperationStartedAt &&
-        (expect.previousOperationStartedAt === undefined || Date.parse(op.startedAt) >= Date.parse(expect.previousOperationStartedAt));
-      const state: RolloutState = { ...s, deploymentsAvailable: false, newOperation };
-      // Without an expected revision (following a branch again), the new operation's revision is the target.
-      const revision = expect.revision ?? op?.revision ?? '';
-      heartbeat(state);
-      if (newOperation && op.revision === revision && (op.phase === 'Failed' || op.phase === 'Error')) {
-        throw ApplicationFailure.create({ type: 'SyncFailed', message: `sync to ${revision} failed: ${op.message ?? op.phase}`, nonRetryable: true, details: [state] });
+      const namespace = app.spec.destination.namespace ?? expect.instance;
+      const deployments = await Promise.all(
+        INSTANCE_DEPLOYMENTS.map(async (name) => deploymentView(name, await getOrUndefined(kube.apps.readNamespacedDeployment({ name, namespace })))),
+      );
+      // What an earlier attempt of this poll saw (its heartbeat): whether this change's sync had succeeded.
+      const earlier = activityInfo().heartbeatDetails as Partial<RolloutState> | undefined;
+      const verdict = assessRollout(app, deployments, { ...expect, oursSucceeded: expect.oursSucceeded === true || earlier?.oursSucceeded === true });
+      heartbeat(verdict.state);
+      if (verdict.kind === 'failed') {
+        throw ApplicationFailure.create({ type: verdict.type, message: verdict.message, nonRetryable: true, details: [verdict.state] });
       }
-      if (newOperation && op.phase === 'Succeeded' && op.revision === revision && s.health === 'Degraded') {
-        throw ApplicationFailure.create({ type: 'Degraded', message: `${s.name} is Degraded at ${revision}`, nonRetryable: true, details: [state] });
-      }
-      const namespace = s.namespace ?? expect.instance;
-      state.deploymentsAvailable = (
-        await Promise.all(
-          INSTANCE_DEPLOYMENTS.map(async (name) => {
-            const d = await getOrUndefined(kube.apps.readNamespacedDeployment({ name, namespace }));
-            return d !== undefined && deploymentAvailable(d);
-          }),
-        )
-      ).every(Boolean);
-      const done =
-        newOperation && op.phase === 'Succeeded' && op.revision === revision && s.syncedRevision === revision && s.syncStatus === 'Synced' && s.health === 'Healthy' && state.deploymentsAvailable;
-      if (!done) {
-        const why = !newOperation
-          ? 'no sync has started since the change'
-          : `operation ${op.phase} at ${op.revision ?? '?'}, sync ${s.syncStatus} at ${s.syncedRevision ?? '?'}, health ${s.health}, deployments ${state.deploymentsAvailable ? 'available' : 'not available'}`;
+      if (verdict.kind === 'waiting') {
         // Benign: "not yet" is the normal answer of a poll, not an error to log or count.
-        throw ApplicationFailure.create({ type: 'RolloutNotReady', message: `not ready yet: ${why}`, details: [state], category: ApplicationFailureCategory.BENIGN });
+        throw ApplicationFailure.create({ type: 'RolloutNotReady', message: `not ready yet: ${verdict.why}`, details: [verdict.state], category: ApplicationFailureCategory.BENIGN });
       }
-      return state;
+      return verdict.state;
     },
   };
 }

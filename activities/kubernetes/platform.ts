@@ -4,7 +4,7 @@ import type { KubeClients } from './client';
 import { getOrUndefined } from './client';
 import type { ApplicationStatus, DeploymentStatus } from '../../common/definitions';
 import { argoApplicationName } from '../../common/instance';
-import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS } from '../../common/platform';
+import { APPLICATION, ARGOCD_NAMESPACE, deployedRevision, INSTANCE_DEPLOYMENTS } from '../../common/platform';
 import type { Application } from '../../common/platform';
 
 /** Rolled out and available: the controller saw the latest spec, every replica is updated and available, no old ones linger. */
@@ -27,7 +27,7 @@ export function summarizeApplication(name: string, app: Application | undefined)
     name,
     exists: true,
     targetRevision: app.spec.sources?.[0]?.targetRevision ?? app.spec.source?.targetRevision,
-    syncedRevision: app.status?.sync?.revision,
+    syncedRevision: deployedRevision(app),
     syncStatus: app.status?.sync?.status ?? 'Unknown',
     health: app.status?.health?.status ?? 'Unknown',
     automatedSync: automated !== undefined && automated.enabled !== false,

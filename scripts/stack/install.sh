@@ -55,15 +55,43 @@ install_kwok() {
   install_once "$KWOK_DIR" "kwok-$KWOK_VERSION" "$STACK_DIR/kube/install-kwok.sh" "$KWOK_VERSION" "$KWOK_DIR"
 }
 
+install_argocd() {
+  install_once "$ARGOCD_DIR" "argocd-$ARGOCD_VERSION" \
+    "$STACK_DIR/build-argocd.sh" "$ARGOCD_VERSION" "$ARGOCD_GO_TOOLCHAIN" "$ARGOCD_DIR"
+}
+
+# Argo CD's repo server runs git; its controller caches in Redis and runs in a network namespace of
+# its own (unshare, ip), reached through socat (scripts/stack/argocd/up.sh). From Debian, once.
+install_debian_packages() {
+  local missing=()
+  command -v git >/dev/null || missing+=(git)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v socat >/dev/null || missing+=(socat)
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v unshare >/dev/null || missing+=(util-linux)
+  [ "${#missing[@]}" = 0 ] && return 0
+  command -v apt-get >/dev/null || die "install ${missing[*]} (Debian packages) first"
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  log "installing ${missing[*]} with apt-get"
+  exec 8>"$VCP_CACHE_DIR/apt.lock"
+  flock 8
+  "${sudo[@]}" apt-get update -qq >"$VCP_CACHE_DIR/logs/apt.log" 2>&1 &&
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$VCP_CACHE_DIR/logs/apt.log" 2>&1 ||
+    { tail -n 20 "$VCP_CACHE_DIR/logs/apt.log" >&2; die "apt-get install ${missing[*]} failed"; }
+}
+
 command -v go >/dev/null || die "go is required to build the Temporal CLI and the Kubernetes control plane"
 command -v python3 >/dev/null || die "python3 is required for moto"
 
+install_debian_packages
 pids=()
 install_temporal & pids+=($!)
 install_moto & pids+=($!)
 install_kine & pids+=($!)
 install_kwok & pids+=($!)
 install_kubernetes & pids+=($!)
+install_argocd & pids+=($!)
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || die "some tools failed to install (see above)"

@@ -31,6 +31,12 @@ PORT_APISERVER=${VCP_PORT_APISERVER:-$((6443 + PORT_OFFSET))}
 PORT_KWOK=${VCP_PORT_KWOK:-$((10250 + PORT_OFFSET))}
 PORT_CONTROLLER_MANAGER=${VCP_PORT_CONTROLLER_MANAGER:-$((10257 + PORT_OFFSET))}
 PORT_SCHEDULER=${VCP_PORT_SCHEDULER:-$((10259 + PORT_OFFSET))}
+# Argo CD: its Redis (not 6379, which a system Redis may hold), repo server, and both metrics endpoints
+# (the controller's inside its own network namespace).
+PORT_REDIS=${VCP_PORT_REDIS:-$((6380 + PORT_OFFSET))}
+PORT_ARGOCD_REPO_SERVER=${VCP_PORT_ARGOCD_REPO_SERVER:-$((8081 + PORT_OFFSET))}
+PORT_ARGOCD_REPO_SERVER_METRICS=${VCP_PORT_ARGOCD_REPO_SERVER_METRICS:-$((8084 + PORT_OFFSET))}
+PORT_ARGOCD_CONTROLLER_METRICS=${VCP_PORT_ARGOCD_CONTROLLER_METRICS:-$((8082 + PORT_OFFSET))}
 for port_var in "${!PORT_@}"; do
   [ "$port_var" = PORT_OFFSET ] && continue
   if ! [ "${!port_var}" -ge 1 ] 2>/dev/null || [ "${!port_var}" -gt 65535 ]; then
@@ -45,6 +51,7 @@ MOTO_DIR="$VCP_CACHE_DIR/moto-$MOTO_VERSION"
 KUBERNETES_DIR="$VCP_CACHE_DIR/kubernetes-$KUBERNETES_VERSION"
 KINE_DIR="$VCP_CACHE_DIR/kine-$KINE_VERSION"
 KWOK_DIR="$VCP_CACHE_DIR/kwok-$KWOK_VERSION"
+ARGOCD_DIR="$VCP_CACHE_DIR/argocd-$ARGOCD_VERSION"
 KUBE_DIR="$STATE_DIR/kube"
 
 # The search attributes the workflows set (common/definitions.ts); name=Type as the CLI takes them.

@@ -70,6 +70,8 @@ wait_until 30 "dynalite (127.0.0.1:$PORT_DYNALITE)" port_open "$PORT_DYNALITE" |
 
 # shellcheck source=kube/up.sh
 . "$STACK_DIR/kube/up.sh"
+# shellcheck source=argocd/up.sh
+. "$STACK_DIR/argocd/up.sh"
 
 # The ports in use, so scripts/stack/restart.sh checks the same ones whatever overrides were given.
 for var in "${!PORT_@}"; do printf '%s=%s\n' "$var" "${!var}"; done >"$STATE_DIR/ports.env"
@@ -92,12 +94,13 @@ VCP_BACKUP_BUCKET=vcp-runbooks-backups
 VCP_METRICS_ADDRESS=127.0.0.1:$PORT_WORKER_METRICS
 KUBECONFIG=$KUBE_DIR/admin.kubeconfig
 KUBECTL=$KUBECTL
+VCP_PLATFORM_GIT_DIR=$PLATFORM_GIT_DIR
 ENV
 
-# The platform's CRDs and the simulated Argo CD / Crossplane / pod logs (test and demo infrastructure).
+# The platform's CRDs and the simulated Crossplane / pod logs (test and demo infrastructure).
 kubectl apply -f "$PROJECT_DIR/platform-sim/crds/" >/dev/null
 kubectl wait --for condition=established --timeout=60s \
-  crd/applications.argoproj.io crd/virtualcoffeedynamodbclaims.virtualcoffee.io \
+  crd/virtualcoffeedynamodbclaims.virtualcoffee.io \
   crd/xvirtualcoffeedynamodbs.virtualcoffee.io crd/tables.dynamodb.aws.upbound.io >/dev/null
 mkdir -p "$STATE_DIR/pod-logs"
 start platform-sim bash -c "set -a; . '$ENV_FILE'; set +a; export VCP_SIM_LOG_DIR='$STATE_DIR/pod-logs'; cd '$PROJECT_DIR'; exec node_modules/.bin/tsx platform-sim/main.ts"

@@ -5,29 +5,20 @@
  * one-destructive-run-per-instance rule.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
   log,
   patched,
-  proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ActivityOptions } from '@temporalio/workflow';
-import type { RetryPolicy } from '@temporalio/common';
-import type { Activities } from '../../activities';
-import { effectivePolicy, PolicyLoosened } from '../../common/approval';
-import type { ApprovalPolicy, ApproverKeyring } from '../../common/approval';
-import { StartRequestRefused, verifyStartRequest } from '../../common/start-request';
 import type { AuthenticatedRequester } from '../../common/start-request';
 import { planDigest } from '../../common/canonical';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS, RUNBOOK_STEP } from '../../common/definitions';
-import { alertNotificationSignal, destructiveWorkflowId, MAX_LISTED_ALERT_EPISODES, progressQuery } from '../../common/runbook';
+import { alertNotificationSignal, MAX_LISTED_ALERT_EPISODES, progressQuery } from '../../common/runbook';
 import type {
   ApprovalProgress,
   ApprovalRecord,
@@ -35,24 +26,25 @@ import type {
   AuditRecord,
   ChangeRecord,
   ProgressSnapshot,
-  RunbookOptions,
   RunbookOutcome,
   RunbookResult,
   RunbookStatus,
   StepProgress,
 } from '../../common/runbook';
 import { ApprovalGate } from './approval-gate';
-import { OUTAGE_RETRY } from './retry';
-import type { RunbookNotification } from '../../activities/runbook';
+import { renderDetails } from './details';
+import { activity, localActivity } from './proxies';
+import { approvalSettings, authenticateStart, loadApprovalConfig } from './start-checks';
 
-/** An activity proxy whose calls carry a one-line summary the Temporal UI shows. */
-export function activity<K extends keyof Activities>(
-  name: K,
-  summary: string,
-  options: ActivityOptions = { startToCloseTimeout: '1 minute', retry: OUTAGE_RETRY },
-): Activities[K] {
-  return proxyActivities<Activities>({ ...options, summary })[name];
-}
+import { failureReason, requireDestructiveLock, requireUnchanged } from './checks';
+import { notifyRun } from './notify';
+import { RunbookStopped, STATUS_OF } from './definition';
+import type { Approved, RunbookDefinition } from './definition';
+
+export { activity } from './proxies';
+export { RunbookStopped } from './definition';
+export type { Approved, RunbookDefinition } from './definition';
+import type { RunbookNotification } from '../../activities/runbook';
 
 /**
  * The run's last two calls (audit record, outcome notification) as local activities run side by
@@ -68,52 +60,6 @@ export const LOCAL_FINISH_PATCH = 'runbook-local-finish';
  * configured policy. Runs started before these checks replay without them.
  */
 export const START_CHECKS_PATCH = 'runbook-start-checks';
-
-/** The audit record must be written even when S3 is down for a while: it retries as the steps do. */
-function localActivity<K extends keyof Activities>(name: K, summary: string, retry: RetryPolicy = OUTAGE_RETRY): Activities[K] {
-  return proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', retry, summary })[name];
-}
-
-/** Ends a run early but normally: a rejection, a timeout, or a dry run that has its plan. */
-export class RunbookStopped extends Error {
-  override readonly name = 'RunbookStopped';
-  constructor(
-    readonly outcome: Extract<RunbookOutcome, 'rejected' | 'timed-out' | 'planned'>,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const STATUS_OF: Record<RunbookOutcome, RunbookStatus> = {
-  succeeded: 'Succeeded',
-  failed: 'Failed',
-  rejected: 'Rejected',
-  'timed-out': 'TimedOut',
-  cancelled: 'Cancelled',
-  planned: 'Planned',
-};
-
-export interface RunbookDefinition {
-  /** The runbook's name, as in RUNBOOKS; also the approval policy's key. */
-  name: string;
-  title: string;
-  instance: string;
-  steps: { name: string; title: string }[];
-  options: RunbookOptions;
-  /** Destructive runbooks must run under destructiveWorkflowId(instance). */
-  destructive: boolean;
-  /** The workflow's input exactly as started: its signature is verified over all of it. */
-  startInput: { options: RunbookOptions };
-}
-
-export interface Approved {
-  inputs: Record<string, string>;
-  approvedDigest: string;
-  approval: ApprovalProgress;
-  /** What destructive activities verify for themselves before acting. */
-  evidence: ApprovalEvidence;
-}
 
 export class Runbook {
   private status: RunbookStatus = 'Running';
@@ -265,7 +211,7 @@ export class Runbook {
   }
 
   private async awaitApproval(digest: string, announcement: string, approved: unknown): Promise<Approved> {
-    const { keyring, policy } = await this.approvalSettings();
+    const { keyring, policy } = await approvalSettings(this.definition.name, this.definition.options.approvalPolicy);
     this.earlierApprovals = [...this.audit.approvals];
     await this.notify('approval-requested', announcement);
     const recheck = this.requester !== undefined;
@@ -274,7 +220,7 @@ export class Runbook {
       policy,
       keyring,
       requester: this.requester ?? { user: this.definition.options.requestedBy.user, authenticated: false },
-      currentKeyring: recheck ? async () => (await this.loadApprovalConfig()).keyring : undefined,
+      currentKeyring: recheck ? async () => (await loadApprovalConfig(this.definition.name)).keyring : undefined,
       onReminder: (remainingMs) =>
         this.notify('approval-reminder', `${this.describe()} still waits for approval; ${Math.round(remainingMs / 60000)} min left`),
     });
@@ -289,53 +235,12 @@ export class Runbook {
     };
   }
 
-  private loadApprovalConfig(): Promise<{ keyring: ApproverKeyring; policy: ApprovalPolicy }> {
-    return activity('loadApprovalConfig', 'Load the approvers keyring and policy')(this.definition.name);
-  }
-
-  /** The keyring as it is now and the effective policy (configured, tightened by the start's overrides). */
-  private async approvalSettings(): Promise<{ keyring: ApproverKeyring; policy: ApprovalPolicy }> {
-    const { keyring, policy: configured } = await this.loadApprovalConfig();
-    return { keyring, policy: this.refuseAsFailure(() => effectivePolicy(configured, this.definition.options.approvalPolicy, keyring)) };
-  }
-
-  /** The start request verified against the keyring, and the policy overrides checked, before anything runs. */
-  private async checkStart(): Promise<void> {
-    const info = workflowInfo();
-    const { keyring, policy } = await this.approvalSettings();
-    this.requester = this.refuseAsFailure(() =>
-      verifyStartRequest(keyring, info.workflowId, this.definition.startInput, info.runStartTime.getTime(), policy.allowUnsigned),
-    );
-    this.audit.requester = this.requester;
-  }
-
-  /** A refused start or policy is the caller's error: fail the run at once with the reason, never retry. */
-  private refuseAsFailure<T>(check: () => T): T {
-    try {
-      return check();
-    } catch (err) {
-      if (err instanceof StartRequestRefused || err instanceof PolicyLoosened) {
-        throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
-      }
-      throw err;
-    }
-  }
-
   /**
    * Just before a destructive step: the live state must still be the one the plan was made from,
    * or the approval no longer holds.
    */
   confirmUnchanged(what: string, planned: unknown, live: unknown): void {
-    const before = planDigest(planned);
-    const now = planDigest(live);
-    if (before !== now) {
-      throw ApplicationFailure.create({
-        type: 'PlanNoLongerHolds',
-        message: `${what} changed after the plan was approved (planned ${before}, now ${now}); start a new run to re-plan`,
-        nonRetryable: true,
-        details: [{ planned, live }],
-      });
-    }
+    requireUnchanged(what, planned, live);
   }
 
   /** Runs the procedure and always finishes the same way: cleanups, audit record, final status. */
@@ -345,8 +250,11 @@ export class Runbook {
     let details: T | undefined;
     let failure: unknown;
     try {
-      this.requireLockIfDestructive();
-      if (patched(START_CHECKS_PATCH)) await this.checkStart();
+      requireDestructiveLock(this.definition.instance, this.definition.destructive && !this.dryRun);
+      if (patched(START_CHECKS_PATCH)) {
+        this.requester = await authenticateStart(this.definition.name, this.definition.startInput);
+        this.audit.requester = this.requester;
+      }
       details = await procedure();
       outcome = 'succeeded';
     } catch (err) {
@@ -396,17 +304,6 @@ export class Runbook {
     return { outcome, reason, plan: this.plan, planDigest: this.digest, details, audit: this.audit, auditLocation };
   }
 
-  private requireLockIfDestructive(): void {
-    const expected = destructiveWorkflowId(this.definition.instance);
-    if (this.definition.destructive && !this.dryRun && workflowInfo().workflowId !== expected) {
-      throw ApplicationFailure.create({
-        type: 'InvalidInputError',
-        message: `a destructive runbook for ${this.definition.instance} must run as workflow ${expected}, so only one runs per instance`,
-        nonRetryable: true,
-      });
-    }
-  }
-
   private async runCleanups(): Promise<string[]> {
     const problems: string[] = [];
     for (const cleanup of [...this.cleanups].reverse()) {
@@ -421,24 +318,8 @@ export class Runbook {
     return problems;
   }
 
-  private async notify(event: RunbookNotification['event'], text: string, how: { local?: boolean } = {}): Promise<void> {
-    const info = workflowInfo();
-    const send = how.local
-      ? localActivity('notify', `Notify: ${event}`, { maximumAttempts: 3 })
-      : activity('notify', `Notify: ${event}`, { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } });
-    try {
-      await send({
-        event,
-        runbook: this.definition.name,
-        instance: this.definition.instance,
-        workflowId: info.workflowId,
-        runId: info.runId,
-        text,
-      });
-    } catch (err) {
-      // A notification is a courtesy: it must never stop or fail a recovery.
-      log.warn('notification failed', { event, error: err instanceof Error ? err.message : String(err) });
-    }
+  private notify(event: RunbookNotification['event'], text: string, how: { local?: boolean } = {}): Promise<void> {
+    return notifyRun(this.definition, event, text, how);
   }
 
   private describe(): string {
@@ -460,33 +341,7 @@ export class Runbook {
 
   /** The markdown the Temporal UI shows as the run's current details. */
   private publishDetails(): void {
-    const done = this.steps.filter((s) => s.state === 'done' || s.state === 'skipped').length;
-    const current = this.steps.find((s) => s.state === 'running');
-    const icon: Record<StepProgress['state'], string> = { pending: '⬜', running: '⏳', done: '✅', failed: '❌', skipped: '➖' };
-    const lines = [
-      `**${this.definition.title}** of \`${this.definition.instance}\`: **${this.status}**`,
-      '',
-      `Step ${Math.min(done + (current ? 1 : 0), this.steps.length)} of ${this.steps.length}${current ? `: ${current.title}` : ''}`,
-      '',
-      ...this.steps.map((s, i) => `${i + 1}. ${icon[s.state]} ${s.title}${s.note ? ` (${s.note})` : ''}`),
-    ];
-    const counters = Object.entries(this.counters);
-    if (counters.length > 0) lines.push('', ...counters.map(([k, v]) => `- ${k}: ${v}`));
-    if (this.approval) {
-      const approvals = this.approval.approvals.filter((a) => a.decision === 'approve').length;
-      lines.push(
-        '',
-        `Approval: ${this.approval.state}, ${approvals} of ${this.approval.minApprovals} (deadline ${this.approval.deadline})`,
-        `Plan digest: \`${this.approval.planDigest}\``,
-      );
-    }
-    if (this.notes.length > 0) lines.push('', ...this.notes.map((n) => `- ${n}`));
-    setCurrentDetails(lines.join('\n'));
+    const { title, instance } = this.definition;
+    setCurrentDetails(renderDetails({ title, instance, status: this.status, steps: this.steps, counters: this.counters, approval: this.approval, notes: this.notes }));
   }
-}
-
-/** "Activity task failed" says nothing: name the activity and what it reported. */
-function failureReason(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return `${err.activityType}: ${failureReason(err.cause)}`;
-  return err instanceof Error ? err.message : String(err);
 }
