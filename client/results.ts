@@ -106,7 +106,7 @@ export function recoveryPlanLines(plan: DynamoDbRecoveryPlan): string[] {
     ...plan.tables.map(
       (t) =>
         `  ${t.tableName}: ${t.items} items, ${t.segments} segment${t.segments === 1 ? '' : 's'}${t.gsis.length ? `, GSIs ${t.gsis.join(', ')}` : ''}${t.lsis.length ? `, LSIs ${t.lsis.join(', ')}` : ''}, TTL ${t.ttl}, PITR ${t.pitr}, ${t.tags} tags; ` +
-        `${DELETED_BY[t.deletedBy ?? 'claim']}, restored${t.backupItems !== undefined ? ` (${t.backupItems} items in the backup)` : ''} and verified item by item`,
+        `${t.managementPolicies ? `managementPolicies ${t.managementPolicies.join(',')} with deletionPolicy ${t.deletionPolicy}: ` : ''}${DELETED_BY[t.deletedBy ?? 'claim']}, restored${t.backupItems !== undefined ? ` (${t.backupItems} items in the backup)` : ''} and verified item by item`,
     ),
     ...(source ? [`  source: ${source.url} (bucket ${source.bucket}, SHA-256 ${source.manifestSha256}, instance ${source.instance ?? 'unknown'}, taken ${source.createdAt})`] : []),
     `  total: ${plan.totalItems} items${plan.orphanedTablesToDelete.length ? `; orphaned tables deleted after the backup: ${plan.orphanedTablesToDelete.join(', ')}` : ''}`,

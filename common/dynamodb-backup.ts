@@ -10,6 +10,7 @@
  */
 import { InvalidInputError, validateInstanceName } from './instance';
 import type { RunbookOptions } from './runbook';
+import type { ManagementAction } from './platform';
 
 export const BACKUP_FORMAT = 'vcp-runbooks/dynamodb-backup/v1';
 
@@ -260,9 +261,31 @@ export interface ClaimInfo {
   labels: Record<string, string>;
   conditions: { type: string; status: string; reason?: string }[];
   composite?: { name: string; uid?: string };
-  managedTables: { name: string; tableName: string; deletionPolicy: 'Delete' | 'Orphan' }[];
+  managedTables: ManagedTableInfo[];
+  /**
+   * What would keep the claim's deletion from finishing, had it started: a paused claim, composite or
+   * Table (Crossplane does not reconcile it, deletion included), or one a Usage protects (Crossplane's
+   * webhook refuses its deletion). Each says what and how to lift it.
+   */
+  deletionBlockers?: string[];
   /** On a claim a recovery recreated: the backup it restores (annotations), so a resume can tell it from a live claim. */
   restoredFrom?: { manifest: string; sha256: string };
+}
+
+export interface ManagedTableInfo {
+  /** The managed Table object, and its UID: the recovery waits until this very object is gone. */
+  name: string;
+  uid?: string;
+  /** Its DynamoDB table: the crossplane.io/external-name annotation, else the object's name (as the provider defaults it). */
+  tableName: string;
+  deletionPolicy: 'Delete' | 'Orphan';
+  /** spec.managementPolicies when not the default ['*']. */
+  managementPolicies?: ManagementAction[];
+  /**
+   * The table is named after the object's generated name (the Composition does not patch the
+   * external name): a recreated claim's Table gets another generated name, so another table.
+   */
+  nameGenerated?: boolean;
 }
 
 export interface WriterState {
@@ -278,6 +301,8 @@ export interface RecoveryPlanTable {
   /** The managed Table resource that owns it; absent for a platform table the composite does not manage. */
   managedBy?: string;
   deletionPolicy: 'Delete' | 'Orphan' | 'unmanaged';
+  /** The managed Table's spec.managementPolicies when not the default (they decide with deletionPolicy). */
+  managementPolicies?: string[];
   /** Who deletes it: the claim's deletion, the runbook itself (it would survive the claim), or nobody (resume). */
   deletedBy: 'claim' | 'runbook' | 'none';
   /** Every owned table is restored from the backup and verified item by item. */

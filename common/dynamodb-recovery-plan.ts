@@ -5,6 +5,7 @@
  * on exactly that set, together with the instance's platform tables: all of them are backed up,
  * deleted, restored and verified. Nothing the caller passes can shrink it.
  */
+import { createsItsTable, deletesItsTable, describePolicies } from './crossplane';
 import { segmentsFor } from './dynamodb-backup';
 import type { ClaimInfo, DynamoDbRecoveryPlan, PlannedSource, TableSnapshot, WriterState } from './dynamodb-backup';
 import { InvalidInputError, instanceTableNames } from './instance';
@@ -38,15 +39,38 @@ export function requireTablesCoverOwned(claimName: string, requested: string[] |
 }
 
 /**
- * Tables that survive the claim's deletion: deletionPolicy Orphan, or not managed by its composite.
+ * Tables that survive the claim's deletion: their Table orphans them (deletionPolicy with
+ * managementPolicies, as crossplane-runtime decides), or the composite does not manage them.
  * The runbook deletes them itself once the backup is verified, so the import never lands in stale data.
  */
 export function tablesLeftByClaimDeletion(owned: string[], snapshots: TableSnapshot[], managedTables: ClaimInfo['managedTables']): string[] {
   return owned.filter((tableName) => {
     if (!snapshots.find((s) => s.tableName === tableName)?.exists) return false;
     const managed = managedTables.find((t) => t.tableName === tableName);
-    return !managed || managed.deletionPolicy === 'Orphan';
+    return !managed || !deletesItsTable(managed.deletionPolicy, managed.managementPolicies);
   });
+}
+
+/**
+ * Why deleting and recreating this claim cannot give back every table, or undefined: its deletion
+ * would not finish (paused, or protected by a Usage), or a recreated claim would not create a table
+ * under the same name (the Composition does not patch its external name; its Table may not create).
+ * A recovery refuses these before anything changes, instead of timing out after the delete.
+ */
+export function recreateRefusal(claim: Pick<ClaimInfo, 'name' | 'managedTables' | 'deletionBlockers'>): string | undefined {
+  const reasons = [...(claim.deletionBlockers ?? [])];
+  for (const t of claim.managedTables) {
+    if (t.nameGenerated) {
+      reasons.push(
+        `Table ${t.name} names its table after its own generated name (${t.tableName}): the Composition does not patch crossplane.io/external-name, ` +
+          'so the recreated claim would create a table under a new name and the backup could not go back into it; patch the external name in the Composition first',
+      );
+    }
+    if (!createsItsTable(t.managementPolicies)) {
+      reasons.push(`Table ${t.name} (${t.tableName}) may not create its table (${describePolicies(t.deletionPolicy, t.managementPolicies)}): the recreated claim would leave it missing`);
+    }
+  }
+  return reasons.length > 0 ? `claim ${claim.name} cannot be deleted and recreated safely: ${reasons.join('; ')}` : undefined;
 }
 
 /**
@@ -153,6 +177,7 @@ export function buildRecoveryPlan(facts: PlanFacts): DynamoDbRecoveryPlan {
       exists: s.exists,
       managedBy: managed?.name,
       deletionPolicy: managed?.deletionPolicy ?? 'unmanaged',
+      ...(managed?.managementPolicies ? { managementPolicies: managed.managementPolicies } : {}),
       deletedBy: resume || !s.exists ? 'none' : leftBehind.includes(tableName) ? 'runbook' : 'claim',
       restored: true,
       ...(resume ? { backupItems: backupItems ?? 0 } : {}),

@@ -17,7 +17,10 @@ export const DYNAMODB_COMPOSITE = {
   plural: 'xvirtualcoffeedynamodbs',
   kind: 'XVirtualCoffeeDynamoDB',
 } as const;
-export const MANAGED_TABLE = { group: 'dynamodb.aws.upbound.io', version: 'v1beta1', plural: 'tables', kind: 'Table' } as const;
+/** crossplane-contrib/provider-aws's Table: the one whose ProviderConfig takes an endpoint. */
+export const MANAGED_TABLE = { group: 'dynamodb.aws.crossplane.io', version: 'v1alpha1', plural: 'tables', kind: 'Table' } as const;
+/** Crossplane's Usage: while one exists, deleting the resource it protects is refused by Crossplane's webhook. */
+export const USAGE = { group: 'apiextensions.crossplane.io', version: 'v1beta1', plural: 'usages', kind: 'Usage' } as const;
 
 export const API_DEPLOYMENT = 'virtual-coffee-api';
 export const FRONTEND_DEPLOYMENT = 'virtual-coffee-frontend';
@@ -28,6 +31,10 @@ export const INSTANCE_DEPLOYMENTS = [API_DEPLOYMENT, FRONTEND_DEPLOYMENT] as con
 /** Namespaces of platform instances carry this label. */
 export const INSTANCE_LABEL = 'virtualcoffee.io/instance';
 export const EXTERNAL_NAME_ANNOTATION = 'crossplane.io/external-name';
+/** "true" on a claim, composite or managed resource: Crossplane does not reconcile it, deletion included. */
+export const PAUSED_ANNOTATION = 'crossplane.io/paused';
+/** "true" on a resource a Usage protects: Crossplane's webhook refuses its deletion. */
+export const IN_USE_LABEL = 'crossplane.io/in-use';
 export const REFRESH_ANNOTATION = 'argocd.argoproj.io/refresh';
 
 export interface ObjectMeta {
@@ -153,7 +160,7 @@ export interface DynamoDbClaim {
   kind?: string;
   metadata: ObjectMeta;
   spec: {
-    parameters: { instance: string; region?: string; billingMode?: string; deletionPolicy?: 'Delete' | 'Orphan' };
+    parameters: { instance: string; region?: string; deletionPolicy?: 'Delete' | 'Orphan'; managementPolicies?: ManagementAction[] };
     compositeDeletePolicy?: 'Background' | 'Foreground';
     compositionRef?: { name: string };
     resourceRef?: { apiVersion: string; kind: string; name: string };
@@ -173,12 +180,29 @@ export interface DynamoDbComposite {
   status?: { conditions?: Condition[] };
 }
 
+/** What Crossplane may do to a managed resource's external resource (crossplane-runtime's ManagementAction). */
+export type ManagementAction = 'Observe' | 'Create' | 'Update' | 'Delete' | 'LateInitialize' | '*';
+
 export interface ManagedTable {
   apiVersion?: string;
   kind?: string;
+  metadata: ObjectMeta & { generateName?: string };
+  spec: {
+    deletionPolicy?: 'Delete' | 'Orphan';
+    managementPolicies?: ManagementAction[];
+    providerConfigRef?: { name: string };
+    forProvider: Record<string, unknown>;
+  };
+  status?: { conditions?: Condition[]; atProvider?: { tableARN?: string; tableStatus?: string } };
+}
+
+export interface Usage {
   metadata: ObjectMeta;
-  spec: { deletionPolicy?: 'Delete' | 'Orphan'; forProvider: Record<string, unknown> };
-  status?: { conditions?: Condition[]; atProvider?: { arn?: string; id?: string } };
+  spec: {
+    of: { apiVersion: string; kind: string; resourceRef?: { name: string } };
+    by?: { apiVersion: string; kind: string; resourceRef?: { name: string } };
+    reason?: string;
+  };
 }
 
 export function conditionStatus(conditions: Condition[] | undefined, type: string): Condition['status'] {

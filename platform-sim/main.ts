@@ -1,11 +1,10 @@
 /**
- * Runs the simulated Crossplane and pod logs against the local stack until SIGTERM.
+ * Runs the simulated pod logs against the local stack until SIGTERM (Argo CD, Crossplane and the DynamoDB
+ * Table provider are the real ones: scripts/stack/argocd/up.sh, scripts/stack/crossplane/up.sh).
  * Started by scripts/stack/up.sh; reconciles by polling, which is plenty at test scale.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createKubeClients, loadKubeConfig } from '../activities/kubernetes/client';
 import { loadConfig } from '../common/config';
-import { CrossplaneSimulator } from './crossplane';
 import { PodLogsSimulator } from './pod-logs';
 
 async function main(): Promise<void> {
@@ -13,9 +12,7 @@ async function main(): Promise<void> {
   const logDir = process.env.VCP_SIM_LOG_DIR;
   if (!logDir) throw new Error('VCP_SIM_LOG_DIR is required: where simulated pod logs are written');
   const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
-  // A request timeout keeps one call lost in a restart of the emulator from stalling every reconcile.
-  const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true } });
-  const simulators = [new CrossplaneSimulator(kube, dynamodb), new PodLogsSimulator(kube, logDir)];
+  const simulators = [new PodLogsSimulator(kube, logDir)];
   const intervalMs = Number(process.env.VCP_SIM_INTERVAL_MS ?? 250);
   let running = true;
   const stop = () => {
@@ -34,7 +31,6 @@ async function main(): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-  dynamodb.destroy();
 }
 
 main().catch((err: unknown) => {

@@ -4,14 +4,14 @@
  * which the platform ships with each instance), the Argo CD Application following the platform
  * repository (platform-sim/platform-repo.ts), which the real application controller syncs (the
  * Deployments, CronJob and ConfigMap come from that sync), the Deployments scaled as the instance
- * runs them, and the DynamoDB claim whose tables the simulated Crossplane creates and the seed then fills.
+ * runs them, and the DynamoDB claim whose tables Crossplane and the provider-aws Table controller create and the seed then fills.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KubeClients } from '../activities/kubernetes/client';
 import { getOrUndefined, isConflict, MERGE_PATCH } from '../activities/kubernetes/client';
 import { argoApplicationName, instanceTableNames } from '../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, conditionStatus, DYNAMODB_CLAIM, FRONTEND_DEPLOYMENT, INSTANCE_LABEL } from '../common/platform';
-import type { Application, DynamoDbClaim, HistoryEntry } from '../common/platform';
+import type { Application, DynamoDbClaim, HistoryEntry, ManagementAction } from '../common/platform';
 import { DEFAULT_SEED_SIZES, seedItems, writeItems } from '../scripts/seed/aws';
 import type { SeedSizes } from '../scripts/seed/aws';
 import { INSTANCE_PATH, PART_OF_LABEL, PLATFORM, PLATFORM_BRANCH, platformRepo } from './platform-repo';
@@ -48,6 +48,12 @@ export interface SeedOptions {
   wait?: boolean;
   /** The claim's deletion policy for its tables (Crossplane's default: Delete). */
   deletionPolicy?: 'Delete' | 'Orphan';
+  /** The Tables' management policies (Crossplane's default: ['*']). */
+  managementPolicies?: ManagementAction[];
+  /** The Composition the claim selects (default: the XRD's, platform-sim/crossplane/composition.yaml). */
+  compositionName?: string;
+  /** Fill the platform tables (default true; a Composition that names its tables otherwise has none). */
+  fillTables?: boolean;
   /** Grant the runbook worker's ServiceAccount its access to the instance (deploy/instance-rbac.yaml; default true). */
   workerAccess?: boolean;
 }
@@ -86,8 +92,14 @@ export async function seedInstance(
   // The platform ships the worker's access with the instance, once its namespace exists.
   if (workerAccess) await grantWorkerAccess(kube, instance);
   const claimSpec: DynamoDbClaim['spec'] = {
-    parameters: { instance, region: 'us-west-2', ...(options.deletionPolicy ? { deletionPolicy: options.deletionPolicy } : {}) },
+    parameters: {
+      instance,
+      region: 'us-west-2',
+      ...(options.deletionPolicy ? { deletionPolicy: options.deletionPolicy } : {}),
+      ...(options.managementPolicies ? { managementPolicies: options.managementPolicies } : {}),
+    },
     compositeDeletePolicy: 'Background',
+    ...(options.compositionName ? { compositionRef: { name: options.compositionName } } : {}),
   };
   const claim: DynamoDbClaim = {
     apiVersion: `${DYNAMODB_CLAIM.group}/${DYNAMODB_CLAIM.version}`,
@@ -138,11 +150,14 @@ export async function seedInstance(
 
   const items = seedItems(instance, sizes);
   if (wait) {
+    // Ready once every Table is (the provider reports a table Available when it is ACTIVE).
     await waitFor(`claim ${instance}-dynamodb Ready`, async () => {
       const found = (await kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: `${instance}-dynamodb` })) as DynamoDbClaim;
       return conditionStatus(found.status?.conditions, 'Ready') === 'True';
-    });
-    for (const tableName of instanceTableNames(instance)) await writeItems(dynamodb, tableName, items[tableName] ?? []);
+    }, 180_000);
+    if (options.fillTables ?? true) {
+      for (const tableName of instanceTableNames(instance)) await writeItems(dynamodb, tableName, items[tableName] ?? []);
+    }
     await waitFor(`Deployments of ${instance} available and ${app.metadata.name} Healthy`, async () => {
       for (const name of [API_DEPLOYMENT, FRONTEND_DEPLOYMENT]) {
         const d = await kube.apps.readNamespacedDeployment({ name, namespace: instance });

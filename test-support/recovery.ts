@@ -34,7 +34,7 @@ export async function instanceState(kube: KubeClients, instance: string) {
 /**
  * Adds a managed Table the claim's composite owns beyond the platform's three, as a changed
  * Composition would: labelled and owned by the composite (so it is deleted with it), not listed in
- * its resourceRefs. The simulated Crossplane creates the DynamoDB table; `items` are put into it.
+ * its resourceRefs. The provider creates the DynamoDB table; `items` are put into it.
  */
 export async function addOwnedTable(kube: KubeClients, dynamodb: DynamoDBClient, instance: string, base: string, items = 0): Promise<string> {
   const claim = await readClaim(kube, instance);
@@ -53,38 +53,22 @@ export async function addOwnedTable(kube: KubeClients, dynamodb: DynamoDBClient,
         labels: { [COMPOSITE_LABEL]: compositeName },
         ownerReferences: [{ apiVersion: `${DYNAMODB_COMPOSITE.group}/${DYNAMODB_COMPOSITE.version}`, kind: DYNAMODB_COMPOSITE.kind, name: compositeName, uid: composite.metadata.uid!, controller: true, blockOwnerDeletion: true }],
       },
-      spec: { deletionPolicy: 'Delete', forProvider: { region: 'us-west-2', billingMode: 'PAY_PER_REQUEST', hashKey: 'audit_id', attribute: [{ name: 'audit_id', type: 'S' }] } },
+      spec: {
+        deletionPolicy: 'Delete',
+        forProvider: {
+          region: 'us-west-2',
+          billingMode: 'PAY_PER_REQUEST',
+          attributeDefinitions: [{ attributeName: 'audit_id', attributeType: 'S' }],
+          keySchema: [{ attributeName: 'audit_id', keyType: 'HASH' }],
+        },
+      },
     },
   });
-  await waitFor(`${tableName} ACTIVE`, async () => (await dynamodb.send(new DescribeTableCommand({ TableName: tableName }))).Table?.TableStatus === 'ACTIVE');
+  await waitFor(`${tableName} ACTIVE`, async () => (await dynamodb.send(new DescribeTableCommand({ TableName: tableName }))).Table?.TableStatus === 'ACTIVE', 120_000);
   for (let i = 0; i < items; i++) {
     await dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { audit_id: { S: `audit-${String(i).padStart(4, '0')}` }, event: { S: `login ${i}` }, at: { N: String(1_700_000_000 + i) } } }));
   }
   return tableName;
-}
-
-/**
- * Keeps `base` composed into whatever composite the claim has (a recreated claim gets a new one), as
- * a Composition with a fourth Table would. Returns a stop function.
- */
-export function composeExtraTable(kube: KubeClients, dynamodb: DynamoDBClient, instance: string, base: string): () => Promise<void> {
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const claim = await readClaim(kube, instance).catch(() => undefined);
-      const composite = claim?.spec.resourceRef?.name;
-      if (composite && !claim?.metadata.deletionTimestamp) {
-        const exists: unknown = await getOrUndefined(kube.custom.getClusterCustomObject({ ...MANAGED_TABLE, name: `${composite}-${base}` }));
-        const owner = (await getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name: composite }))) as DynamoDbComposite | undefined;
-        if (!exists && owner && !owner.metadata.deletionTimestamp) await addOwnedTable(kube, dynamodb, instance, base).catch(() => undefined);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  })();
-  return async () => {
-    running = false;
-    await loop;
-  };
 }
 
 /**

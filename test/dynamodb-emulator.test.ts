@@ -121,6 +121,26 @@ describe('DynamoDB emulator: TTL and point-in-time recovery on dynalite (scripts
     expect((await describePitr(table))?.PointInTimeRecoveryDescription).toEqual({ PointInTimeRecoveryStatus: 'DISABLED' });
   });
 
+  it('a table tagged vcp-emulator/deleting-ms stays DELETING that long, refuses a second DeleteTable as AWS does, then is gone; others go at once', async () => {
+    const slow = await createTable();
+    const quick = await createTable();
+    const arn = (await ddb.send(new DescribeTableCommand({ TableName: slow }))).Table!.TableArn!;
+    await ddb.send(new TagResourceCommand({ ResourceArn: arn, Tags: [{ Key: 'vcp-emulator/deleting-ms', Value: '1500' }] }));
+    const started = Date.now();
+    const deleted = await ddb.send(new DeleteTableCommand({ TableName: slow }));
+    expect(deleted.TableDescription).toMatchObject({ TableName: slow, TableStatus: 'DELETING' });
+    expect((await ddb.send(new DescribeTableCommand({ TableName: slow }))).Table?.TableStatus).toBe('DELETING');
+    await expect(ddb.send(new DeleteTableCommand({ TableName: slow }))).rejects.toMatchObject({ name: 'ResourceInUseException' });
+    await ddb.send(new DeleteTableCommand({ TableName: quick }));
+    await expect(ddb.send(new DescribeTableCommand({ TableName: quick }))).rejects.toBeInstanceOf(ResourceNotFoundException);
+    for (;;) {
+      const gone = await ddb.send(new DescribeTableCommand({ TableName: slow })).then(() => false, (err: unknown) => err instanceof ResourceNotFoundException);
+      if (gone) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+  });
+
   it('a missing table is ResourceNotFoundException for the TTL calls and TableNotFoundException for the continuous-backups calls', async () => {
     const missing = uniqueInstance('missing');
     await expect(describeTtl(missing)).rejects.toBeInstanceOf(ResourceNotFoundException);

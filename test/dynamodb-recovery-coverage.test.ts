@@ -1,8 +1,9 @@
 /**
  * Issue 13's data loss: deleting the claim deletes every table it owns, so the recovery backs up,
  * restores and verifies every one of them, whatever `tables` says, and refuses when what it owns
- * changes after the approval. Real Temporal, dynalite, moto, API server and simulators.
+ * changes after the approval. Real Temporal, dynalite, moto, API server, Crossplane and its Table provider.
  */
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDynamoDbRecovery } from '../client/runbooks';
@@ -13,7 +14,8 @@ import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { instanceItems, tableItems } from '../test-support/dynamodb';
 import type { ItemsByCanonicalText } from '../test-support/dynamodb';
-import { addOwnedTable, approveIfAsked, composeExtraTable, instanceState, messages } from '../test-support/recovery';
+import { compositionWithExtraTable } from '../test-support/crossplane';
+import { addOwnedTable, approveIfAsked, instanceState, messages } from '../test-support/recovery';
 import { seedForTest } from '../test-support/seed';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 
@@ -25,6 +27,12 @@ afterAll(() => aws.close());
 
 function input(instance: string, extra: Partial<DynamoDbRecoveryInput> = {}): DynamoDbRecoveryInput {
   return { instance, options: { requestedBy: { user: 'bob', via: 'test' }, reason: 'restore' }, export: { chunkMaxItems: 7 }, claimTimeoutMs: 120_000, ...extra };
+}
+
+async function putAuditItems(tableName: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { audit_id: { S: `audit-${String(i).padStart(4, '0')}` }, event: { S: `login ${i}` }, at: { N: String(1_700_000_000 + i) } } }));
+  }
 }
 
 function expectSameItems(what: string, after: ItemsByCanonicalText, before: ItemsByCanonicalText) {
@@ -55,36 +63,33 @@ describe('DynamoDB recovery covers every table the claim owns', { timeout: 240_0
 
   it('a fourth Table the composite owns is in the plan with its item count, backed up, deleted with the claim, restored and verified item by item', async () => {
     const instance = uniqueInstance('ddb-fourth');
-    await seedForTest(instance, { sizes: { users: 12, matches: 5, feedback: 4 } });
-    const audit = await addOwnedTable(kube, dynamodb, instance, 'audit', 9);
+    // The Composition makes a fourth Table, for the recreated claim's composite too.
+    const compositionName = await compositionWithExtraTable(kube, 'audit');
+    await seedForTest(instance, { sizes: { users: 12, matches: 5, feedback: 4 }, compositionName });
+    const audit = `audit-${instance}`;
+    await putAuditItems(audit, 9);
     const before: Record<string, ItemsByCanonicalText> = { ...(await instanceItems(dynamodb, instance)), audit: await tableItems(dynamodb, audit) };
     const claimBefore = (await instanceState(kube, instance)).claimUid;
-    // The Composition makes the fourth Table for the recreated claim's composite too.
-    const stopComposing = composeExtraTable(kube, dynamodb, instance, 'audit');
-    try {
-      const result = await withWorker(async ({ client, taskQueue }) => {
-        const handle = await startDynamoDbRecovery(client, taskQueue, input(instance));
-        const plan = (await awaitApprovalGate(handle)).plan as DynamoDbRecoveryPlan;
-        expect(plan.tables.map((t) => [t.tableName, t.items, t.deletedBy, t.restored])).toEqual([
-          [`users-${instance}`, 12, 'claim', true],
-          [`matches-${instance}`, 5, 'claim', true],
-          [`feedback-${instance}`, 4, 'claim', true],
-          [audit, 9, 'claim', true],
-        ]);
-        expect(plan.totalItems).toBe(30);
-        await approveAs(handle, 'alice');
-        return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
-      }, { overrides: { approvals } });
-      expect(result.outcome, result.reason).toBe('succeeded');
-      expect(result.details!.tables.map((t) => [t.tableName, t.backupItems, t.restoredItems, t.backupDigest === t.restoredDigest])).toEqual([
-        [`users-${instance}`, 12, 12, true],
-        [`matches-${instance}`, 5, 5, true],
-        [`feedback-${instance}`, 4, 4, true],
-        [audit, 9, 9, true],
+    const result = await withWorker(async ({ client, taskQueue }) => {
+      const handle = await startDynamoDbRecovery(client, taskQueue, input(instance));
+      const plan = (await awaitApprovalGate(handle)).plan as DynamoDbRecoveryPlan;
+      expect(plan.tables.map((t) => [t.tableName, t.items, t.deletedBy, t.restored])).toEqual([
+        [`users-${instance}`, 12, 'claim', true],
+        [`matches-${instance}`, 5, 'claim', true],
+        [`feedback-${instance}`, 4, 'claim', true],
+        [audit, 9, 'claim', true],
       ]);
-    } finally {
-      await stopComposing();
-    }
+      expect(plan.totalItems).toBe(30);
+      await approveAs(handle, 'alice');
+      return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+    }, { overrides: { approvals } });
+    expect(result.outcome, result.reason).toBe('succeeded');
+    expect(result.details!.tables.map((t) => [t.tableName, t.backupItems, t.restoredItems, t.backupDigest === t.restoredDigest])).toEqual([
+      [`users-${instance}`, 12, 12, true],
+      [`matches-${instance}`, 5, 5, true],
+      [`feedback-${instance}`, 4, 4, true],
+      [audit, 9, 9, true],
+    ]);
     expect((await instanceState(kube, instance)).claimUid).not.toBe(claimBefore);
     const after: Record<string, ItemsByCanonicalText> = { ...(await instanceItems(dynamodb, instance)), audit: await tableItems(dynamodb, audit) };
     for (const base of Object.keys(before)) expectSameItems(base, after[base]!, before[base]!);

@@ -7,7 +7,7 @@
  * platform tables): deleting the claim deletes all of them, so all of them are backed up, restored
  * and verified item by item, whatever the caller asked for.
  */
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { backupPrefix, parseS3Url, s3Url, segmentsFor, validateRecoveryTables } from '../common/dynamodb-backup';
 import type { BackupLocation, ClaimInfo, DynamoDbRecoveryDetails, DynamoDbRecoveryInput, TableRestoreResult } from '../common/dynamodb-backup';
@@ -23,8 +23,11 @@ import { discoverRecovery, inspectClaim, recheckResumedClaim } from './dynamodb/
 
 const DEFAULT_CLAIM_TIMEOUT_MS = 10 * 60 * 1000;
 
+/** A resume that recreates the claim first waits out managed Tables still deleting its tables; runs before replay without. */
+export const RESUME_WAITS_FOR_OLD_TABLES_PATCH = 'recovery-resume-waits-for-old-tables';
+
 /** Polling is the retry policy: each attempt checks once; "not yet" is retried every second until the deadline. */
-function poll<K extends 'checkWritersStopped' | 'checkClaimDeleted' | 'checkClaimReady'>(name: K, summary: string, timeoutMs: number): Activities[K] {
+function poll<K extends 'checkWritersStopped' | 'checkClaimDeleted' | 'checkTablesReleased' | 'checkClaimReady'>(name: K, summary: string, timeoutMs: number): Activities[K] {
   return proxyActivities<Activities>({
     summary,
     scheduleToCloseTimeout: timeoutMs,
@@ -75,7 +78,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       { name: 'export', title: 'Export every owned table to S3' },
       { name: 'verify-backup', title: 'Verify the backup (checksums, counts, keys) and take native backups' },
       { name: 'confirm', title: 'Confirm the delete now that the backup is verified' },
-      { name: 'delete-claim', title: 'Delete the claim and wait until the tables are gone' },
+      { name: 'delete-claim', title: 'Delete the claim and wait until its managed Tables and tables are gone' },
       { name: 'recreate-claim', title: 'Recreate the claim and wait for Synced/Ready and ACTIVE tables' },
       { name: 'import', title: 'Import the data and re-apply TTL, tags and PITR' },
       { name: 'verify-restore', title: 'Verify: every owned table equals its backup, item by item' },
@@ -195,13 +198,17 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       const live = await inspectClaim(instance);
       await runbook.step('delete-claim', async () => {
         runbook.confirmUnchanged(`claim ${claim.name} and the tables it owns`, claimIdentity(claim), claimIdentity(live));
+        // Paused or protected by a Usage since the plan: the deletion would never finish (the delete activity refuses too).
+        if (live.deletionBlockers) throw ApplicationFailure.create({ type: 'DeletionBlocked', message: `not deleting claim ${claim.name}: ${live.deletionBlockers.join('; ')}`, nonRetryable: true });
         holdForResume = true;
         await activity('deleteDynamoDbClaim', `Delete claim ${claim.name}`, destructive)({ instance, uid: claim.uid, backup, approval: runbook.approvalEvidence() });
         runbook.recordChange({ object: claimObject(instance), action: 'delete claim', before: { uid: claim.uid, spec: claim.spec, tables: owned } });
-        await poll('checkClaimDeleted', 'Wait until the composite is gone and every table answers ResourceNotFound', claimTimeoutMs)({
+        // The old Table objects too: one still being deleted would delete the recreated table of its name.
+        await poll('checkClaimDeleted', 'Wait until the composite, every managed Table and every table are gone', claimTimeoutMs)({
           instance,
           uid: claim.uid,
           composite: claim.composite?.name,
+          managedTables: claim.managedTables.map(({ name, uid, tableName }) => ({ name, uid, tableName })),
           tableNames: owned,
           orphanedTables: plan.orphanedTablesToDelete,
         });
@@ -218,6 +225,10 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       const now = await recheckResumedClaim(instance, resumed);
       holdForResume = true;
       runbook.skip('delete-claim', now ? 'resuming: the claim recreated from this backup is kept' : 'resuming: the claim is already gone');
+      // A Table of the deleted claim may still be deleting: it would delete the recreated table of its name.
+      if (!now && patched(RESUME_WAITS_FOR_OLD_TABLES_PATCH)) {
+        await poll('checkTablesReleased', 'Wait until no managed Table still being deleted names these tables', claimTimeoutMs)({ tableNames: owned });
+      }
     }
     const deleteSeconds = (Date.now() - deleteStarted) / 1000;
 
@@ -227,7 +238,8 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
       const restoredFrom = { manifest: backupUrl!, sha256: location.manifestSha256 };
       const created = await activity('createDynamoDbClaim', `Recreate claim ${claim.name}`)({ instance, spec: plan.claim.spec, labels: claim.labels, recreatedBy: changedBy, restoredFrom, approval: runbook.approvalEvidence() });
       if (created.created) runbook.recordChange({ object: claimObject(instance), action: 'create claim from the captured spec', after: { uid: created.uid, spec: plan.claim.spec, restoredFrom } });
-      await poll('checkClaimReady', 'Wait for the claim to be Synced/Ready and every owned table ACTIVE', claimTimeoutMs)({ instance, tableNames: owned });
+      const managedTableNames = resumed ? undefined : claim.managedTables.map((t) => t.tableName);
+      await poll('checkClaimReady', 'Wait for the claim to be Synced/Ready and every owned table ACTIVE', claimTimeoutMs)({ instance, tableNames: owned, managedTableNames });
       // The composition may have changed since the backup: keys must match or the items cannot go back.
       for (const t of tables) {
         const differences = await activity('compareTableDefinition', `Compare ${t.targetTable} with its captured definition`)({ tableName: t.targetTable, definition: t.definition });

@@ -1,7 +1,8 @@
 /**
  * The DynamoDB recovery's Crossplane steps: read the claim and what it composes, delete it (only with
- * this run's verified backup of every table it owns at that moment), wait for its tables to go,
- * recreate it from the captured spec, and wait for it to be ready.
+ * this run's verified backup of every table it owns at that moment), wait until its composite, every
+ * managed Table object and every table are gone, recreate it from the captured spec, and wait for it
+ * to be ready with Tables naming the same tables.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApplicationFailure } from '@temporalio/common';
@@ -10,11 +11,11 @@ import { getOrUndefined, isConflict } from './client';
 import { tableStatus } from '../aws/dynamodb-tables';
 import type { EvidenceDeps } from '../aws/backup-evidence';
 import { requireVerifiedBackup } from '../aws/backup-evidence';
-import type { BackupRef, ClaimInfo } from '../../common/dynamodb-backup';
+import type { BackupRef, ClaimInfo, ManagedTableInfo } from '../../common/dynamodb-backup';
 import { ownedTables } from '../../common/dynamodb-recovery-plan';
 import { dynamodbClaimName } from '../../common/instance';
-import { conditionStatus, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, EXTERNAL_NAME_ANNOTATION, MANAGED_TABLE } from '../../common/platform';
-import type { DynamoDbClaim, DynamoDbComposite, ManagedTable } from '../../common/platform';
+import { conditionStatus, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, EXTERNAL_NAME_ANNOTATION, IN_USE_LABEL, MANAGED_TABLE, PAUSED_ANNOTATION, USAGE } from '../../common/platform';
+import type { DynamoDbClaim, DynamoDbComposite, ManagedTable, ObjectMeta, Usage } from '../../common/platform';
 
 export const CLAIM_ANNOTATIONS = {
   /** On a recreated claim: the run that recreated it. */
@@ -39,6 +40,30 @@ export function notYet(message: string): Error {
   return err;
 }
 
+/** What stops a deletion for good until someone acts: final, so the run says so instead of timing out. */
+function deletionBlocked(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'DeletionBlocked', message, nonRetryable: true });
+}
+
+type Described = { kind: string; metadata: ObjectMeta };
+
+const isPaused = (o: Described) => o.metadata.annotations?.[PAUSED_ANNOTATION] === 'true';
+const isInUse = (o: Described) => o.metadata.labels?.[IN_USE_LABEL] === 'true';
+
+/** The table a managed Table names: its external name, which the provider defaults to the object's name. */
+function managedTableInfo(table: ManagedTable): ManagedTableInfo {
+  const tableName = table.metadata.annotations?.[EXTERNAL_NAME_ANNOTATION] ?? table.metadata.name;
+  const policies = table.spec.managementPolicies;
+  const generated = table.metadata.generateName;
+  return {
+    name: table.metadata.name,
+    uid: table.metadata.uid,
+    tableName,
+    deletionPolicy: table.spec.deletionPolicy ?? 'Delete',
+    ...(policies && !(policies.length === 1 && policies[0] === '*') ? { managementPolicies: policies } : {}),
+    ...(generated && tableName === table.metadata.name && tableName.startsWith(generated) ? { nameGenerated: true } : {}),
+  };
+}
 export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamodb: DynamoDBClient } & EvidenceDeps) {
   const { kube, dynamodb } = deps;
   const claimName = dynamodbClaimName;
@@ -46,17 +71,46 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
     getOrUndefined(kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: claimName(instance) })) as Promise<
       DynamoDbClaim | undefined
     >;
+  const readComposite = (name: string) => getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name })) as Promise<DynamoDbComposite | undefined>;
+  const readTable = (name: string) => getOrUndefined(kube.custom.getClusterCustomObject({ ...MANAGED_TABLE, name })) as Promise<ManagedTable | undefined>;
+
+  /** The Usages that protect an object, named for the operator (best effort: without access to Usages, just "a Usage"). */
+  async function usagesOf(object: Described): Promise<string> {
+    try {
+      const usages = (await kube.custom.listClusterCustomObject({ ...USAGE })) as { items: Usage[] };
+      const of = usages.items.filter((u) => u.spec.of.kind === object.kind && u.spec.of.resourceRef?.name === object.metadata.name);
+      if (of.length > 0) return of.map((u) => `Usage ${u.metadata.name}${u.spec.reason ? ` (${u.spec.reason})` : u.spec.by?.resourceRef ? ` (used by ${u.spec.by.kind} ${u.spec.by.resourceRef.name})` : ''}`).join(', ');
+    } catch {
+      // Listing Usages is only for the message.
+    }
+    return 'a Usage';
+  }
+
+  /** Why deleting these objects would never finish: paused, or protected by a Usage (Crossplane's webhook refuses the delete). */
+  async function blockersOf(objects: Described[], deleting: boolean): Promise<string[]> {
+    const blockers: string[] = [];
+    for (const o of objects) {
+      const what = `${o.kind} ${o.metadata.name}`;
+      if (isPaused(o)) {
+        blockers.push(`${what} is paused (annotation ${PAUSED_ANNOTATION}: "true"): Crossplane does not reconcile it, so its deletion ${deleting ? 'does' : 'would'} not finish; remove the annotation`);
+      }
+      // Once deleting, a Usage added later changes nothing: the webhook only refuses the delete request itself.
+      if (isInUse(o) && !o.metadata.deletionTimestamp) {
+        blockers.push(`${what} is in use (${await usagesOf(o)}): Crossplane's webhook refuses its deletion; delete the Usage`);
+      }
+    }
+    return blockers;
+  }
 
   async function describeClaim(instance: string, claim: DynamoDbClaim): Promise<ClaimInfo> {
     const ref = claim.spec.resourceRef;
-    const composite = ref
-      ? ((await getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name: ref.name }))) as DynamoDbComposite | undefined)
-      : undefined;
+    const composite = ref ? await readComposite(ref.name) : undefined;
     // What the composite owns: its resourceRefs, and every Table labelled as composed by it (Crossplane
     // labels composed resources; a Table missing from resourceRefs is deleted with the composite all the same).
     const tables = new Map<string, ManagedTable>();
     for (const tableRef of composite?.spec.resourceRefs ?? []) {
-      const table = (await getOrUndefined(kube.custom.getClusterCustomObject({ ...MANAGED_TABLE, name: tableRef.name }))) as ManagedTable | undefined;
+      if (tableRef.kind !== MANAGED_TABLE.kind || tableRef.apiVersion !== `${MANAGED_TABLE.group}/${MANAGED_TABLE.version}`) continue;
+      const table = await readTable(tableRef.name);
       if (table) tables.set(table.metadata.name, table);
     }
     if (composite) {
@@ -64,14 +118,14 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
       const labelled = (await kube.custom.listClusterCustomObject({ ...MANAGED_TABLE, labelSelector })) as { items: ManagedTable[] };
       for (const table of labelled.items) tables.set(table.metadata.name, table);
     }
-    const managedTables: ClaimInfo['managedTables'] = [];
-    for (const table of [...tables.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
-      managedTables.push({
-        name: table.metadata.name,
-        tableName: table.metadata.annotations?.[EXTERNAL_NAME_ANNOTATION] ?? table.metadata.name,
-        deletionPolicy: table.spec.deletionPolicy ?? 'Delete',
-      });
-    }
+    const sorted = [...tables.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const managedTables = sorted.map(managedTableInfo);
+    const objects: Described[] = [
+      { kind: DYNAMODB_CLAIM.kind, metadata: claim.metadata },
+      ...(composite ? [{ kind: DYNAMODB_COMPOSITE.kind, metadata: composite.metadata }] : []),
+      ...sorted.map((t) => ({ kind: MANAGED_TABLE.kind, metadata: t.metadata })),
+    ];
+    const deletionBlockers = await blockersOf(objects, false);
     const { resourceRef: _ref, ...spec } = claim.spec;
     const annotations = claim.metadata.annotations ?? {};
     const restoredFrom = annotations[CLAIM_ANNOTATIONS.restoredFrom];
@@ -85,6 +139,7 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
       conditions: (claim.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason })),
       composite: composite ? { name: composite.metadata.name, uid: composite.metadata.uid } : ref ? { name: ref.name } : undefined,
       managedTables,
+      ...(deletionBlockers.length > 0 ? { deletionBlockers } : {}),
       ...(restoredFrom ? { restoredFrom: { manifest: restoredFrom, sha256: annotations[CLAIM_ANNOTATIONS.restoredFromSha256] ?? '' } } : {}),
     };
   }
@@ -107,8 +162,10 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
     async deleteDynamoDbClaim(input: { instance: string; uid: string; backup: BackupRef }): Promise<{ deleted: boolean }> {
       const claim = await readClaim(input.instance);
       if (!claim || claim.metadata.uid !== input.uid) return { deleted: false };
-      const owned = ownedTables(input.instance, (await describeClaim(input.instance, claim)).managedTables);
+      const described = await describeClaim(input.instance, claim);
+      const owned = ownedTables(input.instance, described.managedTables);
       const what = `delete claim ${claim.metadata.name}, which owns ${owned.join(', ')}`;
+      if (described.deletionBlockers) throw deletionBlocked(`refusing to ${what}: ${described.deletionBlockers.join('; ')}`);
       const manifest = await requireVerifiedBackup(deps, input.backup, owned, what);
       if (manifest.instance !== input.instance) {
         throw ApplicationFailure.create({ type: 'BackupNotVerified', message: `refusing to ${what}: the backup is of instance ${String(manifest.instance)}`, nonRetryable: true });
@@ -127,20 +184,68 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
       return { deleted: true };
     },
 
-    /** Polled: the claim and its composite are gone and every table answers ResourceNotFound (or is orphaned). */
-    async checkClaimDeleted(input: { instance: string; uid: string; composite?: string; tableNames: string[]; orphanedTables: string[] }): Promise<{ gone: true }> {
+    /**
+     * Polled: the claim, its composite and every managed Table object it had are gone, and every
+     * table answers ResourceNotFound (except those the runbook deletes itself). The Table objects
+     * matter as much as the tables: a Table still being deleted observes its table again after a
+     * backoff (up to a minute), and would delete a recreated table of the same name as its own.
+     * A deletion that cannot finish (paused, protected by a Usage) fails at once, saying why.
+     */
+    async checkClaimDeleted(input: {
+      instance: string;
+      uid: string;
+      composite?: string;
+      managedTables?: Pick<ManagedTableInfo, 'name' | 'uid' | 'tableName'>[];
+      tableNames: string[];
+      orphanedTables: string[];
+    }): Promise<{ gone: true }> {
+      const waiting: string[] = [];
+      const remaining: Described[] = [];
       const claim = await readClaim(input.instance);
-      if (claim && claim.metadata.uid === input.uid) throw notYet(`claim ${claim.metadata.name} is still being deleted`);
-      if (input.composite) {
-        const composite: unknown = await getOrUndefined(kube.custom.getClusterCustomObject({ ...DYNAMODB_COMPOSITE, name: input.composite }));
-        if (composite) throw notYet(`composite ${input.composite} still exists`);
+      if (claim && claim.metadata.uid === input.uid) {
+        waiting.push(`claim ${claim.metadata.name} is still being deleted`);
+        remaining.push({ kind: DYNAMODB_CLAIM.kind, metadata: claim.metadata });
       }
+      const composite = input.composite ? await readComposite(input.composite) : undefined;
+      if (composite) {
+        waiting.push(`composite ${input.composite} still exists`);
+        remaining.push({ kind: DYNAMODB_COMPOSITE.kind, metadata: composite.metadata });
+      }
+      for (const planned of input.managedTables ?? []) {
+        const table = await readTable(planned.name);
+        if (!table || (planned.uid && table.metadata.uid !== planned.uid)) continue;
+        const error = table.status?.conditions?.find((c) => c.type === 'Synced' && c.status === 'False');
+        waiting.push(`managed Table ${planned.name} (${planned.tableName}) still exists${error?.message ? `: ${error.message}` : ''}`);
+        remaining.push({ kind: MANAGED_TABLE.kind, metadata: table.metadata });
+      }
+      const blockers = await blockersOf(remaining, true);
+      if (blockers.length > 0) throw deletionBlocked(`the deletion of claim ${claimName(input.instance)} cannot finish: ${blockers.join('; ')}`);
       for (const tableName of input.tableNames) {
         if (input.orphanedTables.includes(tableName)) continue;
         const status = await tableStatus(dynamodb, tableName);
-        if (status !== undefined) throw notYet(`table ${tableName} still exists (${status})`);
+        if (status !== undefined) waiting.push(`table ${tableName} still exists (${status})`);
       }
+      if (waiting.length > 0) throw notYet(waiting.join('; '));
       return { gone: true };
+    },
+
+    /**
+     * Polled before a claim is recreated when no live claim owns these tables (a resume): no managed
+     * Table may still name one of them. One being deleted is waited out (it would delete the
+     * recreated table of its name); one that is not belongs to something else and is refused.
+     */
+    async checkTablesReleased(input: { tableNames: string[] }): Promise<{ released: true }> {
+      const tables = (await kube.custom.listClusterCustomObject({ ...MANAGED_TABLE })) as { items: ManagedTable[] };
+      const naming = tables.items.map((t) => ({ table: t, info: managedTableInfo(t) })).filter(({ info }) => input.tableNames.includes(info.tableName));
+      const blockers = await blockersOf(naming.map(({ table }) => ({ kind: MANAGED_TABLE.kind, metadata: table.metadata })), true);
+      if (blockers.length > 0) throw deletionBlocked(`not recreating the claim: managed Tables that name its tables cannot be deleted: ${blockers.join('; ')}`);
+      const live = naming.filter(({ table }) => !table.metadata.deletionTimestamp);
+      if (live.length > 0) {
+        const owners = live.map(({ info }) => `Table ${info.name} manages ${info.tableName}`).join('; ');
+        throw ApplicationFailure.create({ type: 'TablesManagedElsewhere', message: `not recreating the claim: ${owners}, and the claim's Tables would manage the same tables`, nonRetryable: true });
+      }
+      if (naming.length > 0) throw notYet(naming.map(({ info }) => `managed Table ${info.name} (${info.tableName}) is still being deleted`).join('; '));
+      return { released: true };
     },
 
     /**
@@ -177,8 +282,12 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
       }
     },
 
-    /** Polled: the claim is Synced and Ready, and every table is ACTIVE. */
-    async checkClaimReady(input: { instance: string; tableNames: string[] }): Promise<{ ready: true }> {
+    /**
+     * Polled: the claim is Synced and Ready, its Tables name every table in `managedTableNames` (else
+     * the Composition names tables differently now, and waiting would never end), and every table
+     * is ACTIVE.
+     */
+    async checkClaimReady(input: { instance: string; tableNames: string[]; managedTableNames?: string[] }): Promise<{ ready: true }> {
       const claim = await readClaim(input.instance);
       if (!claim) throw notYet(`claim ${claimName(input.instance)} does not exist yet`);
       const synced = claim.status?.conditions?.find((c) => c.type === 'Synced');
@@ -188,6 +297,17 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
       }
       if (conditionStatus(claim.status?.conditions, 'Synced') !== 'True' || conditionStatus(claim.status?.conditions, 'Ready') !== 'True') {
         throw notYet(`claim not Synced/Ready yet (Synced=${conditionStatus(claim.status?.conditions, 'Synced')}, Ready=${conditionStatus(claim.status?.conditions, 'Ready')})`);
+      }
+      if (input.managedTableNames) {
+        const named = (await describeClaim(input.instance, claim)).managedTables.map((t) => t.tableName);
+        const missing = input.managedTableNames.filter((t) => !named.includes(t));
+        if (missing.length > 0) {
+          throw ApplicationFailure.create({
+            type: 'ClaimTablesChanged',
+            message: `the recreated claim's Tables name ${named.join(', ') || 'no table'}, not ${missing.join(', ')}: the Composition names its tables differently from when the backup was taken`,
+            nonRetryable: true,
+          });
+        }
       }
       for (const tableName of input.tableNames) {
         const status = await tableStatus(dynamodb, tableName);

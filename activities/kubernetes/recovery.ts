@@ -17,6 +17,7 @@ import type { WriterState } from '../../common/dynamodb-backup';
 import { argoApplicationName } from '../../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, MATCHING_CRONJOB } from '../../common/platform';
 import type { Application } from '../../common/platform';
+import { snapshotOf } from './argocd';
 import { CLAIM_ANNOTATIONS, createDynamoDbClaimActivities, notYet } from './dynamodb-claim';
 
 export { ClaimNotFoundError } from './dynamodb-claim';
@@ -50,6 +51,12 @@ export function createRecoveryKubeActivities(deps: { kube: KubeClients; dynamodb
     async pauseAutomatedSync(input: { instance: string; changedBy: string }): Promise<{ previous: unknown; changed: boolean }> {
       const app = await readApplication(input.instance);
       if (!app) throw ApplicationFailure.create({ type: 'ApplicationNotFoundError', message: `Application ${argoApplicationName(input.instance)} not found`, nonRetryable: true });
+      // A parent rewrites its children's spec and would undo the pause (discovery refuses this too; it may have changed since).
+      const owners = snapshotOf(app).owners;
+      if (owners.length > 0) {
+        const by = owners.map((o) => `${o.kind} ${o.name}`).join(', ');
+        throw ApplicationFailure.create({ type: 'ApplicationOwned', message: `not pausing ${app.metadata.name}: it is managed by ${by}, which would undo the pause`, nonRetryable: true });
+      }
       const saved = app.metadata.annotations?.[RECOVERY_ANNOTATIONS.pausedAutomated];
       if (saved !== undefined) return { previous: JSON.parse(saved) as unknown, changed: false };
       const previous = app.spec.syncPolicy?.automated ?? null;

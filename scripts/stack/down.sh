@@ -5,7 +5,7 @@
 [ -d "$STATE_DIR" ] || { log "no stack state in $STATE_DIR"; exit 0; }
 shopt -s nullglob
 # Clients before servers, the API server before its storage, so nothing logs a storm of errors.
-order="worker platform-sim argocd-application-controller argocd-repo-server redis kwok kube-scheduler kube-controller-manager kube-apiserver kine temporal moto dynalite"
+order="worker platform-sim provider-aws crossplane argocd-application-controller argocd-repo-server redis kwok kube-scheduler kube-controller-manager kube-apiserver kine temporal moto dynalite"
 pidfiles=()
 for name in $order; do [ -f "$STATE_DIR/$name.pid" ] && pidfiles+=("$STATE_DIR/$name.pid"); done
 for pidfile in "$STATE_DIR"/*.pid; do [[ " ${pidfiles[*]} " == *" $pidfile "* ]] || pidfiles+=("$pidfile"); done

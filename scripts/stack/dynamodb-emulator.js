@@ -10,6 +10,11 @@
 // Settings belong to one incarnation of a table (its name and CreationDateTime), so a deleted and
 // recreated table starts with both DISABLED, as on AWS. With --path they persist in DIR/SETTINGS_FILE.
 // TTL is only recorded: items are never expired, and the ENABLING/DISABLING phases are skipped.
+//
+// DeleteTable is asynchronous on AWS (DELETING for seconds to minutes); dynalite's --deleteTableMs
+// applies to every table. A table tagged DELETING_MS_TAG (milliseconds) stays DELETING that long
+// here (DescribeTable says so; DeleteTable again answers ResourceInUseException, as AWS does), then
+// goes. Only in memory: a restart of the emulator meanwhile leaves the table ACTIVE.
 'use strict'
 
 const fs = require('node:fs')
@@ -29,6 +34,9 @@ const DEFAULT_RECOVERY_PERIOD_DAYS = 35
 const LATEST_RESTORABLE_LAG_SECONDS = 300
 
 const TABLE_NAME = { type: 'String', required: true, tableName: true, regex: '[a-zA-Z0-9_.-]+' }
+const DELETING_MS_TAG = 'vcp-emulator/deleting-ms'
+// Marks the emulator's own calls to dynalite (through its own port), so they go straight to dynalite.
+const INTERNAL_HEADER = 'x-vcp-emulator-internal'
 
 // Request shapes in dynalite's validation format, so messages read like AWS's (and dynalite's).
 const OPERATIONS = {
@@ -240,11 +248,12 @@ function readBody(req) {
 }
 
 /**
- * Calls dynalite's DescribeTable with the incoming request's headers: dynalite checks the content type,
- * serialization and authentication as for any call, and returns the table's CreationDateTime.
+ * Calls dynalite's `operation` with the incoming request's headers: dynalite checks the content type,
+ * serialization and authentication as for any call (DescribeTable also returns the table's
+ * CreationDateTime).
  */
-function describeTable(address, headers, body) {
-  const forwarded = { ...headers, 'x-amz-target': `${API}.DescribeTable`, 'content-length': String(body.length) }
+function callDynalite(address, operation, headers, body) {
+  const forwarded = { ...headers, 'x-amz-target': `${API}.${operation}`, 'content-length': String(body.length), [INTERNAL_HEADER]: '1' }
   delete forwarded['transfer-encoding']
   return new Promise((resolve, reject) => {
     const request = http.request(
@@ -268,6 +277,54 @@ function describeTable(address, headers, body) {
     request.on('error', reject)
     request.end(body)
   })
+}
+
+function describeTable(address, headers, body) {
+  return callDynalite(address, 'DescribeTable', headers, body)
+}
+
+function relay(res, answer) {
+  res.writeHead(answer.statusCode, answer.headers)
+  res.end(answer.text)
+}
+
+/**
+ * DeleteTable and DescribeTable while a tagged table is DELETING (see DELETING_MS_TAG). `deleting`
+ * maps each such table name to when it goes.
+ */
+async function handleDeletion(operation, req, res, address, store, deleting) {
+  const raw = await readBody(req)
+  let tableName
+  try {
+    tableName = JSON.parse(raw.toString()).TableName
+  } catch {
+    tableName = undefined
+  }
+  if (operation === 'DescribeTable') {
+    const answer = await callDynalite(address, operation, req.headers, raw)
+    if (answer.statusCode !== 200 || !deleting.has(tableName)) return relay(res, answer)
+    return send(req, res, 200, { Table: { ...answer.json.Table, TableStatus: 'DELETING' } })
+  }
+  if (deleting.has(tableName)) {
+    return send(req, res, 400, {
+      __type: 'com.amazonaws.dynamodb.v20120810#ResourceInUseException',
+      message: `Attempt to change a resource which is still in use: Table is being deleted: ${tableName}`,
+    })
+  }
+  const described = typeof tableName === 'string' ? await describeTable(address, req.headers, Buffer.from(JSON.stringify({ TableName: tableName }))) : undefined
+  const delayMs = described && described.statusCode === 200
+    ? Number(store.get(tableName, described.json.Table.CreationDateTime).tags[DELETING_MS_TAG])
+    : NaN
+  if (!(delayMs > 0)) return relay(res, await callDynalite(address, operation, req.headers, raw))
+  deleting.set(tableName, Date.now() + delayMs)
+  console.log('[emulator] DeleteTable %s: DELETING for %d ms', tableName, delayMs)
+  setTimeout(() => {
+    callDynalite(address, operation, req.headers, raw)
+      .then((answer) => console.log('[emulator] DeleteTable %s: deleted (%d)', tableName, answer.statusCode))
+      .catch((err) => console.error('[emulator] DeleteTable %s failed', tableName, err))
+      .finally(() => deleting.delete(tableName))
+  }, delayMs)
+  return send(req, res, 200, { TableDescription: { ...described.json.Table, TableStatus: 'DELETING' } })
 }
 
 function errorType(json) {
@@ -344,9 +401,21 @@ function main() {
   server.removeAllListeners('request')
   let address
 
+  const deleting = new Map()
+
   server.on('request', (req, res) => {
+    if (req.headers[INTERNAL_HEADER]) return dynaliteHandler(req, res)
     const [api, operation] = String(req.headers['x-amz-target'] || '').split('.')
-    const op = api === API && req.method === 'POST' ? OPERATIONS[operation] : undefined
+    const ours = api === API && req.method === 'POST'
+    if (ours && (operation === 'DeleteTable' || (operation === 'DescribeTable' && deleting.size > 0))) {
+      handleDeletion(operation, req, res, address, store, deleting).catch((err) => {
+        console.error('[emulator] %s failed', operation, err)
+        if (res.headersSent) return res.destroy()
+        send(req, res, 500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: String(err.message) })
+      })
+      return
+    }
+    const op = ours ? OPERATIONS[operation] : undefined
     if (!op) return dynaliteHandler(req, res)
     handleSetting(operation, op, req, res, address, store).catch((err) => {
       console.error('[emulator] %s failed', operation, err)

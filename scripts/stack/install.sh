@@ -55,6 +55,14 @@ install_kwok() {
   install_once "$KWOK_DIR" "kwok-$KWOK_VERSION" "$STACK_DIR/kube/install-kwok.sh" "$KWOK_VERSION" "$KWOK_DIR"
 }
 
+install_crossplane() {
+  install_once "$CROSSPLANE_DIR" "crossplane-$CROSSPLANE_VERSION" "$STACK_DIR/crossplane/install-crossplane.sh" "$CROSSPLANE_VERSION" "$CROSSPLANE_DIR"
+}
+
+install_provider_aws() {
+  install_once "$PROVIDER_AWS_DIR" "provider-aws-$PROVIDER_AWS_VERSION" "$STACK_DIR/crossplane/install-provider-aws.sh" "$PROVIDER_AWS_VERSION" "$PROVIDER_AWS_DIR"
+}
+
 install_argocd() {
   install_once "$ARGOCD_DIR" "argocd-$ARGOCD_VERSION" \
     "$STACK_DIR/build-argocd.sh" "$ARGOCD_VERSION" "$ARGOCD_GO_TOOLCHAIN" "$ARGOCD_DIR"
@@ -91,7 +99,8 @@ install_moto & pids+=($!)
 install_kine & pids+=($!)
 install_kwok & pids+=($!)
 install_kubernetes & pids+=($!)
-install_argocd & pids+=($!)
+# One after the other: large Go builds at once only compete for the same cores.
+{ install_argocd && install_crossplane && install_provider_aws; } & pids+=($!)
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || die "some tools failed to install (see above)"

@@ -97,11 +97,11 @@ KUBECTL=$KUBECTL
 VCP_PLATFORM_GIT_DIR=$PLATFORM_GIT_DIR
 ENV
 
-# The platform's CRDs and the simulated Crossplane / pod logs (test and demo infrastructure).
-kubectl apply -f "$PROJECT_DIR/platform-sim/crds/" >/dev/null
-kubectl wait --for condition=established --timeout=60s \
-  crd/virtualcoffeedynamodbclaims.virtualcoffee.io \
-  crd/xvirtualcoffeedynamodbs.virtualcoffee.io crd/tables.dynamodb.aws.upbound.io >/dev/null
+# Crossplane core and the DynamoDB Table provider, with the platform's XRD and Composition.
+# shellcheck source=crossplane/up.sh
+. "$STACK_DIR/crossplane/up.sh"
+
+# The simulated pod logs (kwok's pods write none).
 mkdir -p "$STATE_DIR/pod-logs"
 start platform-sim bash -c "set -a; . '$ENV_FILE'; set +a; export VCP_SIM_LOG_DIR='$STATE_DIR/pod-logs'; cd '$PROJECT_DIR'; exec node_modules/.bin/tsx platform-sim/main.ts"
 wait_until 60 "platform simulator" grep -q "platform simulator running" "$STATE_DIR/logs/platform-sim.log" ||

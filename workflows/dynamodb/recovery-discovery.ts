@@ -8,7 +8,7 @@ import type { Activities } from '../../activities';
 import type { BackupSummary } from '../../activities/aws/dynamodb-backup';
 import { s3Url } from '../../common/dynamodb-backup';
 import type { BackupLocation, ClaimInfo, DynamoDbRecoveryInput, PlannedSource, TableSnapshot, WriterState } from '../../common/dynamodb-backup';
-import { backupTableMapping, ownedTables, requireTablesCoverOwned, resumeRefusal, specForInstance } from '../../common/dynamodb-recovery-plan';
+import { backupTableMapping, ownedTables, recreateRefusal, requireTablesCoverOwned, resumeRefusal, specForInstance } from '../../common/dynamodb-recovery-plan';
 import { dynamodbClaimName } from '../../common/instance';
 import { activity } from '../runbook/runbook';
 import { validateInput } from '../runbook/validation';
@@ -97,18 +97,35 @@ export async function discoverRecovery(
   const snapshots = await snapshotTables(owned);
   const writers = await activity('readWriters', 'Read the API Deployment and the CronJob')(instance);
   const app = await activity('inspectApplication', 'Read the Argo CD Application')(instance);
+  if (app.owners.length > 0) refuse('ApplicationOwned', ownedApplicationRefusal(app));
 
   if (resumed) {
     const restoreFinished = live?.restoredFrom ? await activity('restoreFinished', 'Has a restore from this backup into the claim finished?')({ backup: resumed.location, claimUid: live.uid }) : false;
     const reason = resumeRefusal({ instance, source: resumed.source, expectedTables: owned, liveClaim: live, restoreFinished, snapshots });
     if (reason) refuse('ResumeRefused', `resume refused, nothing changed: ${reason}`);
   } else {
+    const refusal = recreateRefusal(claim);
+    if (refusal) refuse('RecoveryRefused', `recovery refused, nothing changed: ${refusal}`);
     const missing = snapshots.filter((s) => !s.exists).map((s) => s.tableName);
     if (missing.length > 0) {
       refuse('TablesMissing', `tables ${missing.join(', ')} do not exist: there is nothing to back up (to restore from an existing backup, pass resumeFrom)`);
     }
   }
   return { bucket: checked.bucket, claim, claimExists: Boolean(live), owned, snapshots, writers, app, resumed };
+}
+
+/**
+ * A parent (an app-of-apps Application, an ApplicationSet) rewrites its children's spec from its own
+ * source, so it would turn the paused automated sync back on mid-recovery, and self-heal would
+ * restart the writers and re-create the deleted claim.
+ */
+export function ownedApplicationRefusal(app: { name: string; owners: { kind: string; name: string }[] }): string {
+  const owners = app.owners.map((o) => `${o.kind} ${o.name}`).join(', ');
+  return (
+    `recovery refused, nothing changed: Application ${app.name} is managed by ${owners}, which rewrites its spec and would undo the pause of ` +
+    'automated sync mid-recovery (self-heal would restart the writers and re-create the deleted claim); stop the parent from updating it ' +
+    '(ApplicationSet: spec.syncPolicy.applicationsSync create-only; parent Application: automated sync off), take the Application out of its management, and retry'
+  );
 }
 
 /** After approval: the claim is still absent, or still the one a recovery from this backup recreated. */
