@@ -10,7 +10,7 @@ const run = promisify(execFile);
 const RESTART_SCRIPT = path.join(__dirname, '..', 'scripts', 'stack', 'restart.sh');
 
 /** The servers a runbook depends on whose state survives a restart (moto's does not: see tcp-fault-proxy.ts). */
-export type StackServer = 'temporal' | 'kube-apiserver' | 'dynalite' | 'platform-sim';
+export type StackServer = 'temporal' | 'kube-apiserver' | 'dynalite' | 'argocd-application-controller' | 'platform-sim';
 
 /**
  * Restarting servers disturbs every run on the stack, so only a stack that belongs to this test run

@@ -1,6 +1,6 @@
 /**
  * Runbooks in flight while the servers they depend on restart: the Temporal dev server (same SQLite
- * file), kube-apiserver (its state in kine), dynalite (its state on disk), and S3 (moto) unreachable
+ * file), kube-apiserver (its state in kine), the Argo CD application controller, dynalite (its state on disk), and S3 (moto) unreachable
  * for a while behind a loopback proxy. Each run completes or stops with a clear, resumable reason;
  * nothing is lost (every table item by item); no step that would harm twice runs twice.
  *
@@ -98,6 +98,36 @@ describe.skipIf(!serverRestartsAllowed)('runbooks survive restarts of the server
     const appAfter = await readApp(kube, instance);
     expect(appAfter.status?.history).toHaveLength(historyBefore + 1);
     expect(result.audit.changes).toHaveLength(1);
+    expectSameItems(await instanceItems(dynamodb, instance), itemsBefore);
+  }, 300_000);
+
+  it('rollback: the Argo CD application controller restarted after the patch, before it syncs; the run waits for the sync it requested and succeeds', async () => {
+    const instance = uniqueInstance('flt-rb-argocd');
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
+    const historyBefore = (await readApp(kube, instance)).status?.history?.length ?? 0;
+    const itemsBefore = await instanceItems(dynamodb, instance);
+
+    const result = await withWorker(async ({ client, taskQueue }) => {
+      const handle = await startRollback(client, taskQueue, rollbackInput(instance));
+      await awaitApprovalGate(handle);
+      // Down before the approval, so the patch and the sync request meet a controller that is not there.
+      await restartServer('argocd-application-controller', async () => {
+        await approveAs(handle, 'alice');
+        await until('the sync requested while the controller is down', async () => Boolean((await readApp(kube, instance)).operation));
+        await new Promise((resolve) => setTimeout(resolve, 10_000));
+        // Nothing synced it meanwhile: the request waits in the Application for the controller.
+        expect((await readApp(kube, instance)).status?.history).toHaveLength(historyBefore);
+      });
+      return resultThroughRestarts<RunbookResult<RollbackDetails>>(handle);
+    }, workerOptions);
+
+    expect(result.outcome, result.reason).toBe('succeeded');
+    const appAfter = await readApp(kube, instance);
+    // One sync: the request made while the controller was down ran once it was back, and nothing else.
+    expect(appAfter.status?.history).toHaveLength(historyBefore + 1);
+    expect(appAfter.status?.history?.at(-1)?.revision).toBe(result.details?.to);
+    expect(result.audit.changes).toHaveLength(1);
+    expect(result.details?.final).toMatchObject({ syncStatus: 'Synced', health: 'Healthy' });
     expectSameItems(await instanceItems(dynamodb, instance), itemsBefore);
   }, 300_000);
 

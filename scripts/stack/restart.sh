@@ -58,6 +58,8 @@ wait_ready() {
     kube-apiserver) wait_until 120 "kube-apiserver" kubectl_ready ;;
     kube-controller-manager | kube-scheduler) wait_until 120 "$name" healthz "$(server_port "$name")" ;;
     platform-sim) wait_until 120 "platform simulator" started_since "$log_lines" "platform simulator running" ;;
+    # Its metrics answer through the bridge of its network namespace (argocd/up.sh) once it serves.
+    argocd-application-controller) wait_until 60 "$name" curl -sf --unix-socket "$STATE_DIR/argocd/bridge/$PORT_ARGOCD_CONTROLLER_METRICS.sock" http://localhost/metrics ;;
     *) wait_until 30 "$name" pid_alive "$pidfile" ;;
   esac
 }
