@@ -55,11 +55,12 @@ demo: seed worker
 	@$(call with_env,$(DEMO_ENV)) echo; echo "Temporal UI: $$TEMPORAL_UI_URL"; echo "The stack keeps running; stop it with: make stack-down"
 
 # The test stack is separate (ports offset by 10000, its own state), started fresh and always stopped.
+# It belongs to this run alone, so test/server-faults.test.ts may restart its servers.
 test: deps
 	VCP_STACK_PROFILE=test scripts/stack/down.sh
 	rm -rf .stack/test
 	VCP_STACK_PROFILE=test scripts/stack/up.sh
-	status=0; $(call with_env,$(TEST_ENV)) npx vitest run || status=$$?; \
+	status=0; $(call with_env,$(TEST_ENV)) VCP_ALLOW_SERVER_RESTARTS=1 npx vitest run || status=$$?; \
 	  VCP_STACK_PROFILE=test scripts/stack/down.sh; exit $$status
 
 # Runs the tests against an already running test stack (fast inner loop).

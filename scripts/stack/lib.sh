@@ -40,6 +40,14 @@ PORT_REDIS=${VCP_PORT_REDIS:-$((6380 + PORT_OFFSET))}
 PORT_ARGOCD_REPO_SERVER=${VCP_PORT_ARGOCD_REPO_SERVER:-$((8081 + PORT_OFFSET))}
 PORT_ARGOCD_REPO_SERVER_METRICS=${VCP_PORT_ARGOCD_REPO_SERVER_METRICS:-$((8084 + PORT_OFFSET))}
 PORT_ARGOCD_CONTROLLER_METRICS=${VCP_PORT_ARGOCD_CONTROLLER_METRICS:-$((8082 + PORT_OFFSET))}
+for port_var in "${!PORT_@}"; do
+  [ "$port_var" = PORT_OFFSET ] && continue
+  if ! [ "${!port_var}" -ge 1 ] 2>/dev/null || [ "${!port_var}" -gt 65535 ]; then
+    printf '[stack:%s] ERROR: %s=%s is not a TCP port (offset %s); set VCP_%s or a smaller VCP_PORT_OFFSET\n' \
+      "$PROFILE" "$port_var" "${!port_var}" "$PORT_OFFSET" "$port_var" >&2
+    exit 1
+  fi
+done
 
 TEMPORAL_BIN_DIR="$VCP_CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION"
 MOTO_DIR="$VCP_CACHE_DIR/moto-$MOTO_VERSION"

@@ -14,6 +14,8 @@ start() {
     log "$name already running (pid $(cat "$STATE_DIR/$name.pid"))"
     return 0
   fi
+  # The exact command, so scripts/stack/restart.sh starts the server again with the same flags.
+  printf '%q ' "$@" >"$STATE_DIR/$name.cmd"
   setsid "$@" >"$STATE_DIR/logs/$name.log" 2>&1 < /dev/null &
   echo $! >"$STATE_DIR/$name.pid"
 }
@@ -71,10 +73,14 @@ wait_until 30 "dynalite (127.0.0.1:$PORT_DYNALITE)" port_open "$PORT_DYNALITE" |
 # shellcheck source=argocd/up.sh
 . "$STACK_DIR/argocd/up.sh"
 
+# The ports in use, so scripts/stack/restart.sh checks the same ones whatever overrides were given.
+for var in "${!PORT_@}"; do printf '%s=%s\n' "$var" "${!var}"; done >"$STATE_DIR/ports.env"
+
 # Emulator credentials: the emulators accept any; these are not secrets.
 cat >"$ENV_FILE" <<ENV
 # Written by scripts/stack/up.sh for the '$PROFILE' stack. Source it: set -a; . $ENV_FILE; set +a
 VCP_STACK_PROFILE=$PROFILE
+VCP_STATE_DIR=$STATE_DIR
 TEMPORAL_ADDRESS=127.0.0.1:$PORT_TEMPORAL
 TEMPORAL_NAMESPACE=default
 TEMPORAL_UI_URL=http://127.0.0.1:$PORT_TEMPORAL_UI
