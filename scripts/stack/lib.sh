@@ -18,6 +18,9 @@ esac
 PORT_OFFSET=${VCP_PORT_OFFSET:-$default_offset}
 STATE_DIR=${VCP_STATE_DIR:-$PROJECT_DIR/.stack/$PROFILE}
 ENV_FILE="$STATE_DIR/env"
+# Bumped when the stack runs different servers, whose state the new ones cannot reuse (2: real Argo CD
+# and Crossplane instead of the simulators, whose CRDs and objects the real controllers refuse).
+STACK_LAYOUT=2
 
 PORT_TEMPORAL=${VCP_PORT_TEMPORAL:-$((7233 + PORT_OFFSET))}
 PORT_TEMPORAL_HTTP=${VCP_PORT_TEMPORAL_HTTP:-$((7243 + PORT_OFFSET))}

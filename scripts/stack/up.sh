@@ -4,7 +4,15 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$STACK_DIR/install.sh"
+# State written by an older layout of the stack is local and disposable (the seed makes the demo
+# instance again): stop that stack and start afresh rather than fail on what it left.
+if [ -d "$STATE_DIR/logs" ] && [ "$(cat "$STATE_DIR/layout" 2>/dev/null)" != "$STACK_LAYOUT" ]; then
+  log "$STATE_DIR holds an older stack's state (layout $(cat "$STATE_DIR/layout" 2>/dev/null || echo 1), now $STACK_LAYOUT): stopping it and starting afresh"
+  "$STACK_DIR/down.sh"
+  rm -rf "$STATE_DIR"
+fi
 mkdir -p "$STATE_DIR/logs"
+echo "$STACK_LAYOUT" >"$STATE_DIR/layout"
 
 # start <name> <command...>: starts a server in the background unless its pid is alive.
 start() {
