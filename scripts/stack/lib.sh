@@ -13,6 +13,8 @@ PROFILE=${VCP_STACK_PROFILE:-demo}
 case "$PROFILE" in
   demo) default_offset=0 ;;
   test) default_offset=10000 ;;
+  # Where make test runs test/server-faults.test.ts, beside the test stack (none of their ports meet).
+  test-faults) default_offset=15000 ;;
   *) default_offset=${VCP_PORT_OFFSET:-20000} ;;
 esac
 PORT_OFFSET=${VCP_PORT_OFFSET:-$default_offset}
