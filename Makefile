@@ -6,6 +6,7 @@ SHELL := bash
 NODE_STAMP := node_modules/.vcp-installed
 DEMO_ENV := .stack/demo/env
 TEST_ENV := .stack/test/env
+TEST_FAULTS_ENV := .stack/test-faults/env
 with_env = set -a; . $(1); set +a;
 
 .PHONY: help deps tools build lint typecheck test test-unit test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts bench-dynamodb
@@ -55,14 +56,28 @@ demo: seed worker
 	$(call with_env,$(DEMO_ENV)) npx tsx client/demo.ts demo
 	@$(call with_env,$(DEMO_ENV)) echo; echo "Temporal UI: $$TEMPORAL_UI_URL"; echo "The stack keeps running; stop it with: make stack-down"
 
-# Unit tests first (no stack), then the integration tests on a test stack that is separate (ports offset
-# by 10000, its own state), started fresh and always stopped.
+# Unit tests first (no stack), then the integration tests on a test stack that is separate (ports
+# offset by 10000, its own state), started fresh and always stopped.
+# test/server-faults.test.ts restarts servers, so it runs on a stack of its own (test-faults, ports
+# offset by 15000) while the other tests run on the test stack: both stacks start together, both suites
+# run together (its output is printed after theirs), and both stacks are stopped whatever happened.
 test: test-unit
 	VCP_STACK_PROFILE=test scripts/stack/down.sh
-	rm -rf .stack/test
-	VCP_STACK_PROFILE=test scripts/stack/up.sh
-	status=0; $(call with_env,$(TEST_ENV)) npx vitest run --project integration || status=$$?; \
-	  VCP_STACK_PROFILE=test scripts/stack/down.sh; exit $$status
+	VCP_STACK_PROFILE=test-faults scripts/stack/down.sh
+	rm -rf .stack/test .stack/test-faults
+	mkdir -p .stack
+	scripts/stack/install.sh
+	VCP_STACK_PROFILE=test scripts/stack/up.sh & test_up=$$!; \
+	  faults_up=0; VCP_STACK_PROFILE=test-faults scripts/stack/up.sh >.stack/test-faults-up.log 2>&1 || faults_up=$$?; \
+	  cat .stack/test-faults-up.log; test_status=0; wait $$test_up || test_status=$$?; \
+	  if [ $$test_status != 0 ] || [ $$faults_up != 0 ]; then \
+	    VCP_STACK_PROFILE=test scripts/stack/down.sh; VCP_STACK_PROFILE=test-faults scripts/stack/down.sh; exit 1; fi
+	status=0; \
+	  ( $(call with_env,$(TEST_FAULTS_ENV)) VCP_ALLOW_SERVER_RESTARTS=1 npx vitest run --project server-faults ) >.stack/test-faults/vitest.log 2>&1 & faults=$$!; \
+	  ( $(call with_env,$(TEST_ENV)) npx vitest run --project integration ) || status=$$?; \
+	  wait $$faults || status=$$?; \
+	  echo "== test/server-faults.test.ts, on the test-faults stack"; cat .stack/test-faults/vitest.log; \
+	  VCP_STACK_PROFILE=test scripts/stack/down.sh; VCP_STACK_PROFILE=test-faults scripts/stack/down.sh; exit $$status
 
 test-unit: deps
 	npx vitest run --project unit

@@ -1,9 +1,12 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+const SERVER_FAULTS = 'test/server-faults.test.ts';
 
 /**
- * Two projects: `unit` (test/unit/: pure code and replays of recorded histories, nothing running needed:
- * `npx vitest run --project unit`) and `integration` (everything else, on the real local stack, which its
- * global setup demands). `npx vitest run` (and `make test`) runs both.
+ * Three projects: `unit` (test/unit/: pure code and replays of recorded histories, nothing running needed:
+ * `npx vitest run --project unit`), `integration` (everything else, on the real local stack, which its
+ * global setup demands) and `server-faults` (restarts the stack's servers: make test gives it a stack of
+ * its own, test-faults, and runs it beside the integration tests).
  */
 export default defineConfig({
   test: {
@@ -18,10 +21,12 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/unit/**'],
+          exclude: [...configDefaults.exclude, 'test/unit/**', SERVER_FAULTS],
           globalSetup: ['test-support/global-setup.ts'],
         },
       },
+      // Restarts the stack's servers, which would disturb every other test: make test runs it on a stack of its own.
+      { extends: true, test: { name: 'server-faults', include: [SERVER_FAULTS], globalSetup: ['test-support/global-setup.ts'] } },
     ],
   },
 });

@@ -144,6 +144,9 @@ export async function startDynamoDbFaultProxy(options: DynamoDbFaultProxyOptions
     handled.catch((err: unknown) => {
       if (res.headersSent) {
         res.destroy(err instanceof Error ? err : undefined);
+      } else if (isConnectionFailure(err)) {
+        // The target is down (restarted): the client sees its connection fail, as without the proxy.
+        req.socket.resetAndDestroy();
       } else {
         res.writeHead(502, { 'content-type': 'text/plain' });
         res.end(`fault proxy: ${err instanceof Error ? err.message : String(err)}`);
@@ -238,4 +241,9 @@ function parseJson(body: Buffer): unknown {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isConnectionFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(code);
 }

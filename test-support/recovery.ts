@@ -15,7 +15,7 @@ export async function readClaim(kube: KubeClients, instance: string): Promise<Dy
   return (await getOrUndefined(kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name: `${instance}-dynamodb` }))) as DynamoDbClaim | undefined;
 }
 
-async function readApp(kube: KubeClients, instance: string): Promise<Application> {
+export async function readApp(kube: KubeClients, instance: string): Promise<Application> {
   return (await kube.custom.getNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: `virtual-coffee-${instance}` })) as Application;
 }
 

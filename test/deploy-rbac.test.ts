@@ -69,7 +69,7 @@ async function untilReady<R>(check: () => Promise<R>, timeoutMs = 90_000): Promi
   }
 }
 
-/** Runs an activity again after a 409 Conflict, as Temporal's retry policy does (the simulated Argo CD writes the Application's status meanwhile). */
+/** Runs an activity again after a 409 Conflict, as Temporal's retry policy does (Argo CD writes the Application's status meanwhile). */
 async function retryOnConflict<R>(call: () => Promise<R>, attempts = 5): Promise<R> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -272,7 +272,7 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     // Delete the claim (its planned UID only, with a verified backup of its tables) and recreate it from the captured spec.
     const backup = await backupByActivities(env, aws, instance, tableNames);
     expect(await run(() => recovery.deleteDynamoDbClaim({ instance, uid: claim.uid, backup }))).toEqual({ deleted: true });
-    await run(() => untilReady(() => recovery.checkClaimDeleted({ instance, uid: claim.uid, composite: claim.composite?.name, tableNames, orphanedTables: [] })));
+    await run(() => untilReady(() => recovery.checkClaimDeleted({ instance, uid: claim.uid, composite: claim.composite?.name, managedTables: claim.managedTables, tableNames, orphanedTables: [] })));
     const created = await run(() => recovery.createDynamoDbClaim({ instance, spec: claim.spec, labels: claim.labels, recreatedBy: changedBy }));
     expect(created.created).toBe(true);
     expect(created.uid).not.toBe(claim.uid);

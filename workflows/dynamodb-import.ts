@@ -15,6 +15,7 @@ import { InvalidInputError, instanceTableNames, validateInstanceName } from '../
 import type { RunbookResult } from '../common/runbook';
 import { activity, Runbook } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
+import { OUTAGE_RETRY } from './runbook/retry';
 import { digestTable, importTables, requireEqual, snapshotTables, verifyBackup, verifyItemsPresent } from './dynamodb/steps';
 
 function validateImport(input: DynamoDbImportInput, instance: string) {
@@ -57,7 +58,7 @@ export async function dynamodbImport(input: DynamoDbImportInput): Promise<Runboo
     const location = await runbook.step('stage', () =>
       kind === 'manifest'
         ? activity('locateBackup', 'Locate the backup manifest')(source)
-        : activity('stageScanFile', `Split ${input.from} into chunks`, { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['MalformedItemError', 'BackupCorruptError', 'ResourceNotFoundException'] } })({
+        : activity('stageScanFile', `Split ${input.from} into chunks`, { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { ...OUTAGE_RETRY, nonRetryableErrorTypes: ['MalformedItemError', 'BackupCorruptError', 'ResourceNotFoundException'] } })({
             source,
             tableName: tables![0]!,
             prefix: `dynamodb-imports/${instance}/${info.runId}`,
@@ -101,7 +102,7 @@ export async function dynamodbImport(input: DynamoDbImportInput): Promise<Runboo
     const countsNow = await runbook.step('approve', async () => {
       await runbook.approve(plan);
       await activity('readBackupSummary', 'Re-check the approved manifest (SHA-256)')(location);
-      const counts = await Promise.all(targets.map((t) => activity('countTableItems', `Count ${t.targetTable} again`, { startToCloseTimeout: '30 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5 } })(t.targetTable)));
+      const counts = await Promise.all(targets.map((t) => activity('countTableItems', `Count ${t.targetTable} again`, { startToCloseTimeout: '30 minutes', heartbeatTimeout: '1 minute', retry: OUTAGE_RETRY })(t.targetTable)));
       const filled = plan.tables.filter((t, i) => counts[i]! > 0 && t.targetItemsBefore === 0);
       if (filled.length > 0 && !allowNonEmpty) {
         refuse('TargetsNotEmpty', `${filled.map((t) => `${t.targetTable} now holds ${counts[plan.tables.indexOf(t)]} items`).join(', ')}, empty when the plan was approved: nothing imported (start a new run to re-plan)`);
@@ -143,7 +144,7 @@ async function verifyMerged(targets: { tableName: string; targetTable: string; s
   const presence = await verifyItemsPresent(location, targets);
   const results: MergedTableResult[] = [];
   for (const [i, t] of targets.entries()) {
-    const itemsAfter = await activity('countTableItems', `Count ${t.targetTable} after the import`, { startToCloseTimeout: '30 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5 } })(t.targetTable);
+    const itemsAfter = await activity('countTableItems', `Count ${t.targetTable} after the import`, { startToCloseTimeout: '30 minutes', heartbeatTimeout: '1 minute', retry: OUTAGE_RETRY })(t.targetTable);
     const p = presence[i]!;
     const itemsBefore = plan.tables.find((x) => x.targetTable === t.targetTable)!.targetItemsBefore;
     results.push({ tableName: t.tableName, targetTable: t.targetTable, backupItems: t.items, itemsBefore, itemsAfter, missing: p.missing, differing: p.differing, examples: p.examples });

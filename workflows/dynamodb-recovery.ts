@@ -17,6 +17,7 @@ import { argoApplicationName, instanceTableNames, validateInstanceName } from '.
 import type { RunbookResult } from '../common/runbook';
 import { activity, Runbook } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
+import { OUTAGE_RETRY } from './runbook/retry';
 import { digestTable, exportTables, importTables, requireEqual, verifyBackup } from './dynamodb/steps';
 import { discoverRecovery, inspectClaim, recheckResumedClaim } from './dynamodb/recovery-discovery';
 
@@ -36,7 +37,7 @@ function poll<K extends 'checkWritersStopped' | 'checkClaimDeleted' | 'checkTabl
 }
 
 /** A refusal by the delete activities (no verified backup of every owned table) is final. */
-const destructive = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['BackupNotVerified'] } };
+const destructive = { startToCloseTimeout: '1 minute', retry: { ...OUTAGE_RETRY, nonRetryableErrorTypes: ['BackupNotVerified'] } };
 
 /** What must not have changed between the plan and the delete: the claim, its composite, every Table it owns. */
 function claimIdentity(claim: ClaimInfo) {

@@ -13,11 +13,16 @@ PROFILE=${VCP_STACK_PROFILE:-demo}
 case "$PROFILE" in
   demo) default_offset=0 ;;
   test) default_offset=10000 ;;
+  # Where make test runs test/server-faults.test.ts, beside the test stack (none of their ports meet).
+  test-faults) default_offset=15000 ;;
   *) default_offset=${VCP_PORT_OFFSET:-20000} ;;
 esac
 PORT_OFFSET=${VCP_PORT_OFFSET:-$default_offset}
 STATE_DIR=${VCP_STATE_DIR:-$PROJECT_DIR/.stack/$PROFILE}
 ENV_FILE="$STATE_DIR/env"
+# Bumped when the stack runs different servers, whose state the new ones cannot reuse (2: real Argo CD
+# and Crossplane instead of the simulators, whose CRDs and objects the real controllers refuse).
+STACK_LAYOUT=2
 
 PORT_TEMPORAL=${VCP_PORT_TEMPORAL:-$((7233 + PORT_OFFSET))}
 PORT_TEMPORAL_HTTP=${VCP_PORT_TEMPORAL_HTTP:-$((7243 + PORT_OFFSET))}
@@ -40,6 +45,14 @@ PORT_REDIS=${VCP_PORT_REDIS:-$((6380 + PORT_OFFSET))}
 PORT_ARGOCD_REPO_SERVER=${VCP_PORT_ARGOCD_REPO_SERVER:-$((8081 + PORT_OFFSET))}
 PORT_ARGOCD_REPO_SERVER_METRICS=${VCP_PORT_ARGOCD_REPO_SERVER_METRICS:-$((8084 + PORT_OFFSET))}
 PORT_ARGOCD_CONTROLLER_METRICS=${VCP_PORT_ARGOCD_CONTROLLER_METRICS:-$((8082 + PORT_OFFSET))}
+for port_var in "${!PORT_@}"; do
+  [ "$port_var" = PORT_OFFSET ] && continue
+  if ! [ "${!port_var}" -ge 1 ] 2>/dev/null || [ "${!port_var}" -gt 65535 ]; then
+    printf '[stack:%s] ERROR: %s=%s is not a TCP port (offset %s); set VCP_%s or a smaller VCP_PORT_OFFSET\n' \
+      "$PROFILE" "$port_var" "${!port_var}" "$PORT_OFFSET" "$port_var" >&2
+    exit 1
+  fi
+done
 
 TEMPORAL_BIN_DIR="$VCP_CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION"
 MOTO_DIR="$VCP_CACHE_DIR/moto-$MOTO_VERSION"

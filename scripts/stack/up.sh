@@ -4,7 +4,15 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$STACK_DIR/install.sh"
+# State written by an older layout of the stack is local and disposable (the seed makes the demo
+# instance again): stop that stack and start afresh rather than fail on what it left.
+if [ -d "$STATE_DIR/logs" ] && [ "$(cat "$STATE_DIR/layout" 2>/dev/null)" != "$STACK_LAYOUT" ]; then
+  log "$STATE_DIR holds an older stack's state (layout $(cat "$STATE_DIR/layout" 2>/dev/null || echo 1), now $STACK_LAYOUT): stopping it and starting afresh"
+  "$STACK_DIR/down.sh"
+  rm -rf "$STATE_DIR"
+fi
 mkdir -p "$STATE_DIR/logs"
+echo "$STACK_LAYOUT" >"$STATE_DIR/layout"
 
 # start <name> <command...>: starts a server in the background unless its pid is alive.
 start() {
@@ -14,6 +22,8 @@ start() {
     log "$name already running (pid $(cat "$STATE_DIR/$name.pid"))"
     return 0
   fi
+  # The exact command, so scripts/stack/restart.sh starts the server again with the same flags.
+  printf '%q ' "$@" >"$STATE_DIR/$name.cmd"
   setsid "$@" >"$STATE_DIR/logs/$name.log" 2>&1 < /dev/null &
   echo $! >"$STATE_DIR/$name.pid"
 }
@@ -71,10 +81,14 @@ wait_until 30 "dynalite (127.0.0.1:$PORT_DYNALITE)" port_open "$PORT_DYNALITE" |
 # shellcheck source=argocd/up.sh
 . "$STACK_DIR/argocd/up.sh"
 
+# The ports in use, so scripts/stack/restart.sh checks the same ones whatever overrides were given.
+for var in "${!PORT_@}"; do printf '%s=%s\n' "$var" "${!var}"; done >"$STATE_DIR/ports.env"
+
 # Emulator credentials: the emulators accept any; these are not secrets.
 cat >"$ENV_FILE" <<ENV
 # Written by scripts/stack/up.sh for the '$PROFILE' stack. Source it: set -a; . $ENV_FILE; set +a
 VCP_STACK_PROFILE=$PROFILE
+VCP_STATE_DIR=$STATE_DIR
 TEMPORAL_ADDRESS=127.0.0.1:$PORT_TEMPORAL
 TEMPORAL_NAMESPACE=default
 TEMPORAL_UI_URL=http://127.0.0.1:$PORT_TEMPORAL_UI

@@ -12,11 +12,12 @@ import { backupTableMapping, ownedTables, recreateRefusal, requireTablesCoverOwn
 import { dynamodbClaimName } from '../../common/instance';
 import { activity } from '../runbook/runbook';
 import { validateInput } from '../runbook/validation';
+import { OUTAGE_RETRY } from '../runbook/retry';
 import { snapshotTables } from './steps';
 
 export const inspectClaim = activity('inspectDynamoDbClaim', 'Read the claim, its composite and managed Tables', {
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ClaimNotFoundError'] },
+  retry: { ...OUTAGE_RETRY, nonRetryableErrorTypes: ['ClaimNotFoundError'] },
 });
 
 /** The claim, or undefined when it does not exist. */

@@ -9,6 +9,7 @@ import type { Activities } from '../../activities';
 import { addDigests, BACKUP_FORMAT, segmentsFor } from '../../common/dynamodb-backup';
 import type { BackupLocation, BackupManifest, ExportTuning, ImportedTable, ImportTuning, TableBackup, TableSnapshot } from '../../common/dynamodb-backup';
 import type { Runbook } from '../runbook/runbook';
+import { OUTAGE_RETRY } from '../runbook/retry';
 
 const NON_RETRYABLE = ['BackupCorruptError', 'MalformedItemError', 'InvalidInputError', 'ResourceNotFoundException', 'ValidationException'];
 
@@ -28,7 +29,7 @@ function short<K extends keyof Activities>(name: K, summary: string): Activities
     summary,
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout: '1 minute',
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { ...OUTAGE_RETRY, nonRetryableErrorTypes: NON_RETRYABLE },
   })[name];
 }
 

@@ -11,7 +11,7 @@ export async function notifyRun(
 ): Promise<void> {
   const info = workflowInfo();
   const send = how.local
-    ? localActivity('notify', `Notify: ${event}`, 3)
+    ? localActivity('notify', `Notify: ${event}`, { maximumAttempts: 3 })
     : activity('notify', `Notify: ${event}`, { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } });
   try {
     await send({ event, runbook: run.name, instance: run.instance, workflowId: info.workflowId, runId: info.runId, text });
