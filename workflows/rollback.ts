@@ -198,7 +198,7 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
 
 /** Back to the recorded revision; if that fails too, say loudly what state is left behind. */
 async function revert(
-  runbook: Runbook,
+  runbook: Runbook<string>,
   instance: string,
   plan: RollbackPlan,
   requester: string,
