@@ -92,7 +92,7 @@ export function discover(r: Recovery): Promise<Discovery> {
   return r.runbook.step('discover', () => discoverRecovery(r.instance, r.input, r.requestedTables, r.resumeFrom));
 }
 
-/** What the approver sees: every table deleted with its items, what is restored, what stops. Pure. */
+/** What the approver sees: every table deleted with its items, what is restored, what stops (common/dynamodb-recovery-plan.ts builds it). */
 export function planRecovery(r: Recovery, found: Discovery): DynamoDbRecoveryPlan {
   const info = workflowInfo();
   const { claim, resumed } = found;
