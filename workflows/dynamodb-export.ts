@@ -40,7 +40,7 @@ export async function dynamodbExport(input: DynamoDbExportInput): Promise<Runboo
     if (missing.length > 0) throw ApplicationFailure.create({ type: 'TablesMissing', message: `tables ${missing.join(', ')} do not exist`, nonRetryable: true });
     const started = Date.now();
     const exported = await runbook.step('export', () =>
-      exportTables(runbook, snapshots, backupPrefix(instance, info.runId, new Date(info.startTime)), bucket, input.export, instance),
+      exportTables({ runbook, snapshots, bucket, prefix: backupPrefix(instance, info.runId, new Date(info.startTime)), tuning: input.export, instance }),
     );
     const exportSeconds = (Date.now() - started) / 1000;
     const url = s3Url(exported.location.bucket, exported.location.manifestKey);

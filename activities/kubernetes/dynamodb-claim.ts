@@ -5,10 +5,11 @@
  * to be ready with Tables naming the same tables.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import type { KubeClients } from './client';
 import { getOrUndefined, isConflict } from './client';
-import { tableStatus } from '../aws/dynamodb-tables';
+import { firstTableNotActive, tablesStillThere } from '../aws/dynamodb-table-waits';
+import { notYet } from '../not-ready';
 import type { EvidenceDeps } from '../aws/backup-evidence';
 import { requireVerifiedBackup } from '../aws/backup-evidence';
 import type { BackupRef, ClaimInfo, ManagedTableInfo } from '../../common/dynamodb-backup';
@@ -17,7 +18,7 @@ import { dynamodbClaimName } from '../../common/instance';
 import { conditionStatus, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, EXTERNAL_NAME_ANNOTATION, IN_USE_LABEL, MANAGED_TABLE, PAUSED_ANNOTATION, USAGE } from '../../common/platform';
 import type { DynamoDbClaim, DynamoDbComposite, ManagedTable, ObjectMeta, Usage } from '../../common/platform';
 
-export const CLAIM_ANNOTATIONS = {
+const CLAIM_ANNOTATIONS = {
   /** On a recreated claim: the run that recreated it. */
   recreatedBy: 'vcp-runbooks.io/recreated-by',
   /** On a recreated claim: the s3:// URL of the backup manifest it is restored from. */
@@ -29,19 +30,9 @@ export const CLAIM_ANNOTATIONS = {
 /** The label Crossplane puts on every resource a composite composes. */
 export const COMPOSITE_LABEL = 'crossplane.io/composite';
 
-export class ClaimNotFoundError extends Error {
+class ClaimNotFoundError extends Error {
   override readonly name = 'ClaimNotFoundError';
 }
-
-/**
- * "Not yet": a failure the workflow's retry policy polls on. BENIGN, so the worker logs each poll at
- * debug level and counts no failure metric; retried exactly like any other retryable failure.
- */
-export function notYet(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: NOT_READY_YET, message, category: ApplicationFailureCategory.BENIGN });
-}
-
-export const NOT_READY_YET = 'NotReadyYet';
 
 /** What stops a deletion for good until someone acts: final, so the run says so instead of timing out. */
 function deletionBlocked(message: string): ApplicationFailure {
@@ -223,11 +214,7 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
       }
       const blockers = await blockersOf(remaining, true);
       if (blockers.length > 0) throw deletionBlocked(`the deletion of claim ${claimName(input.instance)} cannot finish: ${blockers.join('; ')}`);
-      for (const tableName of input.tableNames) {
-        if (input.orphanedTables.includes(tableName)) continue;
-        const status = await tableStatus(dynamodb, tableName);
-        if (status !== undefined) waiting.push(`table ${tableName} still exists (${status})`);
-      }
+      waiting.push(...(await tablesStillThere(dynamodb, input.tableNames.filter((t) => !input.orphanedTables.includes(t)))));
       if (waiting.length > 0) throw notYet(waiting.join('; '));
       return { gone: true };
     },
@@ -312,10 +299,8 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
           });
         }
       }
-      for (const tableName of input.tableNames) {
-        const status = await tableStatus(dynamodb, tableName);
-        if (status !== 'ACTIVE') throw notYet(`table ${tableName} is ${status ?? 'missing'}`);
-      }
+      const notActive = await firstTableNotActive(dynamodb, input.tableNames);
+      if (notActive) throw notYet(notActive);
       return { ready: true };
     },
   };

@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { NOT_READY_YET, notYet } from '../../activities/kubernetes/dynamodb-claim';
+import { NOT_READY_YET, notYet } from '../../activities/not-ready';
 
 describe('poll failures', () => {
   it('are benign and retryable application failures with their own type', () => {
