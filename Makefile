@@ -9,11 +9,12 @@ TEST_ENV := .stack/test/env
 TEST_FAULTS_ENV := .stack/test-faults/env
 with_env = set -a; . $(1); set +a;
 
-.PHONY: help deps tools build lint typecheck test test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts bench-dynamodb
+.PHONY: help deps tools build lint typecheck test test-unit test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts bench-dynamodb
 
 help:
 	@echo "make demo        start the local stack, seed the demo instance, run the runbooks, leave the UI up"
-	@echo "make test        install and start a separate test stack, run every test, stop it"
+	@echo "make test        unit tests, then install and start a separate test stack, run the integration tests, stop it"
+	@echo "make test-unit   the unit tests alone (test/unit/: no stack needed)"
 	@echo "make lint        eslint and the TypeScript type check"
 	@echo "make stack-up    start the demo stack (Temporal + UI, moto, dynalite)"
 	@echo "make stack-down  stop the demo stack and its worker"
@@ -28,7 +29,7 @@ tools:
 	scripts/stack/install.sh
 
 build: deps
-	npx tsc -p tsconfig.build.json
+	npm run build
 
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
@@ -55,11 +56,12 @@ demo: seed worker
 	$(call with_env,$(DEMO_ENV)) npx tsx client/demo.ts demo
 	@$(call with_env,$(DEMO_ENV)) echo; echo "Temporal UI: $$TEMPORAL_UI_URL"; echo "The stack keeps running; stop it with: make stack-down"
 
-# The test stack is separate (ports offset by 10000, its own state), started fresh and always stopped.
+# Unit tests first (no stack), then the integration tests on a test stack that is separate (ports
+# offset by 10000, its own state), started fresh and always stopped.
 # test/server-faults.test.ts restarts servers, so it runs on a stack of its own (test-faults, ports
 # offset by 15000) while the other tests run on the test stack: both stacks start together, both suites
 # run together (its output is printed after theirs), and both stacks are stopped whatever happened.
-test: deps
+test: test-unit
 	VCP_STACK_PROFILE=test scripts/stack/down.sh
 	VCP_STACK_PROFILE=test-faults scripts/stack/down.sh
 	rm -rf .stack/test .stack/test-faults
@@ -72,10 +74,13 @@ test: deps
 	    VCP_STACK_PROFILE=test scripts/stack/down.sh; VCP_STACK_PROFILE=test-faults scripts/stack/down.sh; exit 1; fi
 	status=0; \
 	  ( $(call with_env,$(TEST_FAULTS_ENV)) VCP_ALLOW_SERVER_RESTARTS=1 npx vitest run --project server-faults ) >.stack/test-faults/vitest.log 2>&1 & faults=$$!; \
-	  ( $(call with_env,$(TEST_ENV)) npx vitest run --project stack ) || status=$$?; \
+	  ( $(call with_env,$(TEST_ENV)) npx vitest run --project integration ) || status=$$?; \
 	  wait $$faults || status=$$?; \
 	  echo "== test/server-faults.test.ts, on the test-faults stack"; cat .stack/test-faults/vitest.log; \
 	  VCP_STACK_PROFILE=test scripts/stack/down.sh; VCP_STACK_PROFILE=test-faults scripts/stack/down.sh; exit $$status
+
+test-unit: deps
+	npx vitest run --project unit
 
 # Runs the tests against an already running test stack (fast inner loop).
 test-only: deps

@@ -2,17 +2,31 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 const SERVER_FAULTS = 'test/server-faults.test.ts';
 
+/**
+ * Three projects: `unit` (test/unit/: pure code and replays of recorded histories, nothing running needed:
+ * `npx vitest run --project unit`), `integration` (everything else, on the real local stack, which its
+ * global setup demands) and `server-faults` (restarts the stack's servers: make test gives it a stack of
+ * its own, test-faults, and runs it beside the integration tests).
+ */
 export default defineConfig({
   test: {
     // Integration tests start workers and wait on real servers.
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    globalSetup: ['test-support/global-setup.ts'],
     pool: 'forks',
     projects: [
-      { extends: true, test: { name: 'stack', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, SERVER_FAULTS], sequence: { groupOrder: 0 } } },
-      // Restarts the stack's servers, which would disturb every other test: it runs alone, after them.
-      { extends: true, test: { name: 'server-faults', include: [SERVER_FAULTS], sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/unit/**', SERVER_FAULTS],
+          globalSetup: ['test-support/global-setup.ts'],
+        },
+      },
+      // Restarts the stack's servers, which would disturb every other test: make test runs it on a stack of its own.
+      { extends: true, test: { name: 'server-faults', include: [SERVER_FAULTS], globalSetup: ['test-support/global-setup.ts'] } },
     ],
   },
 });

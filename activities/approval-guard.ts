@@ -19,10 +19,6 @@ import type { ApprovalEvidence } from '../common/runbook';
 import type { ApprovalConfig } from '../common/runbook';
 import { currentApprovals } from './runbook';
 
-export class ApprovalEvidenceRefused extends Error {
-  override readonly name = 'ApprovalEvidenceRefused';
-}
-
 /** Which runbooks (workflow types) may ask for an action, and how the action must match their plan. */
 export interface GuardRule<I> {
   workflowTypes: string[];
@@ -52,7 +48,7 @@ async function startedInput(ctx: Context): Promise<{ input: unknown; startedAtMs
   return { input: defaultPayloadConverter.fromPayload(payload), startedAtMs: seconds * 1000 + Math.floor(nanos / 1e6) };
 }
 
-export async function verifyApprovalEvidence<I>(
+async function verifyApprovalEvidence<I>(
   approvalsSource: ApprovalConfig | (() => ApprovalConfig),
   evidence: ApprovalEvidence | undefined,
   rule: GuardRule<I>,

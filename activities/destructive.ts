@@ -11,7 +11,7 @@ import type { RevisionChange } from '../common/rollback';
 import type { GuardRule } from './approval-guard';
 
 /** The workflow types (function names) of the runbooks, as the server records them. */
-export const WORKFLOW_TYPES = {
+const WORKFLOW_TYPES = {
   rollback: 'rollback',
   unpin: 'unpin',
   dynamodbRecovery: 'dynamodbRecovery',

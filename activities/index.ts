@@ -14,7 +14,9 @@ import { createDiagnosticsActivities } from './diagnostics/collectors';
 import { createArchiveActivities } from './aws/archive';
 import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
 import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
-import { createRecoveryKubeActivities } from './kubernetes/recovery';
+import { createArgoCdSyncPauseActivities } from './kubernetes/argocd-sync-pause';
+import { createDynamoDbClaimActivities } from './kubernetes/dynamodb-claim';
+import { createWriterActivities } from './kubernetes/writers';
 import type { ApprovalConfig } from '../common/runbook';
 import type { StagingArea } from './diagnostics/staging';
 import { guardActivities } from './approval-guard';
@@ -52,7 +54,9 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createArchiveActivities(deps),
     ...createDynamoDbBackupActivities(deps),
     ...createDynamoDbVerifyActivities(deps),
-    ...createRecoveryKubeActivities(deps),
+    ...createArgoCdSyncPauseActivities(deps),
+    ...createWriterActivities(deps),
+    ...createDynamoDbClaimActivities(deps),
   };
 }
 

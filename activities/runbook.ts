@@ -29,7 +29,7 @@ export function currentApprovals(source: ApprovalConfig | (() => ApprovalConfig)
   return typeof source === 'function' ? source() : source;
 }
 
-export function auditRecordKey(record: Pick<AuditRecord, 'runbook' | 'instance' | 'workflowId' | 'runId'>): string {
+function auditRecordKey(record: Pick<AuditRecord, 'runbook' | 'instance' | 'workflowId' | 'runId'>): string {
   return `audit/${record.runbook}/${record.instance}/${encodeURIComponent(record.workflowId)}/${record.runId}.json`;
 }
 

@@ -4,6 +4,7 @@
  * connections and reports each request's latency to the parent (bench/alerts.ts) over IPC.
  */
 import http from 'node:http';
+import { forEachLimit } from '../common/concurrency';
 
 interface LoadRequest {
   url: string;
@@ -65,18 +66,12 @@ async function run(request: LoadRequest): Promise<{ latencies: number[]; seconds
   const target = new URL(url);
   const latencies: number[] = [];
   let failed = 0;
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < requests) {
-        const body = bodies[next++ % bodies.length]!;
-        const t0 = performance.now();
-        if ((await send(agent, target, token, body)) !== 200) failed++;
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
+  await forEachLimit(Array.from({ length: requests }, (_, i) => bodies[i % bodies.length]!), concurrency, async (body) => {
+    const t0 = performance.now();
+    if ((await send(agent, target, token, body)) !== 200) failed++;
+    latencies.push(performance.now() - t0);
+  });
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
   return { latencies, seconds, failed };

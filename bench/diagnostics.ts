@@ -15,8 +15,7 @@ import { promisify } from 'node:util';
 import type { WorkflowHandle } from '@temporalio/client';
 import { loadKubeConfig } from '../activities/kubernetes/client';
 import { startDiagnosticBundle } from '../client/runbooks';
-import type { CollectorName, DiagnosticBundleDetails } from '../common/diagnostics';
-import type { RunbookResult } from '../common/runbook';
+import type { CollectorName } from '../common/diagnostics';
 import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { awsClients, config, withWorker } from '../test-support/stack';
@@ -128,7 +127,7 @@ async function runbookRuns(instance: string, collectors: CollectorName[] | undef
       counter.take();
       const started = performance.now();
       const handle = await startDiagnosticBundle(client, taskQueue, { instance, collectors, options: { requestedBy: { user: 'bench', via: 'test' } } });
-      const result = (await handle.result()) as RunbookResult<DiagnosticBundleDetails>;
+      const result = (await handle.result());
       seconds.push((performance.now() - started) / 1000);
       files = result.details!.archive.files;
       runs.push({ phases: await phases(handle), requests: counter.take() });

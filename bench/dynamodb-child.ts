@@ -18,6 +18,7 @@ import { createGzip } from 'node:zlib';
 import { DEFAULT_SEGMENTS_PER_WORKER, SegmentSlots } from '../activities/aws/dynamodb-backup';
 import { exportSegment } from '../activities/aws/dynamodb-export';
 import { importSegment, readManifest } from '../activities/aws/dynamodb-import';
+import { forEachLimit } from '../common/concurrency';
 import { loadConfig } from '../common/config';
 import type { BackupLocation, SegmentExport } from '../common/dynamodb-backup';
 
@@ -85,16 +86,8 @@ function batchOf(from: number, to: number): WriteRequest[] {
 }
 
 async function writeConcurrent(args: { table: string; from: number; to: number; concurrency: number }): Promise<number> {
-  let next = args.from;
-  await Promise.all(
-    Array.from({ length: args.concurrency }, async () => {
-      while (next < args.to) {
-        const from = next;
-        next = Math.min(args.to, next + 25);
-        await writeBatch(args.table, batchOf(from, next));
-      }
-    }),
-  );
+  const starts = Array.from({ length: Math.ceil((args.to - args.from) / 25) }, (_, i) => args.from + i * 25);
+  await forEachLimit(starts, args.concurrency, (from) => writeBatch(args.table, batchOf(from, Math.min(args.to, from + 25))));
   return args.to - args.from;
 }
 

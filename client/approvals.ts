@@ -18,7 +18,7 @@ export interface ApprovalRequestOptions {
   planDigest?: string;
 }
 
-export async function waitingApproval(handle: WorkflowHandle): Promise<{ runId: string; snapshot: ProgressSnapshot }> {
+async function waitingApproval(handle: WorkflowHandle): Promise<{ runId: string; snapshot: ProgressSnapshot }> {
   const [description, snapshot] = await Promise.all([handle.describe(), handle.query(progressQuery)]);
   return { runId: description.runId, snapshot };
 }

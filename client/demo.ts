@@ -6,9 +6,8 @@
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../common/config';
-import type { DiagnosticBundleDetails } from '../common/diagnostics';
 import type { DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
-import type { RollbackDetails, RollbackPlan } from '../common/rollback';
+import type { RollbackPlan } from '../common/rollback';
 import type { RunbookResult } from '../common/runbook';
 import { decide, waitForApprovalGate } from './approvals';
 import { connectClient, workflowUiUrl } from './connection';
@@ -54,7 +53,7 @@ async function main(): Promise<void> {
       instance,
       options: { requestedBy: { user: 'operator', via: 'demo' } },
     });
-    const bundle = (await bundleHandle.result()) as RunbookResult<DiagnosticBundleDetails>;
+    const bundle = (await bundleHandle.result());
     const archive = bundle.details!.archive;
     const failed = bundle.details!.collectors.filter((c) => c.status === 'failed');
     console.log(`  ${bundle.details!.collectors.length - failed.length}/${bundle.details!.collectors.length} collectors ok${failed.length ? ` (failed: ${failed.map((c) => `${c.collector}: ${c.error}`).join('; ')})` : ''}`);
@@ -84,7 +83,7 @@ async function main(): Promise<void> {
       comment: 'approved in the demo',
     });
     console.log(`  approved by ${approver.user} (${approver.fingerprint}): ${decision.state}`);
-    const result = (await rollbackHandle.result()) as RunbookResult<RollbackDetails>;
+    const result = (await rollbackHandle.result());
     const details = result.details!;
     console.log(`  ${result.outcome}: ${details.application} now ${details.final.syncStatus}/${details.final.health} at ${details.final.syncedRevision?.slice(0, 12)} after ${details.timings.rolloutSeconds}s`);
     console.log(`  audit record: ${result.auditLocation}`);

@@ -7,13 +7,8 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { RunbooksConfig } from '../common/config';
 import { RUNBOOKS } from '../common/definitions';
-import type { DiagnosticArchive } from '../common/diagnostics';
+import type { DiagnosticArchive, DownloadLink } from '../common/diagnostics';
 import { asRunbookResult } from './results';
-
-export interface DownloadLink {
-  url: string;
-  expiresAt: string;
-}
 
 export const DEFAULT_LINK_SECONDS = 3600;
 
@@ -23,7 +18,7 @@ export function callerS3Client(config: RunbooksConfig): S3Client {
 }
 
 /** The archive of a diagnostic bundle's result, or undefined for any other result. */
-export function diagnosticArchiveOf(result: unknown): Pick<DiagnosticArchive, 'bucket' | 'key'> | undefined {
+function diagnosticArchiveOf(result: unknown): Pick<DiagnosticArchive, 'bucket' | 'key'> | undefined {
   const r = asRunbookResult(result);
   if (r?.audit.runbook !== RUNBOOKS.diagnosticBundle) return undefined;
   const archive = (r.details as { archive?: Partial<DiagnosticArchive> } | undefined)?.archive;

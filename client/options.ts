@@ -5,13 +5,14 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { RUNBOOKS } from '../common/definitions';
 import { MAX_PRESIGN_SECONDS } from '../common/diagnostics';
 import { parseS3Url, validateRecoveryTables } from '../common/dynamodb-backup';
 import type { ExportTuning, ImportTuning } from '../common/dynamodb-backup';
 import { InvalidInputError, instanceTableNames } from '../common/instance';
 import { validateRollbackTarget } from '../common/rollback';
+import { DEFAULT_LINK_SECONDS } from './download-link';
 import { checkScanFile } from './upload';
 import type { ScanFile } from './upload';
 
@@ -21,7 +22,7 @@ function invalid(message: string): never {
 }
 
 /** A whole number option from `min` to `max`; anything else is a usage error naming the range. */
-export function wholeNumber(min: number, max: number, unit = ''): (value: string) => number {
+function wholeNumber(min: number, max: number, unit = ''): (value: string) => number {
   return (value) => {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) invalid(`a whole number${unit} from ${min} to ${max}`);
@@ -157,4 +158,35 @@ export function importSource(from: string): { s3Url: string; manifest: boolean }
 export function tuning<T extends ExportTuning | ImportTuning>(values: T): T | undefined {
   const set = Object.entries(values).filter(([, v]) => v !== undefined);
   return set.length ? (Object.fromEntries(set) as T) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options several commands share, built once so each reads and checks the same way everywhere.
+
+/** `--as <user>`: the requester (or approver) identity, checked like any identity. */
+export function identityOption(description = 'requester identity (default: $VCP_USER or your login)'): Option {
+  return new Option('--as <user>', description).argParser(parseIdentity);
+}
+
+/** `--reason <text>`: why, for the audit record. */
+export function reasonOption(): Option {
+  return new Option('--reason <text>', 'why (goes into the audit record)').argParser(parseText);
+}
+
+/** `--url-expiry <seconds>`: a diagnostic bundle's download link lifetime. */
+export function urlExpiryOption(description = "a diagnostic bundle's download link lifetime (at most 604800)"): Option {
+  return new Option('--url-expiry <seconds>', description).argParser(parseUrlExpiry).default(DEFAULT_LINK_SECONDS);
+}
+
+/** `--chunk-max-items <n>` and `--segments <n>`: the export's tuning. */
+export function exportTuningOptions(prefix = ''): Option[] {
+  return [
+    new Option('--chunk-max-items <n>', `${prefix}items per backup chunk at most (default 10000)`).argParser(parseChunkMaxItems),
+    new Option('--segments <n>', `${prefix}parallel scan segments per table (default one per 25000 items, up to 16)`).argParser(parseSegments),
+  ];
+}
+
+/** `--import-concurrency <n>`: the import's tuning. */
+export function importConcurrencyOption(prefix = ''): Option {
+  return new Option('--import-concurrency <n>', `${prefix}concurrent BatchWriteItem requests per segment (default 16)`).argParser(parseImportConcurrency);
 }

@@ -6,11 +6,10 @@
  */
 import type { DynamoDbRecoveryDetails, DynamoDbRecoveryPlan, TableRestoreResult } from '../common/dynamodb-backup';
 import { RUNBOOKS } from '../common/definitions';
-import type { DiagnosticBundleDetails } from '../common/diagnostics';
+import type { DiagnosticBundleDetails, DownloadLink } from '../common/diagnostics';
 import type { RunbookResult } from '../common/runbook';
-import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
-import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../workflows/dynamodb-import';
-import type { DownloadLink } from './download-link';
+import type { DynamoDbExportDetails } from '../common/dynamodb-backup';
+import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../common/dynamodb-backup';
 
 /** A result that came back as JSON: a RunbookResult when it has an outcome and an audit record. */
 export function asRunbookResult(result: unknown): RunbookResult<unknown> | undefined {
@@ -26,7 +25,7 @@ function restoredLine(t: TableRestoreResult, verb: string): string {
   return `  ${t.tableName}: ${t.backupItems} in the backup, ${t.restoredItems} ${verb}, ${equal ? 'item digest matches' : 'ITEM DIGEST DIFFERS'}${t.settingsApplied.length ? ` (re-applied: ${t.settingsApplied.join(', ')})` : ''}`;
 }
 
-export function recoveryLines(d: DynamoDbRecoveryDetails): string[] {
+function recoveryLines(d: DynamoDbRecoveryDetails): string[] {
   const native = d.backup.nativeBackups.filter((b) => b.backupArn).length;
   const t = d.durations;
   return [
@@ -44,7 +43,7 @@ export function exportLines(d: DynamoDbExportDetails): string[] {
   ];
 }
 
-export function importLines(d: DynamoDbImportDetails): string[] {
+function importLines(d: DynamoDbImportDetails): string[] {
   return [
     `  source: ${d.backup.url}`,
     ...d.verified.map((t) => restoredLine(t, 'imported')),

@@ -1,42 +1,30 @@
-/** Starting runbooks from a client: the IDs, queue and search attributes each start needs. */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
-import type { Client, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import {
-  instanceStatusWorkflowId,
-  RUNBOOK_INSTANCE,
-  RUNBOOK_NAME,
-  RUNBOOK_STATUS,
-  RUNBOOKS,
-} from '../common/definitions';
+/**
+ * Starting runbooks from a client, through their definitions (common/workflows.ts): the input is
+ * type-checked against the workflow's signature, the handle's result is the workflow's result type,
+ * and the ID, search attributes and summary come from the definition.
+ */
 import { randomUUID as uuid4 } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Client, WorkflowHandleWithFirstExecutionRunId, WorkflowStartOptions } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS } from '../common/definitions';
 import type { DiagnosticBundleInput } from '../common/diagnostics';
-import type { RollbackInput, UnpinInput } from '../common/rollback';
-import { destructiveWorkflowId, planWorkflowId } from '../common/runbook';
+import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import { validateInstanceName } from '../common/instance';
-import type { instanceStatus } from '../workflows';
+import type { RollbackInput, UnpinInput } from '../common/rollback';
+import {
+  diagnosticBundleWorkflow,
+  dynamodbExportWorkflow,
+  dynamodbImportWorkflow,
+  dynamodbRecoveryWorkflow,
+  instanceStatusWorkflow,
+  rollbackWorkflow,
+  unpinWorkflow,
+  workflowIdFor,
+} from '../common/workflows';
+import type { AnyWorkflowDefinition, InputOf, WorkflowFunction, WorkflowInput } from '../common/workflows';
 
-export async function startInstanceStatus(
-  client: Client,
-  taskQueue: string,
-  instanceInput: string,
-): Promise<WorkflowHandleWithFirstExecutionRunId<typeof instanceStatus>> {
-  // Validate at the edge too, so a typo fails before anything reaches the server.
-  const instance = validateInstanceName(instanceInput);
-  return client.workflow.start<typeof instanceStatus>('instanceStatus', {
-    taskQueue,
-    workflowId: instanceStatusWorkflowId(instance),
-    // Read-only: a second request while one runs attaches to it instead of starting another.
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    args: [{ instance }],
-    typedSearchAttributes: [
-      { key: RUNBOOK_NAME, value: RUNBOOKS.instanceStatus },
-      { key: RUNBOOK_INSTANCE, value: instance },
-    ],
-    staticSummary: `Instance status of ${instance}`,
-  });
-}
+export type RunbookHandle<D extends AnyWorkflowDefinition> = WorkflowHandleWithFirstExecutionRunId<WorkflowFunction<D>>;
 
 /** Refusal to start a second destructive runbook on an instance; names the run holding it. */
 export class InstanceBusyError extends WorkflowExecutionAlreadyStartedError {
@@ -50,34 +38,43 @@ export class InstanceBusyError extends WorkflowExecutionAlreadyStartedError {
   }
 }
 
-export interface DestructiveStart {
-  workflowType: string;
-  taskQueue: string;
-  runbook: string;
-  instance: string;
-  args: unknown[];
-  staticSummary?: string;
-}
-
 /**
- * Starts a destructive runbook under the instance's one destructive workflow ID. Temporal refuses a
- * second while one runs, whatever its runbook; the refusal says which run holds the instance.
+ * Starts a run of `definition`. By its ID scheme: a status check attaches to the instance's running
+ * one; a destructive runbook takes the instance's one destructive ID, which Temporal refuses while
+ * another runs, whatever its runbook (InstanceBusyError names the holder), while its dry run gets a
+ * plan ID of its own and changes nothing; read-only runbooks get an ID per request.
  */
-export async function startDestructiveRunbook(client: Client, start: DestructiveStart): Promise<WorkflowHandle> {
-  const instance = validateInstanceName(start.instance);
-  const workflowId = destructiveWorkflowId(instance);
+export async function startRunbook<D extends AnyWorkflowDefinition>(
+  client: Client,
+  definition: D,
+  input: InputOf<D>,
+  options: { taskQueue: string },
+): Promise<RunbookHandle<D>> {
+  const common: WorkflowInput = input;
+  // Validated at the edge too, so a typo fails before anything reaches the server.
+  const instance = validateInstanceName(common.instance);
+  const workflowId = workflowIdFor(definition, common, uuid4());
+  const dryRun = Boolean(common.options?.dryRun);
+  const summary = definition.summary(input);
+  const start: WorkflowStartOptions<WorkflowFunction<D>> = {
+    taskQueue: options.taskQueue,
+    workflowId,
+    args: [input] as Parameters<WorkflowFunction<D>>,
+    typedSearchAttributes: [
+      { key: RUNBOOK_NAME, value: definition.runbook },
+      { key: RUNBOOK_INSTANCE, value: instance },
+    ],
+    staticSummary: dryRun ? `Plan: ${summary}` : summary,
+  };
+  if (definition.ids === 'per-instance') {
+    return client.workflow.start<WorkflowFunction<D>>(definition.workflowType, { ...start, workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING });
+  }
+  if (definition.ids === 'per-request' || dryRun) return client.workflow.start<WorkflowFunction<D>>(definition.workflowType, start);
   try {
-    return await client.workflow.start(start.workflowType, {
-      taskQueue: start.taskQueue,
-      workflowId,
+    return await client.workflow.start<WorkflowFunction<D>>(definition.workflowType, {
+      ...start,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      args: start.args,
-      typedSearchAttributes: [
-        { key: RUNBOOK_NAME, value: start.runbook },
-        { key: RUNBOOK_INSTANCE, value: instance },
-      ],
-      staticSummary: start.staticSummary ?? `${start.runbook} of ${instance}`,
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -88,82 +85,36 @@ export async function startDestructiveRunbook(client: Client, start: Destructive
       `instance ${instance} is held by ${runbook ?? holder.type} run ${workflowId} (run ${holder.runId}), ` +
         `${status ?? holder.status.name} since ${holder.startTime.toISOString()}; wait for it, or cancel it first`,
       workflowId,
-      start.workflowType,
+      definition.workflowType,
       { runbook, runId: holder.runId, status, startTime: holder.startTime },
     );
   }
 }
 
-export function startRollback(client: Client, taskQueue: string, input: RollbackInput): Promise<WorkflowHandle> {
-  return startRunbook(client, taskQueue, 'rollback', RUNBOOKS.rollback, input.instance, [input], Boolean(input.options.dryRun),
-    `Rollback ${input.instance} to ${input.target}`);
+export function startInstanceStatus(client: Client, taskQueue: string, instance: string): Promise<RunbookHandle<typeof instanceStatusWorkflow>> {
+  return startRunbook(client, instanceStatusWorkflow, { instance }, { taskQueue });
 }
 
-/** Destructive runs take the instance's lock ID; dry runs get a unique plan ID and change nothing. */
-async function startRunbook(
-  client: Client,
-  taskQueue: string,
-  workflowType: string,
-  runbook: string,
-  instanceInput: string,
-  args: unknown[],
-  dryRun: boolean,
-  staticSummary: string,
-): Promise<WorkflowHandle> {
-  const instance = validateInstanceName(instanceInput);
-  if (!dryRun) return startDestructiveRunbook(client, { workflowType, taskQueue, runbook, instance, args, staticSummary });
-  return client.workflow.start(workflowType, {
-    taskQueue,
-    workflowId: planWorkflowId(runbook, instance, uuid4()),
-    args,
-    typedSearchAttributes: [
-      { key: RUNBOOK_NAME, value: runbook },
-      { key: RUNBOOK_INSTANCE, value: instance },
-    ],
-    staticSummary: `Plan: ${staticSummary}`,
-  });
+export function startRollback(client: Client, taskQueue: string, input: RollbackInput): Promise<RunbookHandle<typeof rollbackWorkflow>> {
+  return startRunbook(client, rollbackWorkflow, input, { taskQueue });
 }
 
-export function startUnpin(client: Client, taskQueue: string, input: UnpinInput): Promise<WorkflowHandle> {
-  return startRunbook(client, taskQueue, 'unpin', RUNBOOKS.unpin, input.instance, [input], Boolean(input.options.dryRun), `Unpin ${input.instance}`);
+export function startUnpin(client: Client, taskQueue: string, input: UnpinInput): Promise<RunbookHandle<typeof unpinWorkflow>> {
+  return startRunbook(client, unpinWorkflow, input, { taskQueue });
 }
 
-/** Read-only: no lock, a unique ID per bundle. */
-export async function startDiagnosticBundle(client: Client, taskQueue: string, input: DiagnosticBundleInput): Promise<WorkflowHandle> {
-  const instance = validateInstanceName(input.instance);
-  return client.workflow.start('diagnosticBundle', {
-    taskQueue,
-    workflowId: `${RUNBOOKS.diagnosticBundle}/${instance}/${uuid4()}`,
-    args: [input],
-    typedSearchAttributes: [
-      { key: RUNBOOK_NAME, value: RUNBOOKS.diagnosticBundle },
-      { key: RUNBOOK_INSTANCE, value: instance },
-    ],
-    staticSummary: `Diagnostic bundle of ${instance}`,
-  });
+export function startDiagnosticBundle(client: Client, taskQueue: string, input: DiagnosticBundleInput): Promise<RunbookHandle<typeof diagnosticBundleWorkflow>> {
+  return startRunbook(client, diagnosticBundleWorkflow, input, { taskQueue });
 }
 
-export function startDynamoDbRecovery(client: Client, taskQueue: string, input: DynamoDbRecoveryInput): Promise<WorkflowHandle> {
-  return startRunbook(client, taskQueue, 'dynamodbRecovery', RUNBOOKS.dynamodbRecovery, input.instance, [input], Boolean(input.options.dryRun),
-    `DynamoDB recovery of ${input.instance}${input.resumeFrom ? ` (resume from ${input.resumeFrom})` : ''}`);
+export function startDynamoDbRecovery(client: Client, taskQueue: string, input: DynamoDbRecoveryInput): Promise<RunbookHandle<typeof dynamodbRecoveryWorkflow>> {
+  return startRunbook(client, dynamodbRecoveryWorkflow, input, { taskQueue });
 }
 
-export function startDynamoDbImport(client: Client, taskQueue: string, input: DynamoDbImportInput): Promise<WorkflowHandle> {
-  return startRunbook(client, taskQueue, 'dynamodbImport', RUNBOOKS.dynamodbImport, input.instance, [input], Boolean(input.options.dryRun),
-    `DynamoDB import into ${input.instance} from ${input.from}`);
+export function startDynamoDbImport(client: Client, taskQueue: string, input: DynamoDbImportInput): Promise<RunbookHandle<typeof dynamodbImportWorkflow>> {
+  return startRunbook(client, dynamodbImportWorkflow, input, { taskQueue });
 }
 
-/** Read-only: no lock, a unique ID per export. */
-export async function startDynamoDbExport(client: Client, taskQueue: string, input: DynamoDbExportInput): Promise<WorkflowHandle> {
-  const instance = validateInstanceName(input.instance);
-  return client.workflow.start('dynamodbExport', {
-    taskQueue,
-    workflowId: `${RUNBOOKS.dynamodbExport}/${instance}/${uuid4()}`,
-    args: [input],
-    typedSearchAttributes: [
-      { key: RUNBOOK_NAME, value: RUNBOOKS.dynamodbExport },
-      { key: RUNBOOK_INSTANCE, value: instance },
-    ],
-    staticSummary: `DynamoDB export of ${instance}`,
-  });
+export function startDynamoDbExport(client: Client, taskQueue: string, input: DynamoDbExportInput): Promise<RunbookHandle<typeof dynamodbExportWorkflow>> {
+  return startRunbook(client, dynamodbExportWorkflow, input, { taskQueue });
 }

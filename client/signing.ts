@@ -6,7 +6,7 @@
  */
 import type { WorkflowClientInterceptor, WorkflowStartInput, WorkflowSignalWithStartInput } from '@temporalio/client';
 import { signStartRequest } from '../common/start-request';
-import type { Requester } from '../common/runbook';
+import type { Requester } from '../common/start-request';
 
 /** Private keys by identity name (a Map, or a lookup that loads them on demand). */
 export interface RequesterKeys {

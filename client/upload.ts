@@ -33,7 +33,7 @@ export interface ScanFile {
 }
 
 /** Files up to this size are parsed whole; larger ones by their opening bytes. */
-export const WHOLE_CHECK_BYTES = 1024 * 1024;
+const WHOLE_CHECK_BYTES = 1024 * 1024;
 const OPENING_BYTES = 64 * 1024;
 
 const ATTRIBUTE_TYPES = ['S', 'N', 'B', 'SS', 'NS', 'BS', 'M', 'L', 'NULL', 'BOOL'];
@@ -97,7 +97,7 @@ export function checkScanFile(file: string): ScanFile {
 }
 
 /** `uploads/<instance>/<uuid>-<basename>`: unique per upload, and still says what the file was. */
-export function uploadKey(instance: string, file: string): string {
+function uploadKey(instance: string, file: string): string {
   const base = path.basename(file).replace(/[^A-Za-z0-9._-]/g, '_');
   return `uploads/${instance}/${randomUUID()}-${base}`;
 }

@@ -10,7 +10,7 @@ import { MultiBar } from 'cli-progress';
 import type { SingleBar } from 'cli-progress';
 import { progressQuery } from '../common/runbook';
 import type { ProgressSnapshot, StepProgress } from '../common/runbook';
-import type { DownloadLink } from './download-link';
+import type { DownloadLink } from '../common/diagnostics';
 import { resultLines } from './results';
 
 /** How a watched run ended. `succeeded` is what the exit code follows. */

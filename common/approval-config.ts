@@ -62,7 +62,7 @@ const inputSpec = z.strictObject({
 const duration = (min: number, max: number) => z.number().int().min(min).max(max);
 
 /** Every setting optional: a runbook's policy is merged over `default`, which is merged over the built-in defaults. */
-export const policySchema = z.strictObject({
+const policySchema = z.strictObject({
   approvers: z.strictObject({ users: z.array(identityName).max(256).default([]), groups: z.array(identityName).max(256).default([]) }).optional(),
   minApprovals: z.number().int().min(1).max(APPROVAL_LIMITS.maxMinApprovals).optional(),
   fourEyes: z.boolean().optional(),

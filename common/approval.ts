@@ -8,7 +8,7 @@ import { canonicalJson, sha256Hex } from './canonical';
 
 export type ApprovalDecision = 'approve' | 'reject';
 
-export interface ApprovalInputSpec {
+interface ApprovalInputSpec {
   name: string;
   description: string;
   required: boolean;
@@ -102,7 +102,7 @@ export interface SignedApproval extends ApprovalStatement {
 const MESSAGE_DOMAIN = 'vcp-runbooks/approval/v1';
 
 /** The exact bytes an approver signs. A domain prefix keeps them from meaning anything elsewhere. */
-export function approvalMessage(statement: ApprovalStatement): Uint8Array {
+function approvalMessage(statement: ApprovalStatement): Uint8Array {
   const { workflowId, runId, planDigest, decision, approver, expiresAt, inputs, comment } = statement;
   const body = canonicalJson({ workflowId, runId, planDigest, decision, approver, expiresAt, inputs, comment });
   return new TextEncoder().encode(`${MESSAGE_DOMAIN}\n${body}`);
@@ -222,7 +222,7 @@ export function effectivePolicy(configured: ApprovalPolicy, overrides: ApprovalP
 }
 
 /** Both empty means anyone on the keyring. */
-export function isAllowedBy(approvers: { users: string[]; groups: string[] }, user: string, groups: string[]): boolean {
+function isAllowedBy(approvers: { users: string[]; groups: string[] }, user: string, groups: string[]): boolean {
   if (approvers.users.length === 0 && approvers.groups.length === 0) return true;
   return approvers.users.includes(user) || groups.some((g) => approvers.groups.includes(g));
 }

@@ -40,6 +40,12 @@ export interface RunbooksConfig {
     metricsBindAddress?: string;
     /** Absolute folder for diagnostic bundles' staged files; the system temp folder when unset. */
     stagingDir?: string;
+    /**
+     * Worker Versioning: the Worker Deployment this worker serves a version of, and that version's
+     * build ID (unset: derived from the workflow bundle, worker/workflow-bundle.ts). Runs stay on the
+     * version they started on. Unset: an unversioned worker (local stack, tests).
+     */
+    deployment?: { name: string; buildId?: string };
   };
 }
 
@@ -72,6 +78,8 @@ export const CONFIG_VARIABLES = [
   'VCP_NOTIFY_WEBHOOK_URL',
   'VCP_METRICS_ADDRESS',
   'VCP_STAGING_DIR',
+  'VCP_WORKER_DEPLOYMENT',
+  'VCP_BUILD_ID',
 ] as const;
 
 export class ConfigError extends Error {
@@ -83,6 +91,12 @@ type Env = Record<string, string | undefined>;
 const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const HOST_PORT = /^[^:\s]+:\d{1,5}$/;
+/**
+ * Temporal refuses '.' and ':' in deployment names and reserves a leading '__'; both names also become
+ * Kubernetes label values and name suffixes in deploy/ (at most 63 characters).
+ */
+const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+const BUILD_ID = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 
 export function loadConfig(env: Env = process.env): RunbooksConfig {
   const problems: string[] = [];
@@ -125,6 +139,18 @@ export function loadConfig(env: Env = process.env): RunbooksConfig {
     problems.push(`VCP_STAGING_DIR=${JSON.stringify(stagingDir)} must be an absolute path`);
   }
 
+  const deploymentName = env.VCP_WORKER_DEPLOYMENT || undefined;
+  const buildId = env.VCP_BUILD_ID || undefined;
+  if (deploymentName !== undefined && !DEPLOYMENT_NAME.test(deploymentName)) {
+    problems.push(`VCP_WORKER_DEPLOYMENT=${JSON.stringify(deploymentName)} must be 1-63 letters, digits, '-' or '_', starting with a letter or digit`);
+  }
+  if (buildId !== undefined && !BUILD_ID.test(buildId)) {
+    problems.push(`VCP_BUILD_ID=${JSON.stringify(buildId)} must be 1-63 letters, digits, '.', '-' or '_', starting and ending with a letter or digit`);
+  }
+  if (buildId !== undefined && deploymentName === undefined) {
+    problems.push('VCP_BUILD_ID is set but VCP_WORKER_DEPLOYMENT is not: a build ID only means something within a Worker Deployment');
+  }
+
   const pathStyle = env.VCP_S3_FORCE_PATH_STYLE;
   if (pathStyle !== undefined && pathStyle !== 'true' && pathStyle !== 'false') {
     problems.push('VCP_S3_FORCE_PATH_STYLE must be "true" or "false"');
@@ -149,6 +175,6 @@ export function loadConfig(env: Env = process.env): RunbooksConfig {
     },
     kubernetes: { kubeconfig: env.KUBECONFIG || undefined },
     approvals: { approversFile: env.VCP_APPROVERS_FILE || undefined, notifyWebhookUrl },
-    worker: { metricsBindAddress, stagingDir },
+    worker: { metricsBindAddress, stagingDir, deployment: deploymentName === undefined ? undefined : { name: deploymentName, buildId } },
   };
 }

@@ -82,6 +82,12 @@ export interface DiagnosticArchive {
   omitted: string[];
 }
 
+/** A pre-signed link to a bundle's archive: signed by the CLI on demand, never by a run (see client/download-link.ts). */
+export interface DownloadLink {
+  url: string;
+  expiresAt: string;
+}
+
 export interface DiagnosticBundleDetails {
   archive: DiagnosticArchive;
   collectors: { collector: CollectorName; status: 'ok' | 'failed'; files: number; error?: string }[];

@@ -160,11 +160,21 @@ export function segmentsFor(itemCount: number, requested?: number): number {
 
 const DIGEST_MODULUS = 1n << 256n;
 
-/** Combines order-independent digests (sums of item hashes modulo 2^256). */
-export function addDigests(...digests: string[]): string {
-  let sum = 0n;
-  for (const d of digests) sum = (sum + BigInt(`0x${d}`)) % DIGEST_MODULUS;
+/**
+ * The digest arithmetic, defined here only: an item set's digest is the sum of its items' SHA-256
+ * hashes modulo 2^256, so it does not depend on order and digests of parts add up to the whole's.
+ */
+export function addToDigestSum(sum: bigint, digest: string): bigint {
+  return (sum + BigInt(`0x${digest}`)) % DIGEST_MODULUS;
+}
+
+export function digestOfSum(sum: bigint): string {
   return sum.toString(16).padStart(64, '0');
+}
+
+/** Combines order-independent digests (of disjoint parts: segments, chunks). */
+export function addDigests(...digests: string[]): string {
+  return digestOfSum(digests.reduce(addToDigestSum, 0n));
 }
 
 export const EMPTY_DIGEST = '0'.repeat(64);
@@ -251,6 +261,56 @@ export interface DynamoDbImportInput {
   options: RunbookOptions;
 }
 
+export interface DynamoDbExportDetails {
+  backup: BackupLocation & { url: string; items: number; chunks: number };
+  tables: { tableName: string; items: number; digest: string }[];
+  exportSeconds: number;
+  itemsPerSecond: number;
+}
+
+export interface DynamoDbImportPlan {
+  source: string;
+  kind: 'manifest' | 'scan-file';
+  /** The bucket the source is read from: the backup bucket, or one listed in VCP_ALLOWED_SOURCE_BUCKETS. */
+  sourceBucket: string;
+  /** The manifest imported (for a scan file, the one staged from it), pinned by its SHA-256. */
+  manifest: { url: string; sha256: string; instance?: string; createdAt: string };
+  tables: {
+    tableName: string;
+    targetTable: string;
+    backupItems: number;
+    /** What the target holds now; only with allowNonEmptyTargets may it be more than 0. */
+    targetItemsBefore: number;
+    /** The target holds items: those with a key in the backup are overwritten, the others kept. */
+    overwritesSameKeyItems: boolean;
+  }[];
+  allowNonEmptyTargets: boolean;
+  allowOtherInstance: boolean;
+}
+
+/** A target that held items: every backup item is now in it, equal, and it did not shrink. */
+export interface MergedTableResult {
+  tableName: string;
+  targetTable: string;
+  backupItems: number;
+  itemsBefore: number;
+  itemsAfter: number;
+  missing: number;
+  differing: number;
+  examples: string[];
+}
+
+export interface DynamoDbImportDetails {
+  backup: BackupLocation & { url: string };
+  imported: ImportedTable[];
+  /** Item-by-item digest equality, for targets that were empty before the import. */
+  verified: TableRestoreResult[];
+  /** Targets that held items: every backup item present and equal, nothing lost. */
+  merged: MergedTableResult[];
+  importSeconds: number;
+  itemsPerSecond: number;
+}
+
 export interface ClaimInfo {
   name: string;
   namespace: string;
@@ -293,7 +353,7 @@ export interface WriterState {
   cronJob?: { name: string; suspended: boolean };
 }
 
-export interface RecoveryPlanTable {
+interface RecoveryPlanTable {
   tableName: string;
   /** Items now (0 for a table that does not exist). */
   items: number;
@@ -368,10 +428,18 @@ export interface TableRestoreResult {
   settingsApplied: string[];
 }
 
+export interface ImportedTable {
+  tableName: string;
+  targetTable: string;
+  items: number;
+  retriedItems: number;
+  segments: { segment: number; itemsWrittenByLastAttempt: number; resumedFromItems: number; attempts: number }[];
+}
+
 export interface DynamoDbRecoveryDetails {
   backup: BackupLocation & { url: string; items: number; chunks: number; nativeBackups: { tableName: string; backupArn?: string; unsupported?: boolean }[] };
   tables: TableRestoreResult[];
-  imported: { tableName: string; targetTable: string; items: number; retriedItems: number; segments: { segment: number; itemsWrittenByLastAttempt: number; resumedFromItems: number; attempts: number }[] }[];
+  imported: ImportedTable[];
   durations: { exportSeconds: number; verifySeconds: number; deleteSeconds: number; recreateSeconds: number; importSeconds: number; writeDowntimeSeconds: number };
   throughput: { exportItemsPerSecond: number; importItemsPerSecond: number };
 }

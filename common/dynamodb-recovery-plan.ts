@@ -215,3 +215,27 @@ export function buildRecoveryPlan(facts: PlanFacts): DynamoDbRecoveryPlan {
     source: resume?.source,
   };
 }
+
+/** The plan in one line, for the run's UI details. */
+export function describeRecoveryPlan(plan: DynamoDbRecoveryPlan): string {
+  const owned = plan.tables.map((t) => t.tableName);
+  if (plan.source) {
+    return `Resume from ${plan.source.url} (SHA-256 ${plan.source.manifestSha256}): ${plan.claim.action} the claim, import ${owned.length} tables, verify`;
+  }
+  return `Back up ${plan.totalItems} items in ${owned.length} tables (${owned.join(', ')}), delete and recreate ${plan.claim.name}, restore all of them; expected write downtime ~${plan.expectedWriteDowntimeSeconds}s`;
+}
+
+/**
+ * The backup's tables the recovery restores, each with the table it goes back into (its own name, or
+ * for a resume from another instance's backup, the name the plan mapped it to), and the owned tables
+ * the backup lacks (`absent`: the recovery must not delete what it cannot restore).
+ */
+export function tablesToRestore<T extends { tableName: string }>(
+  backupTables: T[],
+  owned: string[],
+  mapped: { tableName: string; targetTable: string }[] = [],
+): { tables: (T & { targetTable: string })[]; absent: string[] } {
+  const targetOf = (name: string) => mapped.find((t) => t.tableName === name)?.targetTable ?? name;
+  const tables = backupTables.map((t) => ({ ...t, targetTable: targetOf(t.tableName) })).filter((t) => owned.includes(t.targetTable));
+  return { tables, absent: owned.filter((t) => !tables.some((b) => b.targetTable === t)) };
+}

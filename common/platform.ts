@@ -51,14 +51,14 @@ export interface ObjectMeta {
   ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }[];
 }
 
-export interface ApplicationSource {
+interface ApplicationSource {
   repoURL: string;
   path?: string;
   targetRevision?: string;
   chart?: string;
 }
 
-export interface SyncOperation {
+interface SyncOperation {
   revision?: string;
   revisions?: string[];
   prune?: boolean;

@@ -10,7 +10,7 @@ export const REDACTED = '[REDACTED]';
 // Names, not values, decide: "oauth_provider" is configuration, "oauth_client_secret" is not.
 const SECRET_NAME = /(pass(word|wd)?|pwd|secret|token|api[-_]?key|private[-_]?key|access[-_]?key|credential|authorization|cookie|(^|[-_.])key$)/i;
 
-export function looksSecret(name: string): boolean {
+function looksSecret(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
@@ -93,7 +93,7 @@ const TEXT_PATTERNS: [RegExp, string | Replacer][] = [
  */
 const TRIGGERS = [/passw|pwd|secret|token|credential|bearer|authorization|key/i, /:\/\/|eyJ|gh[pousr]_|github_pat_|xox[abposre]-|xapp-|hooks\.slack|AIza|GOCSPX-|ya29\.|AKIA|ASIA/];
 
-export function mayHoldSecret(text: string): boolean {
+function mayHoldSecret(text: string): boolean {
   return TRIGGERS.some((trigger) => trigger.test(text)) || hasKeyShapedRun(text);
 }
 

@@ -147,6 +147,13 @@ export interface RollbackDetails {
 
 const REVISION = /^[0-9a-f]{7,40}$/;
 
+export interface UnpinDetails {
+  application: string;
+  from: string;
+  to: string;
+  syncedRevision?: string;
+}
+
 export function validateRollbackTarget(target: unknown): string {
   if (typeof target !== 'string' || target.length === 0) throw new InvalidInputError('target is required: "previous" or a commit from the history');
   if (target !== 'previous' && !REVISION.test(target)) {

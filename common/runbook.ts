@@ -4,21 +4,8 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ApprovalPolicy, ApprovalPolicyOverrides, ApproverKeyring, SignedApproval } from './approval';
-import type { AuthenticatedRequester } from './start-request';
+import type { AuthenticatedRequester, Requester } from './start-request';
 
-/** Who asked for a run, and from where: the audit's first line. */
-export interface Requester {
-  user: string;
-  via: 'cli' | 'alert' | 'api' | 'demo' | 'test';
-  /** Host or address of the CLI, or the alert receiver. */
-  origin?: string;
-  /** For alert-started runs: the alert's fingerprint and startsAt. */
-  alert?: { name: string; fingerprint: string; startsAt: string };
-  /** When the request was signed (ISO); part of what is signed. */
-  signedAt?: string;
-  /** Ed25519 signature by the requester's key over the workflow ID and the whole input (common/start-request.ts). */
-  signature?: string;
-}
 
 /** What every runbook's input carries besides its own parameters. */
 export interface RunbookOptions {
@@ -163,16 +150,3 @@ export const alertNotificationSignal = defineSignal<[AlertNotification]>('alertN
 /** Distinct alert episodes a run's audit record lists; further notifications are only counted (unlistedAlerts). */
 export const MAX_LISTED_ALERT_EPISODES = 20;
 export const progressQuery = defineQuery<ProgressSnapshot>('progress');
-
-/**
- * Every destructive runbook of an instance runs under this one workflow ID, so Temporal itself
- * guarantees at most one at a time across runbooks; a second start is refused naming the holder.
- */
-export function destructiveWorkflowId(instance: string): string {
-  return `destructive/${instance}`;
-}
-
-/** A dry run holds no lock: its ID is unique per request. */
-export function planWorkflowId(runbook: string, instance: string, nonce: string): string {
-  return `plan/${runbook}/${instance}/${nonce}`;
-}

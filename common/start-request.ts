@@ -10,12 +10,25 @@ import { APPROVAL_LIMITS, IDENTITY_NAME, keyFingerprint } from './approval';
 import type { ApproverKey, ApproverKeyring } from './approval';
 import { decodeBase64, encodeBase64 } from './base64';
 import { canonicalJson } from './canonical';
-import type { Requester } from './runbook';
+
+/** Who asked for a run, and from where: the audit's first line. */
+export interface Requester {
+  user: string;
+  via: 'cli' | 'alert' | 'api' | 'demo' | 'test';
+  /** Host or address of the CLI, or the alert receiver. */
+  origin?: string;
+  /** For alert-started runs: the alert's fingerprint and startsAt. */
+  alert?: { name: string; fingerprint: string; startsAt: string };
+  /** When the request was signed (ISO); part of what is signed. */
+  signedAt?: string;
+  /** Ed25519 signature by the requester's key over the workflow ID and the whole input (common/start-request.ts). */
+  signature?: string;
+}
 
 const START_DOMAIN = 'vcp-runbooks/start/v1';
 
 /** How long a signed start request stays usable: a captured one cannot start a run later. */
-export const START_REQUEST_VALIDITY_MS = 10 * 60 * 1000;
+const START_REQUEST_VALIDITY_MS = 10 * 60 * 1000;
 
 export class StartRequestRefused extends Error {
   override readonly name = 'StartRequestRefused';
@@ -40,7 +53,7 @@ function withoutSignature<T extends WithRequester>(input: T): T {
 }
 
 /** The exact bytes a requester signs: the domain, the workflow ID and the input without its signature. */
-export function startMessage(workflowId: string, input: WithRequester): Uint8Array {
+function startMessage(workflowId: string, input: WithRequester): Uint8Array {
   return new TextEncoder().encode(`${START_DOMAIN}\n${canonicalJson({ workflowId, input: withoutSignature(input) })}`);
 }
 

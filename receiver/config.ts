@@ -8,7 +8,7 @@ import path from 'node:path';
 /** Every environment variable the receiver reads besides CONFIG_VARIABLES. */
 export const RECEIVER_VARIABLES = ['VCP_ALERT_TOKEN', 'VCP_ALERT_TOKEN_FILE', 'VCP_ALERT_RULES_FILE', 'VCP_ALERT_LISTEN', 'VCP_ALERT_MAX_ALERTS', 'VCP_ALERT_SIGNING_KEY_FILE'] as const;
 
-export const DEFAULT_ALERT_LISTEN = '127.0.0.1:9095';
+const DEFAULT_ALERT_LISTEN = '127.0.0.1:9095';
 /** Alertmanager's webhook_config max_alerts should be set to this or less (it then truncates). */
 export const DEFAULT_MAX_ALERTS_PER_REQUEST = 100;
 

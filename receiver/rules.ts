@@ -5,7 +5,7 @@
 import { parse } from 'yaml';
 import type { ApprovalPolicyOverrides } from '../common/approval';
 
-export type AlertRunbook = 'diagnostic-bundle' | 'rollback';
+type AlertRunbook = 'diagnostic-bundle' | 'rollback';
 
 export interface AlertRule {
   name: string;
@@ -19,9 +19,9 @@ export interface AlertRule {
   maxRunsPerHour: number;
 }
 
-export const DEFAULT_COOLDOWN_SECONDS = 600;
+const DEFAULT_COOLDOWN_SECONDS = 600;
 /** Enough for a real incident across a few instances, few enough that a storm cannot flood the workers. */
-export const DEFAULT_MAX_RUNS_PER_HOUR = 10;
+const DEFAULT_MAX_RUNS_PER_HOUR = 10;
 const RULE_KEYS = new Set(['name', 'match', 'runbook', 'instanceLabel', 'parameters', 'approvalPolicy', 'cooldownSeconds', 'maxRunsPerHour']);
 
 export class RulesError extends Error {

@@ -26,7 +26,7 @@ import type { AlertRule } from './rules';
 import { matchRule } from './rules';
 import { alertStart, alertTarget } from './start';
 
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** Episodes remembered for answering repeats from memory; the oldest is forgotten first. */
 const REMEMBERED_EPISODES = 10_000;
 
@@ -72,7 +72,7 @@ class BadRequest extends Error {
 }
 
 /** Version 4 of Alertmanager's webhook payload, as far as the receiver relies on it. */
-export function parsePayload(body: unknown, maxAlerts = DEFAULT_MAX_ALERTS_PER_REQUEST): Alert[] {
+function parsePayload(body: unknown, maxAlerts = DEFAULT_MAX_ALERTS_PER_REQUEST): Alert[] {
   const p = body as { version?: unknown; alerts?: unknown };
   if (typeof p !== 'object' || p === null) throw new BadRequest('payload must be a JSON object');
   if (p.version !== '4') throw new BadRequest(`unsupported payload version ${JSON.stringify(p.version)}: expected "4"`);
@@ -277,7 +277,7 @@ export class AlertReceiver {
     const reservation = running ? undefined : this.breaker.reserve(rule.name, rule.maxRunsPerHour);
     if (!running && !reservation) return this.breakerOpen(rule, instance, alert);
     const start = alertStart(rule, instance, alert, episode, this.options.taskQueue, new Date(), this.options.identity);
-    const handle = await client.workflow.signalWithStart(start.workflowType, start.options).catch((err: unknown) => {
+    const handle = await start.send(client).catch((err: unknown) => {
       reservation?.release();
       throw err;
     });

@@ -3,14 +3,14 @@
  * that builds the workflow's input (requester, reason, approval policy) and its start options, so an
  * identity or a signed start request is added here and nowhere else.
  */
-import type { WorkflowSignalWithStartOptions } from '@temporalio/client';
+import type { Client, WorkflowHandleWithSignaledRunId, WorkflowSignalWithStartOptions } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { WithWorkflowArgs } from '@temporalio/common';
-import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_TRIGGER, RUNBOOKS } from '../common/definitions';
-import type { DiagnosticBundleInput } from '../common/diagnostics';
-import type { RollbackInput } from '../common/rollback';
-import { alertNotificationSignal, destructiveWorkflowId } from '../common/runbook';
+import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_TRIGGER } from '../common/definitions';
+import { alertNotificationSignal } from '../common/runbook';
 import type { AlertNotification, RunbookOptions } from '../common/runbook';
+import { ALERT_NONCE, diagnosticBundleWorkflow, rollbackWorkflow, workflowIdFor } from '../common/workflows';
+import type { AnyWorkflowDefinition, InputOf, WorkflowFunction } from '../common/workflows';
 import type { AlertRule } from './rules';
 
 /** The parts of an Alertmanager alert a start records. */
@@ -22,17 +22,24 @@ export interface FiringAlert {
 
 /** The runbook (search attribute value) and workflow ID a rule's alert for an instance goes to. */
 export function alertTarget(rule: AlertRule, instance: string): { runbookName: string; workflowId: string } {
-  return rule.runbook === 'rollback'
-    ? { runbookName: RUNBOOKS.rollback, workflowId: destructiveWorkflowId(instance) }
-    : { runbookName: RUNBOOKS.diagnosticBundle, workflowId: `${RUNBOOKS.diagnosticBundle}/${instance}/alert` };
+  const definition = rule.runbook === 'rollback' ? rollbackWorkflow : diagnosticBundleWorkflow;
+  return { runbookName: definition.runbook, workflowId: workflowIdFor(definition, { instance }, ALERT_NONCE) };
 }
 
-/** The signature of the runbooks an alert can start, so their input is type-checked here. */
-type AlertStartedWorkflow = (input: RollbackInput | DiagnosticBundleInput) => Promise<unknown>;
-
+/** A signal-with-start of one runbook, its input type-checked against the workflow's definition. */
 export interface AlertStart {
-  workflowType: 'rollback' | 'diagnosticBundle';
-  options: WithWorkflowArgs<AlertStartedWorkflow, WorkflowSignalWithStartOptions<[AlertNotification]>>;
+  workflowId: string;
+  send(client: Client): Promise<WorkflowHandleWithSignaledRunId>;
+}
+
+function signalWithStart<D extends AnyWorkflowDefinition>(
+  definition: D,
+  options: WithWorkflowArgs<WorkflowFunction<D>, WorkflowSignalWithStartOptions<[AlertNotification]>>,
+): AlertStart {
+  return {
+    workflowId: options.workflowId,
+    send: (client) => client.workflow.signalWithStart<WorkflowFunction<D>, [AlertNotification]>(definition.workflowType, options),
+  };
 }
 
 /**
@@ -41,7 +48,7 @@ export interface AlertStart {
  * and episode) and carries the episode as RunbookTrigger, so a restarted receiver finds it.
  */
 /** Who alert-started runs are requested by unless the receiver is given its own service identity. */
-export const DEFAULT_ALERT_IDENTITY = 'alertmanager';
+const DEFAULT_ALERT_IDENTITY = 'alertmanager';
 
 export function alertStart(rule: AlertRule, instance: string, alert: FiringAlert, episode: string, taskQueue: string, receivedAt: Date, identity = DEFAULT_ALERT_IDENTITY): AlertStart {
   const { runbookName, workflowId } = alertTarget(rule, instance);
@@ -49,23 +56,24 @@ export function alertStart(rule: AlertRule, instance: string, alert: FiringAlert
   const requestedBy: RunbookOptions['requestedBy'] = { user: identity, via: 'alert', alert: { name: alertName, fingerprint: alert.fingerprint, startsAt: alert.startsAt } };
   const reason = `alert ${alert.labels.alertname ?? ''} (rule ${rule.name})`;
   const options: RunbookOptions = { requestedBy, reason, approvalPolicy: rule.approvalPolicy };
-  const input: RollbackInput | DiagnosticBundleInput = rule.runbook === 'rollback' ? { instance, target: rule.parameters.target ?? 'previous', reason, options } : { instance, options };
-  return {
-    workflowType: rule.runbook === 'rollback' ? 'rollback' : 'diagnosticBundle',
-    options: {
-      taskQueue,
-      workflowId,
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      args: [input],
-      signal: alertNotificationSignal,
-      signalArgs: [{ name: alertName, fingerprint: alert.fingerprint, startsAt: alert.startsAt, receivedAt: receivedAt.toISOString() }],
-      typedSearchAttributes: [
-        { key: RUNBOOK_NAME, value: runbookName },
-        { key: RUNBOOK_INSTANCE, value: instance },
-        { key: RUNBOOK_TRIGGER, value: episode },
-      ],
-      staticSummary: `${runbookName} of ${instance}, started by alert ${alertName}`,
-    },
+  const common = {
+    taskQueue,
+    workflowId,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    signal: alertNotificationSignal,
+    signalArgs: [{ name: alertName, fingerprint: alert.fingerprint, startsAt: alert.startsAt, receivedAt: receivedAt.toISOString() }] as [AlertNotification],
+    typedSearchAttributes: [
+      { key: RUNBOOK_NAME, value: runbookName },
+      { key: RUNBOOK_INSTANCE, value: instance },
+      { key: RUNBOOK_TRIGGER, value: episode },
+    ],
+    staticSummary: `${runbookName} of ${instance}, started by alert ${alertName}`,
   };
+  if (rule.runbook === 'rollback') {
+    const input: InputOf<typeof rollbackWorkflow> = { instance, target: rule.parameters.target ?? 'previous', reason, options };
+    return signalWithStart(rollbackWorkflow, { ...common, args: [input] });
+  }
+  const input: InputOf<typeof diagnosticBundleWorkflow> = { instance, options };
+  return signalWithStart(diagnosticBundleWorkflow, { ...common, args: [input] });
 }

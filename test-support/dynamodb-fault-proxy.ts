@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
-export type ThrottleError = 'ProvisionedThroughputExceededException' | 'ThrottlingException';
+type ThrottleError = 'ProvisionedThroughputExceededException' | 'ThrottlingException';
 
 export interface DynamoDbFaultProxyOptions {
   /** Base URL of the real endpoint (dynalite). */
@@ -29,7 +29,7 @@ export interface DynamoDbFaultProxyOptions {
   delayMs?: number;
 }
 
-export interface DynamoDbFaultProxyStats {
+interface DynamoDbFaultProxyStats {
   /** Requests passed on to the target. */
   forwarded: number;
   /** Requests answered with a throttling error. */
@@ -44,7 +44,7 @@ export interface DynamoDbFaultProxy {
   close(): Promise<void>;
 }
 
-export const DEFAULT_FAULT_OPERATIONS = ['Scan', 'Query', 'BatchWriteItem', 'PutItem', 'GetItem'];
+const DEFAULT_FAULT_OPERATIONS = ['Scan', 'Query', 'BatchWriteItem', 'PutItem', 'GetItem'];
 
 const THROTTLE_BODIES: Record<ThrottleError, { __type: string; message: string }> = {
   ProvisionedThroughputExceededException: {

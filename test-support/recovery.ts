@@ -19,7 +19,7 @@ export async function readApp(kube: KubeClients, instance: string): Promise<Appl
   return (await kube.custom.getNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: `virtual-coffee-${instance}` })) as Application;
 }
 
-export async function writersOf(kube: KubeClients, instance: string) {
+async function writersOf(kube: KubeClients, instance: string) {
   const api = await kube.apps.readNamespacedDeployment({ name: API_DEPLOYMENT, namespace: instance });
   const cron = await kube.batch.readNamespacedCronJob({ name: MATCHING_CRONJOB, namespace: instance });
   return { apiReplicas: api.spec?.replicas, cronSuspended: Boolean(cron.spec?.suspend) };

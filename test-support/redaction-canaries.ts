@@ -1,11 +1,11 @@
 /**
  * One canary per form a secret takes in real logs and manifests, each beside a harmless value that
- * redaction must keep. The unit test (test/redact.test.ts) runs them through common/redact.ts; the
+ * redaction must keep. The unit test (test/unit/redact.test.ts) runs them through common/redact.ts; the
  * bundle test (test/diagnostic-bundle.test.ts) plants them in an instance's pods (env, args,
  * annotations, logs) and ConfigMap (data, binaryData) and looks for them in the downloaded archive.
  */
 
-export interface TextCanary {
+interface TextCanary {
   form: string;
   /** A line (or lines) as a log, a config file or an env value holds it. */
   text: string;
@@ -15,7 +15,7 @@ export interface TextCanary {
   keep: string[];
 }
 
-export interface ObjectCanary {
+interface ObjectCanary {
   form: string;
   object: unknown;
   secrets: string[];

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
 import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
-import type { RunbookWorker } from '../worker/create-worker';
+import type { RunbookWorker, RunbookWorkerOptions } from '../worker/create-worker';
 import { StagingArea } from '../activities/diagnostics/staging';
 import { loadConfig } from '../common/config';
 import type { RunbooksConfig } from '../common/config';
@@ -75,6 +75,12 @@ export interface WorkerOptions {
   extraActivities?: object;
   /** Keys the client signs start requests with, by requester name (default: the test identities'). */
   requesterKeys?: RequesterKeys;
+  /** Workflow code the test brings (another release of a workflow), instead of `workflows`' bundle. */
+  workflowBundle?: { code: string };
+  /** Worker Versioning; off by default: every other test's worker is unversioned on a queue of its own. */
+  versioning?: RunbookWorkerOptions['versioning'];
+  /** Poll this queue, beside another worker already on it (another version of the code); a fresh one by default. */
+  taskQueue?: string;
 }
 
 /**
@@ -85,9 +91,9 @@ export async function withWorker<T>(
   fn: (ctx: { client: Client; taskQueue: string; worker: RunbookWorker }) => Promise<T>,
   options: WorkerOptions = {},
 ): Promise<T> {
-  const { overrides = {}, workflows = 'product', extraActivities, requesterKeys } = options;
-  const workflowBundle = await bundle(workflows);
-  const taskQueue = `test-${randomBytes(6).toString('hex')}`;
+  const { overrides = {}, workflows = 'product', extraActivities, requesterKeys, versioning } = options;
+  const workflowBundle = options.workflowBundle ?? (await bundle(workflows));
+  const taskQueue = options.taskQueue ?? `test-${randomBytes(6).toString('hex')}`;
   const connection = await NativeConnection.connect({ address: config.temporal.connection.address });
   const deps = awsClients();
   const { client, close } = await temporalClient(requesterKeys);
@@ -100,6 +106,7 @@ export async function withWorker<T>(
       deps: { ...deps, approvals: testApprovals, ...overrides },
       workflowBundle,
       extraActivities,
+      versioning,
     });
     return await worker.runUntil(fn({ client, taskQueue, worker }));
   } finally {

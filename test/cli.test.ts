@@ -18,15 +18,17 @@ import { startDiagnosticBundle } from '../client/runbooks';
 import type { ProgressBarSpec, WatchEnd } from '../client/watch';
 import { parseApprovalConfig } from '../common/approval-config';
 import type { DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
+import { destructiveWorkflowId } from '../common/workflows';
 import type { ProgressSnapshot } from '../common/runbook';
-import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
+import type { DynamoDbExportDetails } from '../common/dynamodb-backup';
 import { seededRevisions } from '../platform-sim/seed';
+import { exists, expectNothingStarted } from '../test-support/nothing-started';
 import { seedForTest } from '../test-support/seed';
 import { tableItems } from '../test-support/dynamodb';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { awsClients, config, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
 import type { DiagnosticBundleDetails } from '../common/diagnostics';
-import type { DownloadLink } from '../client/download-link';
+import type { DownloadLink } from '../common/diagnostics';
 
 const exec = promisify(execFile);
 const keyDir = mkdtempSync(path.join(tmpdir(), 'vcp-cli-keys-'));
@@ -184,7 +186,7 @@ describe('runbook CLI', () => {
     await seedForTest(instance, { sizes: { users: 5, matches: 2, feedback: 3 } });
     // Even a dry run is started by an authenticated requester: bob's CLI key is on the keyring.
     const approvals = await aliceApprovesBobRequests();
-    await withWorker(async ({ taskQueue }) => {
+    await withWorker(async ({ client, taskQueue }) => {
       const planned = await cli(['recover-dynamodb', instance, '--dry-run', '--reason', 'corrupted by a migration', '--as', 'bob', '-o', 'json'], taskQueue);
       expect(planned.code, planned.stderr).toBe(EXIT.ok);
       const { plan, planDigest } = json<{ plan: DynamoDbRecoveryPlan; planDigest: string }>(planned.stdout);
@@ -214,7 +216,8 @@ describe('runbook CLI', () => {
       expect(out).toContain('  writers keep running (--no-quiesce): their writes during the recovery are lost');
       expect(out).toContain('  a second approval is asked once the backup is verified');
 
-      // A plan holds no lock: the instance's destructive ID was never used (visibility may lag a moment).
+      // A plan holds no lock: the instance's destructive ID was never used (read by ID: strongly consistent).
+      expect(await exists(client, destructiveWorkflowId(instance))).toBe(false);
       let runs: { workflowId: string }[] = [];
       for (let i = 0; i < 50 && runs.length < 2; i++) {
         runs = json<typeof runs>((await cli(['list', '--instance', instance, '-o', 'json'], taskQueue)).stdout);
@@ -339,12 +342,19 @@ describe('runbook CLI', () => {
       [['import-dynamodb', instance, '--from', 'https://example.com/users.json', '--tables', 'users'], /only s3:\/\/ URLs and local files/],
       [['import-dynamodb', instance, '--tables', 'users'], /required option '--from <source>' not specified/],
     ];
-    const results = await Promise.all(cases.map(([args]) => cli(args)));
+    // A queue of this test's own that no worker polls: anything started stays there to be found.
+    const taskQueue = `cli-ddb-bad-${instance}`;
+    const results = await Promise.all(cases.map(([args]) => cli(args, taskQueue)));
     cases.forEach(([args, message], i) => {
       expect({ args, code: results[i]!.code }).toEqual({ args, code: EXIT.usage });
       expect(results[i]!.stderr, args.join(' ')).toMatch(message);
     });
-    expect(json<unknown[]>((await cli(['list', '--instance', instance, '-o', 'json'])).stdout)).toEqual([]);
+    const { client, close } = await temporalClient();
+    try {
+      await expectNothingStarted(client, { taskQueue, workflowIds: [destructiveWorkflowId(instance)] });
+    } finally {
+      await close();
+    }
     const uploads = await aws.s3.send(new ListObjectsV2Command({ Bucket: config.aws.backupBucket, Prefix: `uploads/${instance}/` }));
     expect(uploads.KeyCount ?? 0).toBe(0);
   });
@@ -488,26 +498,18 @@ describe('runbook CLI', () => {
       [['keys', 'init', '--as', '..'], /an identity of 1 to 64/],
     ];
     const { client, close } = await temporalClient();
-    const workflows = async (taskQueue: string) => {
-      const ids: string[] = [];
-      for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) ids.push(wf.workflowId);
-      return ids;
-    };
     const uploads = async () => (await aws.s3.send(new ListObjectsV2Command({ Bucket: config.aws.backupBucket, Prefix: 'uploads/' }))).Contents?.map((o) => o.Key) ?? [];
     try {
       // A worker runs, so a command that did start something would have it run (and show below).
       await withWorker(async ({ taskQueue }) => {
         const uploadsBefore = await uploads();
-        expect(await workflows(taskQueue)).toEqual([]);
         const results: { code: number; stdout: string; stderr: string }[] = [];
         for (const [args, , env] of cases) results.push(await cli(args, taskQueue, env));
         cases.forEach(([args, message], i) => {
           expect({ args, code: results[i]!.code, stderr: results[i]!.stderr }).toMatchObject({ args, code: EXIT.usage });
           expect(results[i]!.stderr, args.join(' ')).toMatch(message);
         });
-        // Visibility follows a start within a moment; give it time to show anything started.
-        await new Promise((resolve) => setTimeout(resolve, 2000));
-        expect(await workflows(taskQueue)).toEqual([]);
+        await expectNothingStarted(client, { taskQueue, workflowIds: [destructiveWorkflowId(instance)] });
         expect(await uploads()).toEqual(uploadsBefore);
       });
     } finally {

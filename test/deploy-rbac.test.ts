@@ -11,13 +11,17 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ApiException } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createUnguardedActivities } from '../activities';
 import { createKubeClients, MERGE_PATCH } from '../activities/kubernetes/client';
 import type { KubeClients } from '../activities/kubernetes/client';
 import { apiPath } from '../activities/kubernetes/raw';
-import { createRecoveryKubeActivities } from '../activities/kubernetes/recovery';
+import { NOT_READY_YET } from '../activities/not-ready';
+import { createArgoCdSyncPauseActivities } from '../activities/kubernetes/argocd-sync-pause';
+import { createDynamoDbClaimActivities } from '../activities/kubernetes/dynamodb-claim';
+import { createWriterActivities } from '../activities/kubernetes/writers';
 import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS } from '../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, FRONTEND_DEPLOYMENT, MATCHING_CRONJOB } from '../common/platform';
@@ -61,7 +65,7 @@ async function untilReady<R>(check: () => Promise<R>, timeoutMs = 90_000): Promi
     try {
       return await check();
     } catch (err) {
-      if (!(err instanceof Error && err.name === 'NotReadyYet') || Date.now() > deadline) throw err;
+      if (!(err instanceof ApplicationFailure && err.type === NOT_READY_YET) || Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
@@ -246,7 +250,7 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: true });
     const admin = aws.kube;
     const kube = await asWorker();
-    const recovery = createRecoveryKubeActivities({ ...aws, kube });
+    const recovery = { ...createArgoCdSyncPauseActivities({ kube }), ...createWriterActivities({ kube }), ...createDynamoDbClaimActivities({ ...aws, kube }) };
     const env = new MockActivityEnvironment();
     const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
     const changedBy = `rbac-test/${instance}`;

@@ -9,7 +9,7 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoDbBackupActivities } from '../activities/aws/dynamodb-backup';
-import { createRecoveryKubeActivities } from '../activities/kubernetes/recovery';
+import { createDynamoDbClaimActivities } from '../activities/kubernetes/dynamodb-claim';
 import { verificationKey } from '../common/dynamodb-backup';
 import type { BackupRef } from '../common/dynamodb-backup';
 import { instanceTableNames } from '../common/instance';
@@ -41,7 +41,7 @@ describe('the DynamoDB delete activities require a verified backup', { timeout: 
     await seedForTest(instance, { sizes: { users: 6, matches: 4, feedback: 3 } });
     const env = new MockActivityEnvironment();
     const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
-    const recovery = createRecoveryKubeActivities(aws);
+    const recovery = createDynamoDbClaimActivities(aws);
     const tables = instanceTableNames(instance);
     const uid = (await readClaim(kube, instance))!.metadata.uid!;
     const before = await instanceItems(dynamodb, instance);

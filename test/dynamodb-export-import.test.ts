@@ -9,14 +9,12 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalItem, itemToWire } from '../activities/aws/dynamodb-items';
 import { startDynamoDbExport, startDynamoDbImport } from '../client/runbooks';
-import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { seedForTest } from '../test-support/seed';
 import { tableItems } from '../test-support/dynamodb';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
-import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
-import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../workflows/dynamodb-import';
+import type { DynamoDbImportPlan } from '../common/dynamodb-backup';
 
 const aws = awsClients();
 const { dynamodb, s3 } = aws;
@@ -45,7 +43,7 @@ describe('DynamoDB export and import runbooks', { timeout: 240_000 }, () => {
 
     const exported = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startDynamoDbExport(client, taskQueue, { instance, export: { chunkMaxItems: 6 }, options: { requestedBy } });
-      return (await handle.result()) as RunbookResult<DynamoDbExportDetails>;
+      return (await handle.result());
     });
     expect(exported.outcome).toBe('succeeded');
     expect(exported.details!.backup.items).toBe(40);
@@ -71,7 +69,7 @@ describe('DynamoDB export and import runbooks', { timeout: 240_000 }, () => {
       const gate = await awaitApprovalGate(handle);
       expect((gate.plan as DynamoDbImportPlan).tables).toEqual([{ tableName: users, targetTable: users, backupItems: 25, targetItemsBefore: 0, overwritesSameKeyItems: false }]);
       await approveAs(handle, 'alice');
-      return (await handle.result()) as RunbookResult<DynamoDbImportDetails>;
+      return (await handle.result());
     }, { overrides: { approvals } });
     expect(imported.outcome, imported.reason).toBe('succeeded');
     expect(imported.details!.verified).toEqual([expect.objectContaining({ tableName: users, backupItems: 25, restoredItems: 25 })]);
@@ -95,7 +93,7 @@ describe('DynamoDB export and import runbooks', { timeout: 240_000 }, () => {
       const gate = await awaitApprovalGate(handle);
       expect((gate.plan as DynamoDbImportPlan)).toMatchObject({ kind: 'scan-file', tables: [{ targetTable: feedback, backupItems: 120, targetItemsBefore: 0 }] });
       await approveAs(handle, 'alice');
-      return (await handle.result()) as RunbookResult<DynamoDbImportDetails>;
+      return (await handle.result());
     }, { overrides: { approvals } });
     expect(result.outcome, result.reason).toBe('succeeded');
     const after = await tableItems(dynamodb, feedback);

@@ -14,10 +14,8 @@ import { createActivities } from '../activities';
 import { startDynamoDbExport, startDynamoDbImport } from '../client/runbooks';
 import { parseS3Url } from '../common/dynamodb-backup';
 import type { DynamoDbImportInput } from '../common/dynamodb-backup';
-import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
-import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../workflows/dynamodb-import';
+import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../common/dynamodb-backup';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { rewriteManifest } from '../test-support/backups';
 import { instanceItems, tableItems } from '../test-support/dynamodb';
@@ -41,7 +39,7 @@ function importInput(instance: string, from: string, extra: Partial<DynamoDbImpo
 
 async function exportOf(client: Client, taskQueue: string, instance: string, tables?: string[]): Promise<string> {
   const handle = await startDynamoDbExport(client, taskQueue, { instance, tables, options: { requestedBy } });
-  return ((await handle.result()) as RunbookResult<DynamoDbExportDetails>).details!.backup.url;
+  return ((await handle.result())).details!.backup.url;
 }
 
 async function emptyUsers(table: string): Promise<void> {
@@ -97,7 +95,7 @@ describe('DynamoDB import safety', { timeout: 240_000 }, () => {
       const plan = (await awaitApprovalGate(handle)).plan as DynamoDbImportPlan;
       expect(plan.tables).toEqual([{ tableName: users, targetTable: users, backupItems: 10, targetItemsBefore: 12, overwritesSameKeyItems: true }]);
       await approveAs(handle, 'alice');
-      const merged = (await handle.result()) as RunbookResult<DynamoDbImportDetails>;
+      const merged = (await handle.result());
       return { merged, backupItems, kept, lossy: await lossyImport(url, users, kept[0]!, backupItems[5]!) };
     }, { overrides: { approvals } });
 
@@ -127,7 +125,7 @@ describe('DynamoDB import safety', { timeout: 240_000 }, () => {
       expect(plan.manifest.instance).toBe(source);
       expect(plan.tables.map((t) => [t.tableName, t.targetTable, t.targetItemsBefore])).toEqual(['users', 'matches', 'feedback'].map((b) => [`${b}-${source}`, `${b}-${target}`, 0]));
       await approveAs(handle, 'alice');
-      return { refused, imported: (await handle.result()) as RunbookResult<DynamoDbImportDetails> };
+      return { refused, imported: (await handle.result()) };
     }, { overrides: { approvals } });
     expect(refused.asked).toBe(false);
     expect(messages(refused.failure)).toMatch(new RegExp(`is a backup of instance ${source}, not ${target}: pass allowOtherInstance \\(CLI: --from-other-instance\\)`));
@@ -154,7 +152,7 @@ describe('DynamoDB import safety', { timeout: 240_000 }, () => {
       const refusedBucket = await approveIfAsked<DynamoDbImportDetails>(await startDynamoDbImport(client, taskQueue, importInput(instance, copy)));
       const planned = await withWorker(async (listed) => {
         const handle = await startDynamoDbImport(listed.client, listed.taskQueue, importInput(instance, copy, { options: { requestedBy, dryRun: true } }));
-        return (await handle.result()) as RunbookResult<DynamoDbImportDetails>;
+        return (await handle.result());
       }, { overrides: { allowedSourceBuckets: [elsewhere] } });
 
       const handle = await startDynamoDbImport(client, taskQueue, importInput(instance, url));

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDynamoDbRecovery } from '../client/runbooks';
 import type { DynamoDbRecoveryDetails, DynamoDbRecoveryInput, DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
 import { progressQuery } from '../common/runbook';
-import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { instanceItems, tableItems } from '../test-support/dynamodb';
@@ -81,7 +80,7 @@ describe('DynamoDB recovery covers every table the claim owns', { timeout: 240_0
       ]);
       expect(plan.totalItems).toBe(30);
       await approveAs(handle, 'alice');
-      return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+      return await handle.result();
     }, { overrides: { approvals } });
     expect(result.outcome, result.reason).toBe('succeeded');
     expect(result.details!.tables.map((t) => [t.tableName, t.backupItems, t.restoredItems, t.backupDigest === t.restoredDigest])).toEqual([

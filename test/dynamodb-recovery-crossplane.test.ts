@@ -14,7 +14,6 @@ import type { DynamoDbRecoveryDetails, DynamoDbRecoveryInput, DynamoDbRecoveryPl
 import { APPLICATION, ARGOCD_NAMESPACE, DYNAMODB_CLAIM, EXTERNAL_NAME_ANNOTATION, MANAGED_TABLE, PAUSED_ANNOTATION, USAGE } from '../common/platform';
 import type { ManagedTable } from '../common/platform';
 import { progressQuery } from '../common/runbook';
-import type { RunbookResult } from '../common/runbook';
 import { waitFor } from '../platform-sim/seed';
 import { ensureBackupBucket, seedInstanceTables } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
@@ -53,7 +52,7 @@ async function recover(instance: string, extra: Partial<DynamoDbRecoveryInput> =
     const plan = (await awaitApprovalGate(handle)).plan as DynamoDbRecoveryPlan;
     onPlan?.(plan);
     await approveAs(handle, 'alice');
-    return { plan, result: (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails> };
+    return { plan, result: (await handle.result()) };
   }, { overrides: { approvals } });
 }
 

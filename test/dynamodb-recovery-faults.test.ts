@@ -13,8 +13,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { countItemsByScan } from '../activities/aws/dynamodb';
 import { startDynamoDbRecovery } from '../client/runbooks';
-import type { BackupManifest, DynamoDbRecoveryDetails, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
-import type { RunbookResult } from '../common/runbook';
+import type { BackupManifest, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, approversFileJson, awaitApprovalGate } from '../test-support/approvers';
 import { startDynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
@@ -104,7 +103,7 @@ describe('DynamoDB recovery under faults', () => {
       await new Promise((r) => setTimeout(r, 1000));
       worker = startWorker();
 
-      const result = (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+      const result = (await handle.result());
       expect(result.outcome, result.reason).toBe('succeeded');
       expectEqualTables(await instanceItems(dynamodb, instance), before);
 
@@ -141,7 +140,7 @@ describe('DynamoDB recovery under faults', () => {
         const handle = await startDynamoDbRecovery(client, taskQueue, input(instance, { export: { chunkMaxItems: 40 } }));
         await awaitApprovalGate(handle);
         await approveAs(handle, 'alice');
-        return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+        return (await handle.result());
       }, { overrides: { approvals, dynamodb: throttled } });
       expect(result.outcome, result.reason).toBe('succeeded');
       expect(proxy.stats.throttled).toBeGreaterThan(10);

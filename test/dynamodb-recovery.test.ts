@@ -17,11 +17,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../activities';
-import type { BackupLocation, BackupManifest, DynamoDbRecoveryDetails, DynamoDbRecoveryInput, DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
+import type { BackupLocation, BackupManifest, DynamoDbRecoveryInput, DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
 import { APPLICATION, ARGOCD_NAMESPACE, API_DEPLOYMENT, DYNAMODB_CLAIM, MATCHING_CRONJOB } from '../common/platform';
 import type { Application, DynamoDbClaim } from '../common/platform';
 import { progressQuery } from '../common/runbook';
-import type { RunbookResult } from '../common/runbook';
 import { startDynamoDbRecovery } from '../client/runbooks';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
@@ -155,7 +154,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
       expect(plan.writers).toMatchObject({ quiesce: true, apiDeployment: { replicas: 2 }, cronJob: { suspended: false } });
       const watcher = watchSelfHeal(instance, handle);
       await approveAs(handle, 'alice', 'approve', 'restore from backup');
-      const result = (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+      const result = (await handle.result());
       await watcher.stop();
       return { result, selfHeal: watcher.seen };
     }, { overrides: { approvals } });
@@ -207,7 +206,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
       expect(plan.claim.deletionPolicy).toBe('Orphan');
       expect([...plan.orphanedTablesToDelete].sort()).toEqual([`feedback-${instance}`, `matches-${instance}`, `users-${instance}`]);
       await approveAs(handle, 'alice');
-      return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+      return (await handle.result());
     }, { overrides: { approvals } });
     expect(result.outcome, result.reason).toBe('succeeded');
     expect(result.audit.changes.filter((c) => c.action.startsWith('delete orphaned table'))).toHaveLength(3);
@@ -246,7 +245,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
       const handle = await startDynamoDbRecovery(client, taskQueue, input(instance, { resumeFrom }));
       await awaitApprovalGate(handle);
       await approveAs(handle, 'alice');
-      return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+      return (await handle.result());
     }, { overrides: { approvals } });
     expect(resumed.outcome, resumed.reason).toBe('succeeded');
     const after = await instanceItems(dynamodb, instance);
@@ -262,7 +261,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
     const claimBefore = await readClaim(instance);
     const result = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startDynamoDbRecovery(client, taskQueue, input(instance, { options: { requestedBy: { user: 'bob', via: 'test' }, dryRun: true } }));
-      return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+      return (await handle.result());
     });
     expect(result.outcome).toBe('planned');
     expect((result.plan as DynamoDbRecoveryPlan).totalItems).toBe(small.users + small.matches + small.feedback);
@@ -292,7 +291,7 @@ describe('DynamoDB recovery runbook', { timeout: 240_000 }, () => {
       expect(await writersOf(instance)).toEqual({ apiReplicas: 0, cronSuspended: true });
       expect((await readApp(instance)).spec.syncPolicy?.automated).toBeUndefined();
       await approveAs(handle, 'carol', 'reject', 'the backup is from the wrong hour');
-      return (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+      return (await handle.result());
     }, { overrides: { approvals } });
     expect(result.outcome).toBe('rejected');
     expect((await readClaim(instance))?.metadata.uid).toBe(claimBefore?.metadata.uid);

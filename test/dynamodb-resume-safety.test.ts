@@ -13,9 +13,7 @@ import { startDynamoDbExport, startDynamoDbRecovery } from '../client/runbooks';
 import { parseS3Url } from '../common/dynamodb-backup';
 import type { DynamoDbRecoveryDetails, DynamoDbRecoveryInput, DynamoDbRecoveryPlan } from '../common/dynamodb-backup';
 import { instanceTableNames } from '../common/instance';
-import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import type { DynamoDbExportDetails } from '../workflows/dynamodb-export';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { capturedClaim, deleteClaimAndWait, rewriteManifest } from '../test-support/backups';
 import { instanceItems, tableItems } from '../test-support/dynamodb';
@@ -47,7 +45,7 @@ function expectSameItems(after: Record<string, ItemsByCanonicalText>, before: Re
 
 async function exportOf(client: Client, taskQueue: string, instance: string, tables?: string[]): Promise<string> {
   const handle = await startDynamoDbExport(client, taskQueue, { instance, tables, options: { requestedBy: { user: 'bob', via: 'test' } } });
-  return ((await handle.result()) as RunbookResult<DynamoDbExportDetails>).details!.backup.url;
+  return ((await handle.result())).details!.backup.url;
 }
 
 /** A backup as a recovery leaves it: with the claim it was taken of and the tables that claim owned. */
@@ -98,7 +96,7 @@ describe('resuming a DynamoDB recovery', { timeout: 240_000 }, () => {
       const recovery = await startDynamoDbRecovery(client, taskQueue, input(instance));
       await awaitApprovalGate(recovery);
       await approveAs(recovery, 'alice');
-      const done = (await recovery.result()) as RunbookResult<DynamoDbRecoveryDetails>;
+      const done = (await recovery.result());
       expect(done.outcome, done.reason).toBe('succeeded');
       // The claim was recreated from that backup and says so; the restore finished.
       expect((await readClaim(kube, instance))?.metadata.annotations?.['vcp-runbooks.io/restored-from']).toBe(done.details!.backup.url);
@@ -155,7 +153,7 @@ describe('resuming a DynamoDB recovery', { timeout: 240_000 }, () => {
       expect(plan.source?.tables.map((t) => [t.tableName, t.targetTable])).toEqual(['users', 'matches', 'feedback'].map((b) => [`${b}-${source}`, `${b}-${target}`]));
       expect((plan.claim.spec.parameters as { instance: string }).instance).toBe(target);
       await approveAs(handle, 'alice');
-      return { refused, result: (await handle.result()) as RunbookResult<DynamoDbRecoveryDetails> };
+      return { refused, result: (await handle.result()) };
     }, { overrides: { approvals } });
     expect(refused.asked).toBe(false);
     expect(messages(refused.failure)).toMatch(new RegExp(`is a backup of instance ${source}, not ${target}: pass allowOtherInstance`));

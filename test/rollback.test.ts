@@ -138,7 +138,7 @@ describe('rollback runbook', () => {
       const handle = await startRollback(client, taskQueue, input(instance, 'previous'));
       await awaitApprovalGate(handle);
       await approveAs(handle, 'carol', 'reject', 'fix forward instead');
-      return (await handle.result()) as RunbookResult<RollbackDetails>;
+      return (await handle.result());
     }, workerOptions);
     expect(result.outcome).toBe('rejected');
     expect(runbookView(await readApp(instance))).toEqual(runbookView(before));
@@ -289,7 +289,7 @@ describe('rollback runbook', () => {
 
       const result = await withWorker(async ({ client, taskQueue }) => {
         const handle = await startRollback(client, taskQueue, input(instance, 'previous', { options: { requestedBy: { user: 'bob', via: 'test' }, dryRun: true } }));
-        return (await handle.result()) as RunbookResult<RollbackDetails>;
+        return (await handle.result());
       }, workerOptions);
       const plan = result.plan as RollbackPlan;
       expect(plan.from).toEqual({ desiredRevision: branch, syncedRevision: CURRENT });
@@ -305,7 +305,7 @@ describe('rollback runbook', () => {
     const before = await readApp(instance);
     const result = await withWorker(async ({ client, taskQueue }) => {
       const handle = await startRollback(client, taskQueue, input(instance, 'previous', { options: { requestedBy: { user: 'bob', via: 'test' }, dryRun: true } }));
-      return (await handle.result()) as RunbookResult<RollbackDetails>;
+      return (await handle.result());
     }, workerOptions);
     expect(result.outcome).toBe('planned');
     const plan = result.plan as RollbackPlan;
@@ -366,7 +366,7 @@ describe('rollback survives its worker', () => {
       worker.kill('SIGKILL');
       await new Promise((resolve) => setTimeout(resolve, 1500));
       worker = startWorkerProcess();
-      const result = (await handle.result()) as RunbookResult<RollbackDetails>;
+      const result = (await handle.result());
       expect(result.outcome).toBe('succeeded');
       expect(result.details?.final).toEqual({ syncStatus: 'Synced', health: 'Healthy', syncedRevision: PREVIOUS });
       expect((await readApp(instance)).status?.history?.filter((h) => h.revision === PREVIOUS)).toHaveLength(2);

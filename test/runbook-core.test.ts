@@ -5,17 +5,18 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApproval, decide, waitForApprovalGate } from '../client/approvals';
-import { startDestructiveRunbook } from '../client/runbooks';
+import { startRunbook } from '../client/runbooks';
 import { generateApproverKey, signApproval } from '../common/approval';
 import type { ApprovalPolicyOverrides } from '../common/approval';
 import { parseApprovalConfig } from '../common/approval-config';
 import { RUNBOOK_INSTANCE, RUNBOOK_STATUS } from '../common/definitions';
-import { approveUpdate, destructiveWorkflowId, planWorkflowId, progressQuery } from '../common/runbook';
+import { approveUpdate, progressQuery } from '../common/runbook';
+import { defineWorkflow, destructiveWorkflowId, planWorkflowId } from '../common/workflows';
 import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 import { requesterKeysOf } from '../test-support/approvers';
-import type { approvalDrill } from '../test-support/workflows/approval-drill';
+import type { approvalDrill, ApprovalDrillInput } from '../test-support/workflows/approval-drill';
 import { createDrillActivities } from '../test-support/workflows/drill-activities';
 import type { DrillSystem } from '../test-support/workflows/drill-activities';
 
@@ -297,13 +298,8 @@ describe('one destructive runbook per instance', () => {
     await withWorker(async ({ client, taskQueue }) => {
       const { handle, instance } = await startDrill(client, taskQueue);
       await waitForApprovalGate(handle);
-      const second = startDestructiveRunbook(client, {
-        workflowType: 'approvalDrill',
-        taskQueue,
-        runbook: 'approval-drill',
-        instance,
-        args: [{ instance, options: { requestedBy: { user: 'carol', via: 'test' } } }],
-      });
+      const drill = defineWorkflow<ApprovalDrillInput, DrillResult>()({ workflowType: 'approvalDrill', runbook: 'approval-drill', ids: 'destructive', summary: () => 'drill' });
+      const second = startRunbook(client, drill, { instance, options: { requestedBy: { user: 'carol', via: 'test' } } }, { taskQueue });
       await expect(second).rejects.toThrow(
         new RegExp(`instance ${instance} is held by approval-drill run ${handle.workflowId} \\(run .*\\), AwaitingApproval`),
       );

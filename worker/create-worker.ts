@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { Runtime, Worker } from '@temporalio/worker';
-import type { NativeConnection } from '@temporalio/worker';
+import type { NativeConnection, WorkerDeploymentOptions } from '@temporalio/worker';
+import type { VersioningBehavior, WorkerDeploymentVersion } from '@temporalio/common';
 import { createActivities } from '../activities';
 import type { ActivityDeps } from '../activities';
 import { STALE_STAGING_MS, StagingArea, stagingHostTaskQueue } from '../activities/diagnostics/staging';
+import { workflowsEntry } from './workflow-bundle';
 
 export interface RunbookWorkerOptions {
   connection: NativeConnection;
@@ -15,14 +15,18 @@ export interface RunbookWorkerOptions {
   workflowBundle?: { code: string };
   /** Activities registered beside the product's (test drills). */
   extraActivities?: object;
+  /**
+   * Worker Versioning: the shared queue's worker serves this version of a Worker Deployment, and the
+   * runs it starts are pinned to it (`PINNED` unless told otherwise): a run waiting for approval when
+   * a new version becomes current finishes on this code. Unset: unversioned.
+   */
+  versioning?: WorkerDeploymentVersion & { defaultBehavior?: VersioningBehavior };
 }
 
-/** The workflow bundle's entry: compiled JavaScript in dist/, TypeScript when run from source (tsx, vitest). */
-export function workflowsPath(): string {
-  const entry = path.join(__dirname, '..', 'workflows', 'index');
-  const found = ['.js', '.ts'].map((ext) => entry + ext).find((file) => existsSync(file));
-  if (!found) throw new Error(`workflow entry point ${entry}.{js,ts} not found`);
-  return found;
+function deploymentOptions(versioning: RunbookWorkerOptions['versioning']): WorkerDeploymentOptions | undefined {
+  if (!versioning) return undefined;
+  const { deploymentName, buildId, defaultBehavior = 'PINNED' } = versioning;
+  return { useWorkerVersioning: true, version: { deploymentName, buildId }, defaultVersioningBehavior: defaultBehavior };
 }
 
 /**
@@ -84,7 +88,8 @@ export class RunbookWorker {
 
 /** One place that wires workflows and activities, shared by the worker process and the tests. */
 export async function createRunbookWorker(options: RunbookWorkerOptions): Promise<RunbookWorker> {
-  const { connection, namespace, taskQueue, deps, workflowBundle, extraActivities } = options;
+  const { connection, namespace, taskQueue, deps, workflowBundle, extraActivities, versioning } = options;
+  const workerDeploymentOptions = deploymentOptions(versioning);
   const stagingTaskQueue = stagingHostTaskQueue(taskQueue);
   const stagingArea = new StagingArea(deps.stagingDir, { taskQueue: stagingTaskQueue });
   const activities = createActivities({ ...deps, staging: stagingArea });
@@ -92,12 +97,15 @@ export async function createRunbookWorker(options: RunbookWorkerOptions): Promis
     connection,
     namespace,
     taskQueue,
-    ...(workflowBundle ? { workflowBundle } : { workflowsPath: workflowsPath() }),
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: workflowsEntry() }),
     activities: { ...activities, ...extraActivities },
+    ...(workerDeploymentOptions ? { workerDeploymentOptions } : {}),
     // Export and import checkpoints travel in heartbeats: send them within a second, not the
     // default 80% of the heartbeat timeout, so a lost worker costs at most about a second of work.
     maxHeartbeatThrottleInterval: '1 second',
   });
+  // Unversioned: the queue is this process's own, so an archive always meets the code that staged
+  // its files; a queue outside the deployment takes activity tasks from runs of any version.
   const staging = await Worker.create({
     connection,
     namespace,

@@ -18,7 +18,10 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
   // Without a request timeout a call on a connection the server dropped can wait forever; the SDK
   // only warns at the timeout unless told to fail the call (then the SDK or Temporal retries it).
   const requestHandler = { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true };
-  const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler });
+  // Every DynamoDB call runs in an activity, under the activity's retry policy, and the data path
+  // (scans, batch writes and reads) also under untilNotThrottled's backoff (aws/dynamodb-retry.ts):
+  // the SDK's own three attempts would nest a third retry loop inside those two.
+  const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler, maxAttempts: 1 });
   const s3 = new S3Client({ region: config.aws.region, forcePathStyle: config.aws.s3ForcePathStyle, requestHandler });
   const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
   return {
@@ -45,7 +48,7 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
  * from the keyring stops counting for runs already waiting. A file that turns invalid refuses every
  * approval-related call with its problems until it is fixed, rather than keeping the old keyring.
  */
-export function watchApprovalConfig(file: string | undefined): () => ApprovalConfig {
+function watchApprovalConfig(file: string | undefined): () => ApprovalConfig {
   if (!file) {
     const none = parseApprovalConfig({});
     return () => none;
@@ -72,7 +75,7 @@ function fileVersion(file: string): string {
 }
 
 /** Reads the approvers file; without one, nobody can approve (unless a policy allows unsigned approvals). */
-export function loadApprovalConfig(file: string | undefined): ApprovalConfig {
+function loadApprovalConfig(file: string | undefined): ApprovalConfig {
   if (!file) return parseApprovalConfig({});
   let json: unknown;
   try {

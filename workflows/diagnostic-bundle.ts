@@ -16,23 +16,13 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, proxyActivities, proxyLocalActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { RUNBOOKS } from '../common/definitions';
-import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS, STAGING_LOST } from '../common/diagnostics';
+import { archiveKeyFor, planBundle } from '../common/diagnostic-bundle-plan';
+import { STAGING_LOST } from '../common/diagnostics';
 import type { CollectorName, CollectorOutcome, DiagnosticArchive, DiagnosticBundleDetails, DiagnosticBundleInput, DiagnosticLimits } from '../common/diagnostics';
-import { InvalidInputError, validateInstanceName } from '../common/instance';
+import { validateInstanceName } from '../common/instance';
 import type { RunbookResult } from '../common/runbook';
 import { Runbook } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
-
-/** `input.urlExpirySeconds`, sent by older starters, is ignored: the bundle has no link to sign. */
-function validateLimits(input: DiagnosticBundleInput): DiagnosticLimits {
-  const limits = { ...DEFAULT_DIAGNOSTIC_LIMITS, ...input.limits };
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isInteger(value) || value <= 0) throw new InvalidInputError(`limits.${name} must be a positive integer`);
-  }
-  const unknown = (input.collectors ?? []).filter((c) => !(COLLECTORS as readonly string[]).includes(c));
-  if (unknown.length > 0) throw new InvalidInputError(`unknown collectors: ${unknown.join(', ')} (known: ${COLLECTORS.join(', ')})`);
-  return limits;
-}
 
 /** Workers tried before the run gives up on staging (each lost worker costs a fresh collection). */
 const STAGING_ATTEMPTS = 3;
@@ -43,24 +33,29 @@ const STAGING_ATTEMPTS = 3;
  */
 const ON_STAGING_WORKER = { scheduleToStartTimeout: '30 seconds', heartbeatTimeout: '30 seconds', retry: { maximumAttempts: 3 } } as const;
 
-/** The staging worker is gone (it stopped heartbeating, or nothing takes work from its queue), or the archive did not find the staged files. */
-function stagingLost(err: unknown): boolean {
-  if (!(err instanceof ActivityFailure)) return false;
-  const { cause } = err;
-  if (cause instanceof TimeoutFailure) return cause.timeoutType === 'HEARTBEAT' || cause.timeoutType === 'SCHEDULE_TO_START';
-  return cause instanceof ApplicationFailure && cause.type === STAGING_LOST;
-}
+type BundleStep = 'collect' | 'archive';
 
-function failureMessage(err: unknown): string {
-  return err instanceof ActivityFailure && err.cause ? err.cause.message : err instanceof Error ? err.message : String(err);
+/** One bundle run, as its steps share it. */
+interface Bundle {
+  runbook: Runbook<BundleStep>;
+  input: DiagnosticBundleInput;
+  instance: string;
+  collectors: CollectorName[];
+  limits: DiagnosticLimits;
+  /** Names the bundle's staging folder on the worker. */
+  bundleId: string;
 }
 
 export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<RunbookResult<DiagnosticBundleDetails>> {
+  const b = setup(input);
+  return b.runbook.run(() => collectAndArchive(b));
+}
+
+/** `input.urlExpirySeconds`, sent by older starters, is ignored: the bundle has no link to sign. */
+function setup(input: DiagnosticBundleInput): Bundle {
   const instance = validateInput(() => validateInstanceName(input.instance));
-  const limits = validateInput(() => validateLimits(input));
-  const collectors = input.collectors ?? [...COLLECTORS];
-  const info = workflowInfo();
-  const runbook = new Runbook({
+  const { limits, collectors } = validateInput(() => planBundle(input));
+  const runbook = new Runbook<BundleStep>({
     name: RUNBOOKS.diagnosticBundle,
     title: 'Diagnostic bundle',
     instance,
@@ -72,70 +67,94 @@ export async function diagnosticBundle(input: DiagnosticBundleInput): Promise<Ru
       { name: 'archive', title: 'Stream the tar.gz to S3' },
     ],
   });
-  return runbook.run(async () => {
-    const bundleId = `${instance}/${info.runId}`;
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const archiveKey = `diagnostics/${instance}/${stamp}-${info.runId.slice(0, 8)}.tar.gz`;
-    const { diagnosticsStagingHost } = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', summary: 'This worker\'s staging queue' });
-    runbook.setCounter('collectors total', collectors.length);
+  return { runbook, input, instance, collectors, limits, bundleId: `${instance}/${workflowInfo().runId}` };
+}
 
-    /** One collector on this worker; its failure is its outcome. */
-    const collect = async (collector: CollectorName): Promise<CollectorOutcome> => {
-      const run = proxyLocalActivities<Activities>({ summary: `Collect ${collector}`, startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 3 } }).collectDiagnostics;
-      try {
-        return await run({ bundleId, instance, collector, limits });
-      } catch (err) {
-        return { collector, status: 'failed', files: [], notes: [], error: failureMessage(err), startedAt: new Date().toISOString(), durationMs: 0 };
+/** Collect on one worker and archive from there; if that worker is lost with the staged files, collect again on another. */
+async function collectAndArchive(b: Bundle): Promise<DiagnosticBundleDetails> {
+  const archiveKey = archiveKeyFor(b.instance, workflowInfo().runId, new Date());
+  b.runbook.setCounter('collectors total', b.collectors.length);
+  for (let attempt = 1; ; attempt++) {
+    // Cancelled when the attempt is abandoned, so nothing of it stays waiting on a lost worker's queue.
+    const attemptScope = new CancellationScope();
+    try {
+      return await attemptScope.run(() => collectOnOneWorker(b, archiveKey));
+    } catch (err) {
+      attemptScope.cancel();
+      if (!stagingLost(err)) throw err;
+      const reason = failureMessage(err);
+      if (attempt >= STAGING_ATTEMPTS) {
+        throw ApplicationFailure.create({ type: 'StagingWorkersLost', message: `lost the staging worker ${attempt} times, last: ${reason}`, nonRetryable: true });
       }
-    };
-
-    for (let attempt = 1; ; attempt++) {
-      let done = 0;
-      runbook.setCounter('collectors done', 0);
-      // Cancelled when the attempt is abandoned, so nothing of it stays waiting on a lost worker's queue.
-      const attemptScope = new CancellationScope();
-      try {
-        return await attemptScope.run(async () => {
-          // Asked beside the collectors: local activities of one workflow task run on one worker.
-          const stagingHost = diagnosticsStagingHost();
-          const outcomes = await runbook.step('collect', () =>
-            Promise.all(
-              collectors.map(async (collector) => {
-                const outcome = await collect(collector);
-                runbook.setCounter('collectors done', ++done);
-                return outcome;
-              }),
-            ),
-          );
-          if (outcomes.every((o) => o.status === 'failed')) {
-            throw ApplicationFailure.create({ type: 'NothingCollected', message: `every collector failed: ${outcomes.map((o) => `${o.collector}: ${o.error}`).join('; ')}`, nonRetryable: true });
-          }
-          const { taskQueue } = await stagingHost;
-          const archive: DiagnosticArchive = await runbook.step('archive', () =>
-            proxyActivities<Activities>({ ...ON_STAGING_WORKER, taskQueue, summary: 'Build the tar.gz in S3', startToCloseTimeout: '15 minutes' }).buildDiagnosticArchive({
-              bundleId,
-              instance,
-              archiveKey,
-              outcomes,
-              limits,
-              inputs: { instance, collectors, limits, requestedBy: input.options.requestedBy },
-            }),
-          );
-          runbook.note(`Bundle: s3://${archive.bucket}/${archive.key} (${archive.size} bytes, sha256 ${archive.sha256.slice(0, 16)}…)`);
-          return {
-            archive,
-            collectors: outcomes.map((o) => ({ collector: o.collector, status: o.status, files: o.files.length, error: o.error })),
-          };
-        });
-      } catch (err) {
-        attemptScope.cancel();
-        if (!stagingLost(err)) throw err;
-        const reason = failureMessage(err);
-        if (attempt >= STAGING_ATTEMPTS) {
-          throw ApplicationFailure.create({ type: 'StagingWorkersLost', message: `lost the staging worker ${attempt} times, last: ${reason}`, nonRetryable: true });
-        }
-        runbook.note(`Attempt ${attempt}: the worker holding the staged files was lost (${reason}); collecting again`);
-      }
+      b.runbook.note(`Attempt ${attempt}: the worker holding the staged files was lost (${reason}); collecting again`);
     }
-  });
+  }
+}
+
+async function collectOnOneWorker(b: Bundle, archiveKey: string): Promise<DiagnosticBundleDetails> {
+  const { diagnosticsStagingHost } = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', summary: 'This worker\'s staging queue' });
+  // Asked beside the collectors: local activities of one workflow task run on one worker.
+  const stagingHost = diagnosticsStagingHost();
+  const outcomes = await collect(b);
+  if (outcomes.every((o) => o.status === 'failed')) {
+    throw ApplicationFailure.create({ type: 'NothingCollected', message: `every collector failed: ${outcomes.map((o) => `${o.collector}: ${o.error}`).join('; ')}`, nonRetryable: true });
+  }
+  const archive = await archiveBundle(b, outcomes, archiveKey, (await stagingHost).taskQueue);
+  return {
+    archive,
+    collectors: outcomes.map((o) => ({ collector: o.collector, status: o.status, files: o.files.length, error: o.error })),
+  };
+}
+
+/** The guide's `kubectl get|describe|logs ... > diagnostics/...`: every collector in parallel on this worker; a failure is its outcome. */
+async function collect(b: Bundle): Promise<CollectorOutcome[]> {
+  let done = 0;
+  b.runbook.setCounter('collectors done', 0);
+  return b.runbook.step('collect', () =>
+    Promise.all(
+      b.collectors.map(async (collector) => {
+        const outcome = await collectOne(b, collector);
+        b.runbook.setCounter('collectors done', ++done);
+        return outcome;
+      }),
+    ),
+  );
+}
+
+async function collectOne(b: Bundle, collector: CollectorName): Promise<CollectorOutcome> {
+  const run = proxyLocalActivities<Activities>({ summary: `Collect ${collector}`, startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 3 } }).collectDiagnostics;
+  try {
+    return await run({ bundleId: b.bundleId, instance: b.instance, collector, limits: b.limits });
+  } catch (err) {
+    return { collector, status: 'failed', files: [], notes: [], error: failureMessage(err), startedAt: new Date().toISOString(), durationMs: 0 };
+  }
+}
+
+/** One tar.gz with a manifest, streamed to S3 by the worker that holds the staged files. */
+async function archiveBundle(b: Bundle, outcomes: CollectorOutcome[], archiveKey: string, taskQueue: string): Promise<DiagnosticArchive> {
+  const { instance, collectors, limits } = b;
+  const archive = await b.runbook.step('archive', () =>
+    proxyActivities<Activities>({ ...ON_STAGING_WORKER, taskQueue, summary: 'Build the tar.gz in S3', startToCloseTimeout: '15 minutes' }).buildDiagnosticArchive({
+      bundleId: b.bundleId,
+      instance,
+      archiveKey,
+      outcomes,
+      limits,
+      inputs: { instance, collectors, limits, requestedBy: b.input.options.requestedBy },
+    }),
+  );
+  b.runbook.note(`Bundle: s3://${archive.bucket}/${archive.key} (${archive.size} bytes, sha256 ${archive.sha256.slice(0, 16)}…)`);
+  return archive;
+}
+
+/** The staging worker is gone (it stopped heartbeating, or nothing takes work from its queue), or the archive did not find the staged files. */
+function stagingLost(err: unknown): boolean {
+  if (!(err instanceof ActivityFailure)) return false;
+  const { cause } = err;
+  if (cause instanceof TimeoutFailure) return cause.timeoutType === 'HEARTBEAT' || cause.timeoutType === 'SCHEDULE_TO_START';
+  return cause instanceof ApplicationFailure && cause.type === STAGING_LOST;
+}
+
+function failureMessage(err: unknown): string {
+  return err instanceof ActivityFailure && err.cause ? err.cause.message : err instanceof Error ? err.message : String(err);
 }

@@ -5,20 +5,13 @@
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { backupPrefix, s3Url, validateRecoveryTables } from '../common/dynamodb-backup';
-import type { BackupLocation, DynamoDbExportInput } from '../common/dynamodb-backup';
+import type { DynamoDbExportDetails, DynamoDbExportInput } from '../common/dynamodb-backup';
 import { RUNBOOKS } from '../common/definitions';
 import { instanceTableNames, validateInstanceName } from '../common/instance';
 import type { RunbookResult } from '../common/runbook';
 import { activity, Runbook } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
 import { exportTables, snapshotTables, verifyBackup } from './dynamodb/steps';
-
-export interface DynamoDbExportDetails {
-  backup: BackupLocation & { url: string; items: number; chunks: number };
-  tables: { tableName: string; items: number; digest: string }[];
-  exportSeconds: number;
-  itemsPerSecond: number;
-}
 
 export async function dynamodbExport(input: DynamoDbExportInput): Promise<RunbookResult<DynamoDbExportDetails>> {
   const instance = validateInput(() => validateInstanceName(input.instance));
@@ -47,7 +40,7 @@ export async function dynamodbExport(input: DynamoDbExportInput): Promise<Runboo
     if (missing.length > 0) throw ApplicationFailure.create({ type: 'TablesMissing', message: `tables ${missing.join(', ')} do not exist`, nonRetryable: true });
     const started = Date.now();
     const exported = await runbook.step('export', () =>
-      exportTables(runbook, snapshots, backupPrefix(instance, info.runId, new Date(info.startTime)), bucket, input.export, instance),
+      exportTables({ runbook, snapshots, bucket, prefix: backupPrefix(instance, info.runId, new Date(info.startTime)), tuning: input.export, instance }),
     );
     const exportSeconds = (Date.now() - started) / 1000;
     const url = s3Url(exported.location.bucket, exported.location.manifestKey);

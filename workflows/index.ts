@@ -1,7 +1,14 @@
-export { instanceStatus } from './instance-status';
-export { rollback } from './rollback';
-export { unpin } from './unpin';
-export { diagnosticBundle } from './diagnostic-bundle';
-export { dynamodbRecovery } from './dynamodb-recovery';
-export { dynamodbExport } from './dynamodb-export';
-export { dynamodbImport } from './dynamodb-import';
+/**
+ * The workflow bundle's entry: each runbook's workflow function, exported under the workflow type
+ * its definition in common/workflows.ts names (the type clients start); implementations.ts checks at
+ * compile time that each has its definition's signature.
+ */
+import { diagnosticBundle } from './diagnostic-bundle';
+import { dynamodbExport } from './dynamodb-export';
+import { dynamodbImport } from './dynamodb-import';
+import { dynamodbRecovery } from './dynamodb-recovery';
+import { instanceStatus } from './instance-status';
+import { rollback } from './rollback';
+import { unpin } from './unpin';
+
+export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, rollback, unpin };

@@ -5,7 +5,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { InstanceStatusInput, InstanceStatusReport } from '../common/definitions';
+import type { InstanceStatusInput, InstanceStatusReport } from '../common/instance-status';
 import { validateInstanceName } from '../common/instance';
 import { validateInput } from './runbook/validation';
 

@@ -4,96 +4,59 @@
  * does: plan, get approval, request the sync, wait for a sync that started after the change to
  * finish healthy, and revert if it does not.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { RUNBOOKS } from '../common/definitions';
 import { validateInstanceName } from '../common/instance';
 import { planRollback, plannedState, validateReason, validateRollbackTarget } from '../common/rollback';
-import type { RollbackDetails, RollbackInput, RollbackPlan } from '../common/rollback';
+import type { ApplicationSnapshot, RollbackDetails, RollbackInput, RollbackPlan, RolloutState } from '../common/rollback';
+import { revertChange, rollbackChange } from '../common/rollback-plan';
+import type { ChangeRun } from '../common/rollback-plan';
 import type { RunbookResult } from '../common/runbook';
 import { activity, Runbook } from './runbook/runbook';
+import type { StepsOf } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
+import { pollRollout, requestRevision, rolloutFailureReason, whenNoOperation } from './argocd/revision-change';
 
 const DEFAULT_ROLLOUT_TIMEOUT_MS = 10 * 60 * 1000;
-const PINNED_FROM = 'vcp-runbooks.io/pinned-from';
-const PINNED_BY = 'vcp-runbooks.io/pinned-by';
+
+const ROLLBACK_STEPS = [
+  { name: 'read-history', title: 'Read the Application and its history' },
+  { name: 'approve', title: 'Approval' },
+  { name: 'patch', title: 'Set the target revision (and request the sync)' },
+  { name: 'wait', title: 'Wait for the sync: Synced, Healthy, Deployments available' },
+  { name: 'revert', title: 'Revert to the original revision (only on failure)' },
+] as const;
+
+/** One rollback run, as its steps share it. */
+interface Rollback {
+  runbook: Runbook<StepsOf<typeof ROLLBACK_STEPS>>;
+  input: RollbackInput;
+  target: string;
+  timeoutMs: number;
+  /** Who asks, for which run: each change carries it. */
+  run: ChangeRun;
+  timings: { planReadyAt?: string; approvedAt?: string };
+}
 
 const inspectApplication = activity('inspectApplication', 'Read the Argo CD Application and its history');
 
-/** Polling is the retry policy: each attempt checks once; "not yet" is retried every 2 s until the deadline. */
-export function pollRollout(timeoutMs: number, summary: string): Activities['checkRollout'] {
-  return proxyActivities<Activities>({
-    summary,
-    scheduleToCloseTimeout: timeoutMs,
-    startToCloseTimeout: '30 seconds',
-    retry: {
-      initialInterval: '2 seconds',
-      backoffCoefficient: 1,
-      maximumInterval: '2 seconds',
-      nonRetryableErrorTypes: ['SyncFailed', 'SyncLost', 'Degraded', 'ApplicationNotFoundError'],
-    },
-  }).checkRollout;
-}
-
-function pollNoOperation(timeoutMs: number, summary: string): Activities['checkNoOperation'] {
-  return proxyActivities<Activities>({
-    summary,
-    scheduleToCloseTimeout: timeoutMs,
-    startToCloseTimeout: '30 seconds',
-    retry: { initialInterval: '2 seconds', backoffCoefficient: 1, maximumInterval: '2 seconds', nonRetryableErrorTypes: ['ApplicationNotFoundError'] },
-  }).checkNoOperation;
-}
-
-/** What a timed-out poll last saw (its heartbeat), for the report. */
-function lastSeen(err: TimeoutFailure): string {
-  const details = err.lastHeartbeatDetails as { waitingFor?: string; lastOperation?: { message?: string } } | undefined;
-  return details?.waitingFor ?? details?.lastOperation?.message ?? '';
-}
-
-/** Why a wait ended without success, in words for the report. */
-export function rolloutFailureReason(err: unknown, timeoutMs: number): string {
-  if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
-    const seen = lastSeen(err.cause);
-    return `the rollout did not finish within ${Math.round(timeoutMs / 1000)}s${seen ? ` (last: ${seen})` : ''}`;
-  }
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.message;
-  return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Requests a change once no operation is in progress: Argo CD drops a sync requested while another
- * runs, so a running one (a failing sync that retries included) is waited out, up to `timeoutMs`, and
- * the change is refused if it does not end. `change` re-checks the plan and patches; should an
- * operation start between the wait and the patch, the wait starts over.
- */
-export async function whenNoOperation<T>(application: string, instance: string, timeoutMs: number, change: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await pollNoOperation(timeoutMs, `Wait until ${application} has no operation in progress`)(instance);
-    } catch (err) {
-      const still = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure ? lastSeen(err.cause) : rolloutFailureReason(err, timeoutMs);
-      throw ApplicationFailure.create({
-        type: 'OperationInProgress',
-        message: `${application} still has an operation in progress after ${Math.round(timeoutMs / 1000)}s (${still}); nothing was changed, as a sync requested now would be dropped`,
-        nonRetryable: true,
-      });
-    }
-    try {
-      return await change();
-    } catch (err) {
-      const raced = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'OperationInProgress';
-      if (!raced || attempt >= 3) throw err;
-    }
-  }
-}
-
 export async function rollback(input: RollbackInput): Promise<RunbookResult<RollbackDetails>> {
+  const r = setup(input);
+  return r.runbook.run(async () => {
+    const { app, plan } = await readHistory(r);
+    await approve(r, plan);
+    const change = await setTargetRevision(r, app, plan);
+    const final = await waitForSyncOrRevert(r, plan, change.changeId);
+    return report(r, plan, change.changedAt, final);
+  });
+}
+
+function setup(input: RollbackInput): Rollback {
   const instance = validateInput(() => validateInstanceName(input.instance));
   const target = validateInput(() => validateRollbackTarget(input.target));
   const reason = validateInput(() => validateReason(input.reason));
   const timeoutMs = input.rolloutTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS;
   const info = workflowInfo();
-
   const runbook = new Runbook({
     name: RUNBOOKS.rollback,
     title: 'Rollback',
@@ -101,145 +64,88 @@ export async function rollback(input: RollbackInput): Promise<RunbookResult<Roll
     options: { ...input.options, reason },
     destructive: true,
     startInput: input,
-    steps: [
-      { name: 'read-history', title: 'Read the Application and its history' },
-      { name: 'approve', title: 'Approval' },
-      { name: 'patch', title: 'Set the target revision (and request the sync)' },
-      { name: 'wait', title: 'Wait for the sync: Synced, Healthy, Deployments available' },
-      { name: 'revert', title: 'Revert to the original revision (only on failure)' },
-    ],
+    steps: ROLLBACK_STEPS,
   });
+  const run = { instance, workflowId: info.workflowId, runId: info.runId, requester: input.options.requestedBy.user, reason };
+  return { runbook, input, target, timeoutMs, run, timings: {} };
+}
 
-  return runbook.run(async () => {
-    const app = await runbook.step('read-history', () => inspectApplication(instance));
-    const plan: RollbackPlan = validateInput(() =>
-      planRollback(app, target, { owned: input.acceptOwnedApplication, multiSource: input.acceptMultiSource }),
-    );
-    if (!runbook.dryRun && plan.refusals.length > 0) {
-      throw ApplicationFailure.create({ type: 'RollbackRefused', message: plan.refusals.join(' '), nonRetryable: true, details: [plan] });
-    }
-    const planReadyAt = new Date().toISOString();
-    runbook.note(`Rollback ${plan.application}: ${plan.from.syncedRevision?.slice(0, 12) ?? '?'} → ${plan.to.revision.slice(0, 12)}`);
+/** 1. The guide's `kubectl get application ... -o jsonpath='{.status.history}'`, planned into a target. */
+async function readHistory(r: Rollback): Promise<{ app: ApplicationSnapshot; plan: RollbackPlan }> {
+  const { runbook, input } = r;
+  const app = await runbook.step('read-history', () => inspectApplication(r.run.instance));
+  const plan = validateInput(() => planRollback(app, r.target, { owned: input.acceptOwnedApplication, multiSource: input.acceptMultiSource }));
+  if (!runbook.dryRun && plan.refusals.length > 0) {
+    throw ApplicationFailure.create({ type: 'RollbackRefused', message: plan.refusals.join(' '), nonRetryable: true, details: [plan] });
+  }
+  r.timings.planReadyAt = new Date().toISOString();
+  runbook.note(`Rollback ${plan.application}: ${plan.from.syncedRevision?.slice(0, 12) ?? '?'} → ${plan.to.revision.slice(0, 12)}`);
+  return { app, plan };
+}
 
-    await runbook.step('approve', () => runbook.approve(plan));
-    const approvedAt = new Date().toISOString();
+/** 2. Approval of the plan (a dry run ends here with it). */
+async function approve(r: Rollback, plan: RollbackPlan): Promise<void> {
+  await r.runbook.step('approve', () => r.runbook.approve(plan));
+  r.timings.approvedAt = new Date().toISOString();
+}
 
-    const requester = input.options.requestedBy.user;
-    const changeId = `${info.workflowId}/${info.runId}/rollback`;
-    const change = await runbook.step('patch', () =>
-      whenNoOperation(plan.application, instance, timeoutMs, async () => {
-        const live = await inspectApplication(instance);
-        // Owners too: an Application adopted by an ApplicationSet or a parent app after the approval
-        // would have its rollback undone by the parent, which is not what was approved.
-        runbook.confirmUnchanged(`Application ${plan.application}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
-        const result = await activity('setDesiredRevision', `Set ${plan.application} to ${plan.to.revision.slice(0, 12)} and sync it`)({
-          instance,
-          changeId,
-          expectedDesiredRevision: plan.from.desiredRevision,
-          toRevision: plan.to.revision,
-          requestSyncOf: plan.to.revision,
-          prune: plan.sync.prune,
-          initiatedBy: `vcp-runbooks:${requester}`,
-          reason,
-          approval: runbook.approvalEvidence(),
-          // Remember what the pin replaced, so unpin can return to it (kept when already pinned).
-          annotations: app.pinnedFrom ? { [PINNED_BY]: info.workflowId } : { [PINNED_FROM]: plan.from.desiredRevision, [PINNED_BY]: info.workflowId },
-        });
-        runbook.recordChange({
-          object: `applications.argoproj.io/argocd/${plan.application}`,
-          action: `set spec.source.targetRevision and request operation.sync${plan.sync.prune ? ' with prune' : ''}`,
-          before: plan.from.desiredRevision,
-          after: plan.to.revision,
-        });
-        return result;
-      }),
-    );
-
-    let final;
-    try {
-      final = await runbook.step('wait', () =>
-        pollRollout(timeoutMs, `Wait for ${plan.application} to sync ${plan.to.revision.slice(0, 12)}`)({
-          instance,
-          changeId: change.changeId,
-          revision: plan.to.revision,
-          prune: plan.sync.prune,
-        }),
-      );
-    } catch (err) {
-      const why = rolloutFailureReason(err, timeoutMs);
-      await runbook.step('revert', () => revert(runbook, instance, plan, requester, reason, timeoutMs, why));
-      throw ApplicationFailure.create({
-        type: 'RollbackFailed',
-        message: `rollback of ${plan.application} to ${plan.to.revision} failed (${why}); reverted to ${plan.from.desiredRevision} (${plan.from.syncedRevision ?? 'unknown'}), which is Synced and Healthy`,
-        nonRetryable: true,
+/** 3. The guide's `kubectl patch ... targetRevision`, with the runbook's own sync, once nothing else is syncing. */
+function setTargetRevision(r: Rollback, app: ApplicationSnapshot, plan: RollbackPlan) {
+  const { runbook, run } = r;
+  return runbook.step('patch', () =>
+    whenNoOperation(plan.application, run.instance, r.timeoutMs, async () => {
+      const live = await inspectApplication(run.instance);
+      // Owners too: an Application adopted by an ApplicationSet or a parent app after the approval
+      // would have its rollback undone by the parent, which is not what was approved.
+      runbook.confirmUnchanged(`Application ${plan.application}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
+      return requestRevision(runbook, plan.application, rollbackChange(plan, run, Boolean(app.pinnedFrom)), `Set ${plan.application} to ${plan.to.revision.slice(0, 12)} and sync it`, {
+        action: `set spec.source.targetRevision and request operation.sync${plan.sync.prune ? ' with prune' : ''}`,
+        before: plan.from.desiredRevision,
       });
-    }
+    }),
+  );
+}
+
+/** 4. Wait for this change's sync to be Synced and Healthy; otherwise 5. revert, and fail saying why. */
+async function waitForSyncOrRevert(r: Rollback, plan: RollbackPlan, changeId: string): Promise<RolloutState> {
+  const { runbook, timeoutMs } = r;
+  try {
+    const final = await runbook.step('wait', () =>
+      pollRollout(timeoutMs, `Wait for ${plan.application} to sync ${plan.to.revision.slice(0, 12)}`)({ instance: r.run.instance, changeId, revision: plan.to.revision, prune: plan.sync.prune }),
+    );
     runbook.skip('revert', 'not needed');
-    return {
-      application: plan.application,
-      from: plan.from,
-      to: plan.to.revision,
-      timings: {
-        planReadyAt,
-        approvedAt,
-        patchedAt: change.changedAt,
-        syncedAt: final.lastOperation?.finishedAt ?? new Date().toISOString(),
-        rolloutSeconds: Math.round((Date.now() - Date.parse(change.changedAt)) / 1000),
-      },
-      final: {
-        syncStatus: final.syncStatus,
-        health: final.health,
-        syncedRevision: final.syncedRevision,
-        ...(final.leftToPrune.length > 0 ? { leftToPrune: final.leftToPrune } : {}),
-      },
-    };
-  });
+    return final;
+  } catch (err) {
+    const why = rolloutFailureReason(err, timeoutMs);
+    await runbook.step('revert', () => revert(r, plan, why));
+    throw ApplicationFailure.create({
+      type: 'RollbackFailed',
+      message: `rollback of ${plan.application} to ${plan.to.revision} failed (${why}); reverted to ${plan.from.desiredRevision} (${plan.from.syncedRevision ?? 'unknown'}), which is Synced and Healthy`,
+      nonRetryable: true,
+    });
+  }
 }
 
 /** Back to the recorded revision; if that fails too, say loudly what state is left behind. */
-async function revert(
-  runbook: Runbook,
-  instance: string,
-  plan: RollbackPlan,
-  requester: string,
-  reason: string,
-  timeoutMs: number,
-  why: string,
-): Promise<void> {
-  const info = workflowInfo();
+async function revert(r: Rollback, plan: RollbackPlan, why: string): Promise<void> {
+  const { runbook, run, timeoutMs } = r;
   const original = plan.from.syncedRevision;
   try {
-    // The sync goes to what ran before (not the branch's head, which may have moved since the plan).
-    const change = await whenNoOperation(plan.application, instance, timeoutMs, async () => {
-      const result = await activity('setDesiredRevision', `Revert ${plan.application} to ${plan.from.desiredRevision}`)({
-        instance,
-        changeId: `${info.workflowId}/${info.runId}/revert`,
-        expectedDesiredRevision: plan.to.revision,
-        toRevision: plan.from.desiredRevision,
-        requestSyncOf: original ?? plan.from.desiredRevision,
-        prune: plan.sync.prune,
-        initiatedBy: `vcp-runbooks:${requester}`,
-        reason: `revert: ${why} (${reason})`,
-        approval: runbook.approvalEvidence(),
-        annotations: { [PINNED_FROM]: null, [PINNED_BY]: null },
-      });
-      runbook.recordChange({
-        object: `applications.argoproj.io/argocd/${plan.application}`,
+    const change = await whenNoOperation(plan.application, run.instance, timeoutMs, () =>
+      requestRevision(runbook, plan.application, revertChange(plan, run, why), `Revert ${plan.application} to ${plan.from.desiredRevision}`, {
         action: 'revert spec.source.targetRevision and request operation.sync',
         before: plan.to.revision,
-        after: plan.from.desiredRevision,
-      });
-      return result;
-    });
+      }),
+    );
     await pollRollout(timeoutMs, `Wait for ${plan.application} to sync back to ${original?.slice(0, 12) ?? plan.from.desiredRevision}`)({
-      instance,
+      instance: run.instance,
       changeId: change.changeId,
       revision: original,
       prune: plan.sync.prune,
     });
   } catch (err) {
     const revertWhy = rolloutFailureReason(err, timeoutMs);
-    const left = await inspectApplication(instance).catch(() => undefined);
+    const left = await inspectApplication(run.instance).catch(() => undefined);
     const state = left
       ? `desired ${left.desiredRevision}, synced ${left.syncedRevision ?? '?'}, sync ${left.syncStatus}, health ${left.health}, last operation ${left.lastOperation?.phase ?? 'none'} at ${left.lastOperation?.revision ?? '?'}`
       : 'unknown (the Application could not be read)';
@@ -250,4 +156,25 @@ async function revert(
       details: [left],
     });
   }
+}
+
+function report(r: Rollback, plan: RollbackPlan, patchedAt: string, final: RolloutState): RollbackDetails {
+  return {
+    application: plan.application,
+    from: plan.from,
+    to: plan.to.revision,
+    timings: {
+      planReadyAt: r.timings.planReadyAt!,
+      approvedAt: r.timings.approvedAt!,
+      patchedAt,
+      syncedAt: final.lastOperation?.finishedAt ?? new Date().toISOString(),
+      rolloutSeconds: Math.round((Date.now() - Date.parse(patchedAt)) / 1000),
+    },
+    final: {
+      syncStatus: final.syncStatus,
+      health: final.health,
+      syncedRevision: final.syncedRevision,
+      ...(final.leftToPrune.length > 0 ? { leftToPrune: final.leftToPrune } : {}),
+    },
+  };
 }

@@ -5,28 +5,47 @@
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { RUNBOOKS } from '../common/definitions';
-import { InvalidInputError, validateInstanceName } from '../common/instance';
+import { validateInstanceName } from '../common/instance';
 import { plannedState, validateReason } from '../common/rollback';
-import type { UnpinInput } from '../common/rollback';
+import type { ApplicationSnapshot, UnpinDetails, UnpinInput } from '../common/rollback';
+import { planUnpin, unpinChange } from '../common/rollback-plan';
+import type { ChangeRun, UnpinPlan } from '../common/rollback-plan';
 import type { RunbookResult } from '../common/runbook';
-import { pollRollout, rolloutFailureReason, whenNoOperation } from './rollback';
+import { pollRollout, requestRevision, rolloutFailureReason, whenNoOperation } from './argocd/revision-change';
 import { activity, Runbook } from './runbook/runbook';
+import type { StepsOf } from './runbook/runbook';
 import { validateInput } from './runbook/validation';
 
-const COMMIT = /^[0-9a-f]{7,40}$/;
-const BRANCH = /^[A-Za-z0-9._/-]{1,200}$/;
+const UNPIN_STEPS = [
+  { name: 'read', title: 'Read the Application' },
+  { name: 'approve', title: 'Approval' },
+  { name: 'patch', title: 'Follow the branch again (and request the sync)' },
+  { name: 'wait', title: 'Wait for the sync: Synced, Healthy, Deployments available' },
+] as const;
 
-export interface UnpinDetails {
-  application: string;
-  from: string;
-  to: string;
-  syncedRevision?: string;
+/** One unpin run, as its steps share it. */
+interface Unpin {
+  runbook: Runbook<StepsOf<typeof UNPIN_STEPS>>;
+  input: UnpinInput;
+  timeoutMs: number;
+  run: ChangeRun;
 }
 
 export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetails>> {
+  const u = setup(input);
+  return u.runbook.run(async () => {
+    const app = await u.runbook.step('read', () => activity('inspectApplication', 'Read the Argo CD Application')(u.run.instance));
+    const plan = validateInput(() => planUnpin(app, input.branch));
+    await u.runbook.step('approve', () => u.runbook.approve(plan));
+    const changeId = await followBranch(u, app, plan);
+    const syncedRevision = await waitForSync(u, plan, changeId);
+    return { application: plan.application, from: plan.from, to: plan.to, syncedRevision };
+  });
+}
+
+function setup(input: UnpinInput): Unpin {
   const instance = validateInput(() => validateInstanceName(input.instance));
   const reason = validateInput(() => validateReason(input.reason));
-  const timeoutMs = input.rolloutTimeoutMs ?? 10 * 60 * 1000;
   const info = workflowInfo();
   const runbook = new Runbook({
     name: RUNBOOKS.unpin,
@@ -35,55 +54,40 @@ export async function unpin(input: UnpinInput): Promise<RunbookResult<UnpinDetai
     options: { ...input.options, reason },
     destructive: true,
     startInput: input,
-    steps: [
-      { name: 'read', title: 'Read the Application' },
-      { name: 'approve', title: 'Approval' },
-      { name: 'patch', title: 'Follow the branch again (and request the sync)' },
-      { name: 'wait', title: 'Wait for the sync: Synced, Healthy, Deployments available' },
-    ],
+    steps: UNPIN_STEPS,
   });
-  return runbook.run(async () => {
-    const app = await runbook.step('read', () => activity('inspectApplication', 'Read the Argo CD Application')(instance));
-    const branch = validateInput(() => {
-      const wanted = input.branch ?? app.pinnedFrom;
-      if (!wanted) throw new InvalidInputError(`${app.name} was not pinned by a rollback runbook; say which branch to follow`);
-      if (!BRANCH.test(wanted) || COMMIT.test(wanted)) throw new InvalidInputError(`${JSON.stringify(wanted)} is not a branch name`);
-      if (!COMMIT.test(app.desiredRevision)) throw new InvalidInputError(`${app.name} is not pinned: it follows ${app.desiredRevision}`);
-      return wanted;
-    });
-    const plan = { application: app.name, from: app.desiredRevision, to: branch, prune: app.prune, planned: plannedState(app) };
-    await runbook.step('approve', () => runbook.approve(plan));
-    const change = await runbook.step('patch', () =>
-      whenNoOperation(app.name, instance, timeoutMs, async () => {
-        const live = await activity('inspectApplication', 'Re-read the Application')(instance);
-        runbook.confirmUnchanged(`Application ${app.name}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
-        const result = await activity('setDesiredRevision', `Set ${app.name} to follow ${branch} and sync it`)({
-          instance,
-          changeId: `${info.workflowId}/${info.runId}/unpin`,
-          expectedDesiredRevision: app.desiredRevision,
-          toRevision: branch,
-          requestSyncOf: branch,
-          prune: plan.prune,
-          initiatedBy: `vcp-runbooks:${input.options.requestedBy.user}`,
-          reason,
-          approval: runbook.approvalEvidence(),
-          annotations: { 'vcp-runbooks.io/pinned-from': null, 'vcp-runbooks.io/pinned-by': null },
-        });
-        runbook.recordChange({ object: `applications.argoproj.io/argocd/${app.name}`, action: 'set spec.source.targetRevision and request operation.sync', before: app.desiredRevision, after: branch });
-        return result;
-      }),
-    );
-    try {
-      const final = await runbook.step('wait', () =>
-        pollRollout(timeoutMs, `Wait for ${app.name} to sync ${branch}`)({ instance, changeId: change.changeId, prune: plan.prune }),
-      );
-      return { application: app.name, from: app.desiredRevision, to: branch, syncedRevision: final.syncedRevision };
-    } catch (err) {
-      throw ApplicationFailure.create({
-        type: 'UnpinFailed',
-        message: `${app.name} now follows ${branch} but did not become Synced and Healthy (${rolloutFailureReason(err, timeoutMs)}); roll back again if needed`,
-        nonRetryable: true,
+  const run = { instance, workflowId: info.workflowId, runId: info.runId, requester: input.options.requestedBy.user, reason };
+  return { runbook, input, timeoutMs: input.rolloutTimeoutMs ?? 10 * 60 * 1000, run };
+}
+
+/** Sets the branch as the target revision with a sync of it, once nothing else is syncing and the plan still holds. */
+async function followBranch(u: Unpin, app: ApplicationSnapshot, plan: UnpinPlan): Promise<string> {
+  const { runbook, run } = u;
+  const change = await runbook.step('patch', () =>
+    whenNoOperation(plan.application, run.instance, u.timeoutMs, async () => {
+      const live = await activity('inspectApplication', 'Re-read the Application')(run.instance);
+      runbook.confirmUnchanged(`Application ${plan.application}`, { ...plan.planned, owners: app.owners }, { ...plannedState(live), owners: live.owners });
+      return requestRevision(runbook, plan.application, unpinChange(plan, run), `Set ${plan.application} to follow ${plan.to} and sync it`, {
+        action: 'set spec.source.targetRevision and request operation.sync',
+        before: plan.from,
       });
-    }
-  });
+    }),
+  );
+  return change.changeId;
+}
+
+/** Waits for the branch's sync to be Synced and Healthy; the branch stays set if it is not (roll back again if needed). */
+async function waitForSync(u: Unpin, plan: UnpinPlan, changeId: string): Promise<string | undefined> {
+  try {
+    const final = await u.runbook.step('wait', () =>
+      pollRollout(u.timeoutMs, `Wait for ${plan.application} to sync ${plan.to}`)({ instance: u.run.instance, changeId, prune: plan.prune }),
+    );
+    return final.syncedRevision;
+  } catch (err) {
+    throw ApplicationFailure.create({
+      type: 'UnpinFailed',
+      message: `${plan.application} now follows ${plan.to} but did not become Synced and Healthy (${rolloutFailureReason(err, u.timeoutMs)}); roll back again if needed`,
+      nonRetryable: true,
+    });
+  }
 }

@@ -17,7 +17,7 @@ import { readAllowedManifest, requireAllowedSourceBucket, requireVerifiedBackup,
 import { countItemsByScan } from './dynamodb';
 import { exportSegment, putBackupObject, sha256Hex } from './dynamodb-export';
 import type { ExportCheckpoint, ExportSegmentInput } from './dynamodb-export';
-import { BackupCorruptError, digestTableSegment, importSegment, tableOf, verifyTableBackup } from './dynamodb-import';
+import { BackupCorruptError, digestTableSegment, importSegment, verifyTableBackup } from './dynamodb-import';
 import type { ImportCheckpoint, ImportSegmentResult, TableVerification } from './dynamodb-import';
 import { ItemDigest, itemFromWire, MalformedItemError } from './dynamodb-items';
 import { applyTableSettings, compareWithCaptured, createNativeBackup, deleteTableIfExists, describeDefinition, snapshotTable } from './dynamodb-tables';
@@ -82,7 +82,7 @@ export interface BackupSummary {
   tables: { tableName: string; items: number; digest: string; segments: number[]; chunks: number; definition: TableDefinition }[];
 }
 
-export function summarize(location: BackupLocation, manifest: BackupManifest): BackupSummary {
+function summarize(location: BackupLocation, manifest: BackupManifest): BackupSummary {
   return {
     location,
     instance: manifest.instance,
@@ -303,4 +303,3 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
   };
 }
 
-export { tableOf };

@@ -7,6 +7,7 @@
 import { BatchWriteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { forEachLimit } from '../../common/concurrency';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -130,7 +131,7 @@ export async function digestTableSegment(
   return { items: digest.count, digest: digest.digest };
 }
 
-export class ImportStalledError extends Error {
+class ImportStalledError extends Error {
   override readonly name = 'ImportStalledError';
 }
 
@@ -140,7 +141,7 @@ export class ImportStalledError extends Error {
  * and jitter until written; only a long run of attempts without any progress gives up (the activity
  * retry then resumes from its checkpoint).
  */
-export async function writeItems(
+async function writeItems(
   dynamodb: DynamoDBClient,
   tableName: string,
   items: Iterable<Item>,
@@ -165,7 +166,6 @@ export async function writeItems(
 
   let written = 0;
   let retriedItems = 0;
-  let next = 0;
   const sendBatch = async (requests: WriteRequest[]) => {
     let remaining = requests;
     let attemptsWithoutProgress = 0;
@@ -188,10 +188,7 @@ export async function writeItems(
       await sleep(backoffDelayMs(attemptsWithoutProgress, backoff));
     }
   };
-  const lanes = Array.from({ length: Math.max(1, Math.min(options.concurrency, batches.length)) }, async () => {
-    while (next < batches.length) await sendBatch(batches[next++]!);
-  });
-  await Promise.all(lanes);
+  await forEachLimit(batches, options.concurrency, sendBatch);
   return { written, retriedItems };
 }
 

@@ -5,12 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { addDigests, EMPTY_DIGEST } from '../../common/dynamodb-backup';
+import { addToDigestSum, digestOfSum, EMPTY_DIGEST } from '../../common/dynamodb-backup';
 
 export type Item = Record<string, AttributeValue>;
 
 /** JSON-ready wire form: binary values become base64 strings. */
-export function toWire(value: AttributeValue): unknown {
+function toWire(value: AttributeValue): unknown {
   if (value.B !== undefined) return { B: Buffer.from(value.B).toString('base64') };
   if (value.BS !== undefined) return { BS: value.BS.map((b) => Buffer.from(b).toString('base64')) };
   if (value.M !== undefined) return { M: itemToWire(value.M) };
@@ -86,7 +86,7 @@ export function canonicalItem(item: Item): string {
     .join(',')}}`;
 }
 
-export function itemHash(item: Item): string {
+function itemHash(item: Item): string {
   return createHash('sha256').update(canonicalItem(item)).digest('hex');
 }
 
@@ -95,18 +95,15 @@ export class ItemDigest {
   private sum = 0n;
   count = 0;
   constructor(start: { digest: string; count: number } = { digest: EMPTY_DIGEST, count: 0 }) {
-    this.sum = BigInt(`0x${start.digest}`);
+    this.sum = addToDigestSum(0n, start.digest);
     this.count = start.count;
   }
   add(item: Item): void {
-    this.sum = (this.sum + BigInt(`0x${itemHash(item)}`)) & ((1n << 256n) - 1n);
+    this.sum = addToDigestSum(this.sum, itemHash(item));
     this.count++;
   }
   get digest(): string {
-    return this.sum.toString(16).padStart(64, '0');
-  }
-  combined(other: string): string {
-    return addDigests(this.digest, other);
+    return digestOfSum(this.sum);
   }
 }
 

@@ -13,7 +13,7 @@ const THROTTLING = new Set([
   'ServiceUnavailable',
 ]);
 
-export function isThrottling(err: unknown): boolean {
+function isThrottling(err: unknown): boolean {
   return err instanceof Error && THROTTLING.has(err.name);
 }
 

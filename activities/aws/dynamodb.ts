@@ -1,7 +1,7 @@
 import { DescribeTableCommand, ResourceNotFoundException, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { heartbeat } from '@temporalio/activity';
-import type { TableStatus } from '../../common/definitions';
+import type { TableStatus } from '../../common/instance-status';
 import { instanceTableNames } from '../../common/instance';
 import { untilNotThrottled } from './dynamodb-retry';
 

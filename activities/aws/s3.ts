@@ -1,6 +1,6 @@
 import { GetBucketLocationCommand, GetBucketVersioningCommand, HeadBucketCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { BackupBucketStatus } from '../../common/definitions';
+import type { BackupBucketStatus } from '../../common/instance-status';
 
 export interface S3ActivityDeps {
   s3: S3Client;

@@ -2,12 +2,14 @@
  * The diagnostic bundle's collectors: each reads one part of what the guide collects (and what its
  * other diagnosis steps read), redacts secrets, and stages its files on this worker for the archive
  * step, as one staging file per collector (its files back to back, each one's offset, size and
- * SHA-256 in the outcome). Secrets themselves are never read.
+ * SHA-256 in the outcome). Secrets themselves are never read. The text they write is formatted by
+ * kubectl-text.ts (tables, descriptions, log tails) and yaml.ts.
  */
 import { DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApiException } from '@kubernetes/client-node';
 import type { CoreV1Event, V1CronJob, V1DaemonSet, V1Deployment, V1Job, V1Node, V1Pod, V1ReplicaSet, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import { forEachLimit } from '../../common/concurrency';
 import type { KubeClients } from '../kubernetes/client';
 import { getOrUndefined } from '../kubernetes/client';
 import { apiPath, groupPath } from '../kubernetes/raw';
@@ -17,7 +19,10 @@ import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../.
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, FRONTEND_DEPLOYMENT, MANAGED_TABLE, MATCHING_CRONJOB } from '../../common/platform';
 import type { DynamoDbClaim } from '../../common/platform';
 import { redactObject, redactText } from '../../common/redact';
+import { capTail, describeNode, describePod, eventsText, getAllText } from './kubectl-text';
+import type { NamespaceResources } from './kubectl-text';
 import type { StagingArea, StagingHost } from './staging';
+import { toYamlText } from './yaml';
 
 export interface DiagnosticsDeps {
   kube: KubeClients;
@@ -34,168 +39,11 @@ export interface CollectRequest {
 
 type Stage = (path: string, content: string) => Promise<void>;
 
-/**
- * YAML of JSON-shaped data (what the Kubernetes API returns), in kubectl's layout. The `yaml`
- * package needs about 4 ms per KiB for this, most of a collector's time; this is plain string work.
- * A string that could read as anything but itself (number, boolean, null, date, indicator) is
- * written JSON-quoted, which YAML reads as the same string; multi-line text becomes a literal block.
- */
-export function toYamlText(value: unknown): string {
-  if (!isCollection(value)) return inline(value, '') + '\n';
-  const out: string[] = [];
-  writeCollection(out, value, '');
-  return out.join('\n') + '\n';
-}
-
 const toYaml = (value: unknown) => toYamlText(redactObject(value));
-
-// Conservative: letters, digits and a few punctuation marks; ": " and " #" can never occur.
-const PLAIN = /^[A-Za-z0-9_/][\w./@=+,()-]*(?:[ :][\w./@=+,()-]+)*$/;
-const AMBIGUOUS = /^(?:~|null|true|false|yes|no|on|off|y|n|[-+]?\.?\d[\d_.:eE+-]*|0[xob].*|\d{4}-\d\d?-\d\d?.*)$/i;
-const BLOCK_UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]/;
-
-type Collection = Record<string, unknown> | unknown[];
-
-function isCollection(value: unknown): value is Collection {
-  if (Array.isArray(value)) return value.length > 0;
-  return value !== null && typeof value === 'object' && !(value instanceof Date) && Object.values(value).some((v) => v !== undefined);
-}
-
-function quoted(text: string): string {
-  return text !== '' && PLAIN.test(text) && !AMBIGUOUS.test(text) ? text : JSON.stringify(text);
-}
-
-/** A scalar or an empty collection on the line it starts; a multi-line string as a literal block below it. */
-function inline(value: unknown, indent: string): string {
-  if (value === null || value === undefined) return 'null';
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return '[]';
-  if (typeof value === 'object') return '{}';
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : Number.isNaN(value) ? '.nan' : value > 0 ? '.inf' : '-.inf';
-  if (typeof value === 'boolean') return String(value);
-  if (typeof value === 'bigint') return value.toString();
-  if (typeof value !== 'string') return 'null'; // functions and symbols are not data
-  const lines = value.split('\n');
-  // A literal block keeps every character, as long as no line could read as indentation or as the
-  // block's end: the first non-empty line starts with no blank, no line is only blanks, and there is
-  // at most one final newline (clip) or none (strip).
-  const first = lines.find((l) => l !== '') ?? '';
-  if (lines.length > 1 && first !== '' && !BLOCK_UNSAFE.test(value) && !/^\s/.test(first) && !value.endsWith('\n\n') && !lines.some((l) => l !== '' && l.trim() === '')) {
-    const body = value.endsWith('\n') ? lines.slice(0, -1) : lines;
-    return `${value.endsWith('\n') ? '|' : '|-'}\n${body.map((l) => (l === '' ? '' : `${indent}  ${l}`)).join('\n')}`;
-  }
-  return quoted(value);
-}
-
-/**
- * Writes the lines of a non-empty map or sequence at `indent`; `lead` replaces the first line's
- * indentation, so a sequence item's first line shares the dash's line ("- name: x").
- */
-function writeCollection(out: string[], value: Collection, indent: string, lead = indent): void {
-  let prefix = lead;
-  const line = (text: string) => {
-    const start = prefix;
-    prefix = indent;
-    return start + text;
-  };
-  if (Array.isArray(value)) {
-    for (const child of value) {
-      if (isCollection(child)) writeCollection(out, child, `${indent}  `, line('- '));
-      else out.push(line(`- ${inline(child, indent)}`));
-    }
-    return;
-  }
-  for (const [key, child] of Object.entries(value)) {
-    if (child === undefined) continue;
-    if (!isCollection(child)) {
-      out.push(line(`${quoted(key)}: ${inline(child, indent)}`));
-      continue;
-    }
-    out.push(line(`${quoted(key)}:`));
-    writeCollection(out, child, `${indent}  `);
-  }
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n') + '\n';
-}
-
-function age(timestamp: Date | string | undefined): string {
-  if (!timestamp) return '<unknown>';
-  const seconds = Math.max(0, Math.round((Date.now() - new Date(timestamp).getTime()) / 1000));
-  if (seconds < 120) return `${seconds}s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
-  if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
-  return `${Math.round(seconds / 86400)}d`;
-}
-
-function podStatus(pod: V1Pod): string {
-  if (pod.metadata?.deletionTimestamp) return 'Terminating';
-  const waiting = pod.status?.containerStatuses?.find((c) => c.state?.waiting)?.state?.waiting?.reason;
-  const terminated = pod.status?.containerStatuses?.find((c) => c.state?.terminated)?.state?.terminated?.reason;
-  return waiting ?? terminated ?? pod.status?.phase ?? 'Unknown';
-}
-
-/** In the spirit of `kubectl describe pod`: containers, states, last termination, conditions, volumes, events. */
-export function describePod(pod: V1Pod, events: CoreV1Event[]): string {
-  const p = redactObject(pod);
-  const lines = [
-    `Name:         ${p.metadata?.name}`,
-    `Namespace:    ${p.metadata?.namespace}`,
-    `Node:         ${p.spec?.nodeName ?? '<none>'}/${p.status?.hostIP ?? ''}`,
-    `Start Time:   ${p.status?.startTime ? new Date(p.status.startTime).toISOString() : '<none>'}`,
-    `Labels:       ${Object.entries(p.metadata?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')}`,
-    `Status:       ${podStatus(p)}`,
-    `IP:           ${p.status?.podIP ?? '<none>'}`,
-    'Containers:',
-  ];
-  for (const c of p.spec?.containers ?? []) {
-    const s = p.status?.containerStatuses?.find((cs) => cs.name === c.name);
-    const state = s?.state?.running ? 'Running' : s?.state?.waiting ? `Waiting (${s.state.waiting.reason ?? ''})` : s?.state?.terminated ? `Terminated (${s.state.terminated.reason ?? ''}, exit code ${s.state.terminated.exitCode})` : 'Unknown';
-    lines.push(`  ${c.name}:`, `    Image:          ${c.image ?? ''}`, `    State:          ${state}`);
-    const last = s?.lastState?.terminated;
-    if (last) lines.push(`    Last State:     Terminated`, `      Reason:       ${last.reason ?? ''}`, `      Exit Code:    ${last.exitCode}`, `      Finished:     ${last.finishedAt ? new Date(last.finishedAt).toISOString() : ''}`);
-    lines.push(`    Ready:          ${s?.ready ?? false}`, `    Restart Count:  ${s?.restartCount ?? 0}`);
-    if (c.resources?.requests) lines.push(`    Requests:       ${Object.entries(c.resources.requests).map(([k, v]) => `${k}=${v}`).join(', ')}`);
-    if (c.resources?.limits) lines.push(`    Limits:         ${Object.entries(c.resources.limits).map(([k, v]) => `${k}=${v}`).join(', ')}`);
-    if (c.env?.length) lines.push('    Environment:', ...c.env.map((e) => `      ${e.name}:  ${e.value ?? (e.valueFrom ? '<set from a reference>' : '')}`));
-  }
-  lines.push('Conditions:', ...(p.status?.conditions ?? []).map((c) => `  ${c.type.padEnd(18)} ${c.status}`));
-  lines.push('Volumes:', ...(p.spec?.volumes ?? []).map((v) => `  ${v.name}: ${v.configMap ? `ConfigMap ${v.configMap.name}` : v.secret ? `Secret ${v.secret.secretName} (not collected)` : v.persistentVolumeClaim ? `PVC ${v.persistentVolumeClaim.claimName}` : 'other'}`));
-  lines.push('Events:', ...(events.length ? events.map((e) => `  ${e.type ?? ''}  ${e.reason ?? ''}  ${age(e.lastTimestamp ?? e.eventTime)}  ${redactText(e.message ?? '')}`) : ['  <none>']));
-  return lines.join('\n') + '\n';
-}
 
 /** An error's first line: API errors carry whole response bodies after it. */
 function firstLine(err: unknown): string {
   return err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
-}
-
-/** Runs `task` over `items` with at most `limit` running at once; after a failure, starts no more. */
-export async function mapLimit<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length && !failed) {
-      await task(items[next++]!).catch((err: unknown) => {
-        failed = true;
-        throw err;
-      });
-    }
-  });
-  await Promise.all(lanes);
-}
-
-/** Keeps at most maxBytes of a log, from its end (the newest lines), on a line boundary. */
-export function capTail(log: string, maxBytes: number, notes: string[], what: string): string {
-  if (Buffer.byteLength(log, 'utf8') <= maxBytes) return log;
-  const bytes = Buffer.from(log, 'utf8');
-  const tail = bytes.subarray(bytes.length - maxBytes).toString('utf8');
-  const firstNewline = tail.indexOf('\n');
-  notes.push(`${what}: log truncated to its last ${maxBytes} bytes (was ${bytes.length})`);
-  // Drop a partial first line, and a character the byte cut may have split.
-  return firstNewline >= 0 && firstNewline < tail.length - 1 ? tail.slice(firstNewline + 1) : tail.replace(/^\uFFFD/, '');
 }
 
 /**
@@ -237,7 +85,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
         return [false, ...(restarted ? [true] : [])].map((previous) => ({ name, container: container.name, previous }));
       }),
     );
-    await mapLimit(reads, 8, async ({ name, container, previous }) => {
+    await forEachLimit(reads, 8, async ({ name, container, previous }) => {
       try {
         // tailLines bounds the transfer; the byte cap is applied here, because the kubelet's
         // limitBytes keeps the oldest bytes of the range and the newest are the ones that matter.
@@ -265,19 +113,18 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
         namespaceJobs(req),
         list<V1CronJob>('batch', 'v1', namespace, 'cronjobs'),
       ]);
-      const sections = [
-        table([['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE'], ...pods.items.map((p) => [`pod/${p.metadata?.name}`, `${(p.status?.containerStatuses ?? []).filter((c) => c.ready).length}/${p.spec?.containers.length ?? 0}`, podStatus(p), String((p.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0)), age(p.metadata?.creationTimestamp)])]),
-        table([['NAME', 'TYPE', 'CLUSTER-IP', 'PORT(S)', 'AGE'], ...services.items.map((s) => [`service/${s.metadata?.name}`, s.spec?.type ?? '', s.spec?.clusterIP ?? '', (s.spec?.ports ?? []).map((p) => `${p.port}/${p.protocol ?? 'TCP'}`).join(','), age(s.metadata?.creationTimestamp)])]),
-        table([['NAME', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'AGE'], ...deployments.items.map((d) => [`deployment.apps/${d.metadata?.name}`, `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`, String(d.status?.updatedReplicas ?? 0), String(d.status?.availableReplicas ?? 0), age(d.metadata?.creationTimestamp)])]),
-        table([['NAME', 'DESIRED', 'CURRENT', 'READY', 'AGE'], ...replicaSets.items.map((r) => [`replicaset.apps/${r.metadata?.name}`, String(r.spec?.replicas ?? 0), String(r.status?.replicas ?? 0), String(r.status?.readyReplicas ?? 0), age(r.metadata?.creationTimestamp)])]),
-        table([['NAME', 'SCHEDULE', 'SUSPEND', 'ACTIVE', 'LAST SCHEDULE', 'AGE'], ...cronJobs.items.map((c) => [`cronjob.batch/${c.metadata?.name}`, c.spec?.schedule ?? '', String(c.spec?.suspend ?? false), String(c.status?.active?.length ?? 0), age(c.status?.lastScheduleTime), age(c.metadata?.creationTimestamp)])]),
-        table([['NAME', 'STATUS', 'COMPLETIONS', 'AGE'], ...jobs.items.map((j) => [`job.batch/${j.metadata?.name}`, j.status?.succeeded ? 'Complete' : j.status?.failed ? 'Failed' : 'Running', `${j.status?.succeeded ?? 0}/${j.spec?.completions ?? 1}`, age(j.metadata?.creationTimestamp)])]),
-      ];
-      if (statefulSets.items.length || daemonSets.items.length) {
-        sections.push(table([['NAME'], ...statefulSets.items.map((s) => [`statefulset.apps/${s.metadata?.name}`]), ...daemonSets.items.map((d) => [`daemonset.apps/${d.metadata?.name}`])]));
-      }
-      await stage('resources.txt', sections.join('\n'));
-      const items = [...pods.items, ...services.items, ...deployments.items, ...replicaSets.items, ...statefulSets.items, ...daemonSets.items, ...jobs.items, ...cronJobs.items];
+      const resources: NamespaceResources = {
+        pods: pods.items,
+        services: services.items,
+        deployments: deployments.items,
+        replicaSets: replicaSets.items,
+        statefulSets: statefulSets.items,
+        daemonSets: daemonSets.items,
+        jobs: jobs.items,
+        cronJobs: cronJobs.items,
+      };
+      await stage('resources.txt', getAllText(resources));
+      const items = Object.values(resources).flat();
       await stage('resources.yaml', toYaml({ apiVersion: 'v1', kind: 'List', items }));
     },
 
@@ -314,8 +161,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
 
     async events(stage, _notes, req) {
       const events = await namespaceEvents(req);
-      const sorted = [...events.items].sort((a, b) => new Date(a.lastTimestamp ?? a.eventTime ?? 0).getTime() - new Date(b.lastTimestamp ?? b.eventTime ?? 0).getTime());
-      await stage('events.txt', table([['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'], ...sorted.map((e) => [age(e.lastTimestamp ?? e.eventTime), e.type ?? '', e.reason ?? '', `${e.involvedObject.kind?.toLowerCase()}/${e.involvedObject.name}`, redactText(e.message ?? '')])]));
+      await stage('events.txt', eventsText(events.items));
     },
 
     async nodes(stage, notes, req) {
@@ -342,21 +188,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
         ),
       );
       if (instanceOnly) notes.push(`allocated resources count only the pods of ${req.instance}: the worker may not list pods in other namespaces`);
-      const text = nodes.items.map((node) => {
-        const name = node.metadata?.name ?? '';
-        const onNode = podsOn.get(name);
-        const requests = (resource: 'cpu' | 'memory') => (onNode ?? []).flatMap((p) => p.spec?.containers ?? []).map((c) => c.resources?.requests?.[resource] ?? '0').join(' + ') || '0';
-        return [
-          `Name: ${name}`,
-          `Taints: ${(node.spec?.taints ?? []).map((t) => `${t.key}:${t.effect}`).join(', ') || '<none>'}`,
-          'Conditions:',
-          ...(node.status?.conditions ?? []).map((c) => `  ${c.type.padEnd(16)} ${c.status.padEnd(6)} ${c.reason ?? ''}`),
-          `Allocatable: ${Object.entries(node.status?.allocatable ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')}`,
-          ...(onNode
-            ? [instanceOnly ? `Allocated resources (pods of ${req.instance} only):` : 'Allocated resources:', `  pods:    ${onNode.length}`, `  cpu:     ${requests('cpu')}`, `  memory:  ${requests('memory')}`]
-            : [`Allocated resources: not read (no pod of ${req.instance} runs here)`]),
-        ].join('\n');
-      });
+      const text = nodes.items.map((node) => describeNode(node, podsOn.get(node.metadata?.name ?? ''), { instance: req.instance, instanceOnly }));
       await stage('nodes.txt', text.join('\n\n') + '\n');
     },
 

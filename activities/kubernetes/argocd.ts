@@ -16,8 +16,6 @@ import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS } from '../../commo
 import type { Application } from '../../common/platform';
 import type { ApplicationSnapshot, RevisionChange, RolloutExpectation, RolloutState } from '../../common/rollback';
 
-export { snapshotOf } from '../../common/argocd';
-
 /** Annotations the runbook leaves on the Application: what a pin replaced, and which change it made. */
 export const ROLLBACK_ANNOTATIONS = {
   pinnedFrom: 'vcp-runbooks.io/pinned-from',

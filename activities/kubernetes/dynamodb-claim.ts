@@ -8,7 +8,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubeClients } from './client';
 import { getOrUndefined, isConflict } from './client';
-import { tableStatus } from '../aws/dynamodb-tables';
+import { firstTableNotActive, tablesStillThere } from '../aws/dynamodb-table-waits';
+import { notYet } from '../not-ready';
 import type { EvidenceDeps } from '../aws/backup-evidence';
 import { requireVerifiedBackup } from '../aws/backup-evidence';
 import type { BackupRef, ClaimInfo, ManagedTableInfo } from '../../common/dynamodb-backup';
@@ -17,7 +18,7 @@ import { dynamodbClaimName } from '../../common/instance';
 import { conditionStatus, DYNAMODB_CLAIM, DYNAMODB_COMPOSITE, EXTERNAL_NAME_ANNOTATION, IN_USE_LABEL, MANAGED_TABLE, PAUSED_ANNOTATION, USAGE } from '../../common/platform';
 import type { DynamoDbClaim, DynamoDbComposite, ManagedTable, ObjectMeta, Usage } from '../../common/platform';
 
-export const CLAIM_ANNOTATIONS = {
+const CLAIM_ANNOTATIONS = {
   /** On a recreated claim: the run that recreated it. */
   recreatedBy: 'vcp-runbooks.io/recreated-by',
   /** On a recreated claim: the s3:// URL of the backup manifest it is restored from. */
@@ -29,15 +30,8 @@ export const CLAIM_ANNOTATIONS = {
 /** The label Crossplane puts on every resource a composite composes. */
 export const COMPOSITE_LABEL = 'crossplane.io/composite';
 
-export class ClaimNotFoundError extends Error {
+class ClaimNotFoundError extends Error {
   override readonly name = 'ClaimNotFoundError';
-}
-
-/** "Not yet": a benign failure the workflow's retry policy polls on. */
-export function notYet(message: string): Error {
-  const err = new Error(message);
-  err.name = 'NotReadyYet';
-  return err;
 }
 
 /** What stops a deletion for good until someone acts: final, so the run says so instead of timing out. */
@@ -220,11 +214,7 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
       }
       const blockers = await blockersOf(remaining, true);
       if (blockers.length > 0) throw deletionBlocked(`the deletion of claim ${claimName(input.instance)} cannot finish: ${blockers.join('; ')}`);
-      for (const tableName of input.tableNames) {
-        if (input.orphanedTables.includes(tableName)) continue;
-        const status = await tableStatus(dynamodb, tableName);
-        if (status !== undefined) waiting.push(`table ${tableName} still exists (${status})`);
-      }
+      waiting.push(...(await tablesStillThere(dynamodb, input.tableNames.filter((t) => !input.orphanedTables.includes(t)))));
       if (waiting.length > 0) throw notYet(waiting.join('; '));
       return { gone: true };
     },
@@ -309,10 +299,8 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
           });
         }
       }
-      for (const tableName of input.tableNames) {
-        const status = await tableStatus(dynamodb, tableName);
-        if (status !== 'ACTIVE') throw notYet(`table ${tableName} is ${status ?? 'missing'}`);
-      }
+      const notActive = await firstTableNotActive(dynamodb, input.tableNames);
+      if (notActive) throw notYet(notActive);
       return { ready: true };
     },
   };

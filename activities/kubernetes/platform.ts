@@ -2,7 +2,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { KubeClients } from './client';
 import { getOrUndefined } from './client';
-import type { ApplicationStatus, DeploymentStatus } from '../../common/definitions';
+import type { ApplicationStatus, DeploymentStatus } from '../../common/instance-status';
 import { argoApplicationName } from '../../common/instance';
 import { APPLICATION, ARGOCD_NAMESPACE, deployedRevision, INSTANCE_DEPLOYMENTS } from '../../common/platform';
 import type { Application } from '../../common/platform';
@@ -19,7 +19,7 @@ export function deploymentAvailable(d: V1Deployment): boolean {
   );
 }
 
-export function summarizeApplication(name: string, app: Application | undefined): ApplicationStatus {
+function summarizeApplication(name: string, app: Application | undefined): ApplicationStatus {
   if (!app) return { name, exists: false };
   const automated = app.spec.syncPolicy?.automated;
   const op = app.status?.operationState;

@@ -9,8 +9,7 @@ import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { ApiException, HttpMethod, RequestContext } from '@kubernetes/client-node';
-import type { KubeConfig } from '@kubernetes/client-node';
-import type { PooledKubeAuthentication } from './client';
+import type { KubeConfig, SecurityAuthentication } from '@kubernetes/client-node';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -22,7 +21,8 @@ export class KubeRawReader {
 
   constructor(
     kc: KubeConfig,
-    private readonly authentication: PooledKubeAuthentication,
+    /** The generated clients' own (PooledKubeAuthentication in client.ts): same credentials, same connections. */
+    private readonly authentication: SecurityAuthentication,
   ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');

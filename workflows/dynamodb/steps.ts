@@ -7,7 +7,7 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { addDigests, BACKUP_FORMAT, segmentsFor } from '../../common/dynamodb-backup';
-import type { BackupLocation, BackupManifest, ExportTuning, ImportTuning, TableBackup, TableSnapshot } from '../../common/dynamodb-backup';
+import type { BackupLocation, BackupManifest, ExportTuning, ImportedTable, ImportTuning, TableBackup, TableSnapshot } from '../../common/dynamodb-backup';
 import type { Runbook } from '../runbook/runbook';
 import { OUTAGE_RETRY } from '../runbook/retry';
 
@@ -37,17 +37,31 @@ export async function snapshotTables(tableNames: string[]): Promise<TableSnapsho
   return short('snapshotTables', `Describe and count ${tableNames.join(', ')}`)(tableNames);
 }
 
+/** What an export needs: the tables as discovered, where the backup goes, and what its manifest records besides the tables. */
+export interface ExportRequest {
+  runbook: Runbook<string>;
+  snapshots: TableSnapshot[];
+  bucket: string;
+  prefix: string;
+  tuning?: ExportTuning;
+  instance?: string;
+  /** The claim as captured (a recovery recreates it from the manifest). */
+  claim?: BackupManifest['claim'];
+  /** Every table the claim owned (a resume restores all of them). */
+  ownedTables?: string[];
+}
+
 /** Exports every table (all segments in parallel) and writes the manifest; returns its location. */
-export async function exportTables(
-  runbook: Runbook,
-  snapshots: TableSnapshot[],
-  prefix: string,
-  bucket: string,
-  tuning: ExportTuning = {},
-  instance?: string,
-  claim?: BackupManifest['claim'],
-  ownedTables?: string[],
-): Promise<{ location: BackupLocation; manifest: Omit<BackupManifest, 'tables'> & { tables: Omit<TableBackup, 'segments'>[] }; items: number; chunks: number }> {
+export async function exportTables({
+  runbook,
+  snapshots,
+  bucket,
+  prefix,
+  tuning = {},
+  instance,
+  claim,
+  ownedTables,
+}: ExportRequest): Promise<{ location: BackupLocation; manifest: Omit<BackupManifest, 'tables'> & { tables: Omit<TableBackup, 'segments'>[] }; items: number; chunks: number }> {
   let exported = 0;
   const total = snapshots.reduce((n, s) => n + (s.itemCount ?? 0), 0);
   runbook.setCounter('items exported', 0);
@@ -110,17 +124,10 @@ export async function verifyBackup(location: BackupLocation, tableNames: string[
   );
 }
 
-export interface ImportedTable {
-  tableName: string;
-  targetTable: string;
-  items: number;
-  retriedItems: number;
-  segments: { segment: number; itemsWrittenByLastAttempt: number; resumedFromItems: number; attempts: number }[];
-}
 
 /** Imports each table's segments in parallel from the backup. */
 export async function importTables(
-  runbook: Runbook,
+  runbook: Runbook<string>,
   location: BackupLocation,
   tables: { tableName: string; targetTable: string; segments: number[]; items: number }[],
   tuning: ImportTuning = {},

@@ -15,9 +15,9 @@ import type { AuthenticatedRequester } from '../../common/start-request';
  * approvals whose key has been removed or replaced since stop counting: a key taken off the keyring
  * no longer approves runs that are already waiting. Runs that decided before this replay without it.
  */
-export const KEYRING_RECHECK_PATCH = 'approval-keyring-recheck';
+const KEYRING_RECHECK_PATCH = 'approval-keyring-recheck';
 
-export class ApprovalRefused extends Error {
+class ApprovalRefused extends Error {
   override readonly name = 'ApprovalRefused';
   /** True when the keyring as last read decided it: a newer keyring (a key added or rotated since) may not. */
   constructor(

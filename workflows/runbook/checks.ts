@@ -1,7 +1,7 @@
 /** Checks every run makes: the destructive lock, a plan that still holds, and failures worth reading. */
 import { ActivityFailure, ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { planDigest } from '../../common/canonical';
-import { destructiveWorkflowId } from '../../common/runbook';
+import { destructiveWorkflowId } from '../../common/workflows';
 
 /** A destructive run must hold the instance's one lock: its workflow ID. */
 export function requireDestructiveLock(instance: string, destructive: boolean): void {

@@ -21,12 +21,24 @@ export const STATUS_OF: Record<RunbookOutcome, RunbookStatus> = {
   planned: 'Planned',
 };
 
-export interface RunbookDefinition {
+/** One step of a runbook as the UI lists it; its name is what the runbook's code calls it by. */
+export interface StepDefinition<Step extends string = string> {
+  readonly name: Step;
+  readonly title: string;
+}
+
+/**
+ * A runbook's steps, in the order the UI lists them: declare them `as const` and pass them to the
+ * Runbook, whose `step` and `skip` then accept only these names (a typo does not compile).
+ */
+export type StepsOf<Steps extends readonly StepDefinition[]> = Steps[number]['name'];
+
+export interface RunbookDefinition<Step extends string> {
   /** The runbook's name, as in RUNBOOKS; also the approval policy's key. */
   name: string;
   title: string;
   instance: string;
-  steps: { name: string; title: string }[];
+  steps: readonly StepDefinition<Step>[];
   options: RunbookOptions;
   /** Destructive runbooks must run under destructiveWorkflowId(instance). */
   destructive: boolean;

@@ -42,8 +42,7 @@ import { RunbookStopped, STATUS_OF } from './definition';
 import type { Approved, RunbookDefinition } from './definition';
 
 export { activity } from './proxies';
-export { RunbookStopped } from './definition';
-export type { Approved, RunbookDefinition } from './definition';
+export type { Approved, RunbookDefinition, StepDefinition, StepsOf } from './definition';
 import type { RunbookNotification } from '../../activities/runbook';
 
 /**
@@ -52,16 +51,17 @@ import type { RunbookNotification } from '../../activities/runbook';
  * workflow task that completes the run instead of costing a server round trip each. Runs that
  * reached their end before this change replay the old sequence.
  */
-export const LOCAL_FINISH_PATCH = 'runbook-local-finish';
+const LOCAL_FINISH_PATCH = 'runbook-local-finish';
 
 /**
  * Before a run does anything: its start request must verify against the keyring (the requester is
  * who they say), and the approval policy overrides it was started with may only tighten the
  * configured policy. Runs started before these checks replay without them.
  */
-export const START_CHECKS_PATCH = 'runbook-start-checks';
+const START_CHECKS_PATCH = 'runbook-start-checks';
 
-export class Runbook {
+/** A run of one runbook, whose steps are named `Step`: `step` and `skip` take no other name. */
+export class Runbook<Step extends string> {
   private status: RunbookStatus = 'Running';
   private readonly steps: StepProgress[];
   private readonly counters: Record<string, number> = {};
@@ -78,7 +78,7 @@ export class Runbook {
   /** Verified at the start; older runs fall back to the name they were started with. */
   private requester?: AuthenticatedRequester;
 
-  constructor(private readonly definition: RunbookDefinition) {
+  constructor(private readonly definition: RunbookDefinition<Step>) {
     const info = workflowInfo();
     this.steps = definition.steps.map((s) => ({ ...s, state: 'pending' }));
     this.audit = {
@@ -133,7 +133,7 @@ export class Runbook {
   }
 
   /** Runs one named step of the procedure, keeping the UI, search attributes and query current. */
-  async step<T>(name: string, body: () => Promise<T>): Promise<T> {
+  async step<T>(name: Step, body: () => Promise<T>): Promise<T> {
     const step = this.findStep(name);
     step.state = 'running';
     step.startedAt = new Date().toISOString();
@@ -152,7 +152,7 @@ export class Runbook {
     }
   }
 
-  skip(name: string, note: string): void {
+  skip(name: Step, note: string): void {
     const step = this.findStep(name);
     step.state = 'skipped';
     step.note = note;
@@ -326,7 +326,7 @@ export class Runbook {
     return `${this.definition.title} of ${this.definition.instance} (${workflowInfo().workflowId})`;
   }
 
-  private findStep(name: string): StepProgress {
+  private findStep(name: Step): StepProgress {
     const step = this.steps.find((s) => s.name === name);
     if (!step) throw new Error(`runbook ${this.definition.name} has no step ${name}`);
     return step;

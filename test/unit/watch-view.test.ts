@@ -1,7 +1,7 @@
 /** What `runbook watch` shows for a snapshot, without a server: bars from counter pairs, lines on change. */
 import { describe, expect, it } from 'vitest';
-import { measures, PlainView } from '../client/watch';
-import type { ProgressSnapshot, StepState } from '../common/runbook';
+import { measures, PlainView } from '../../client/watch';
+import type { ProgressSnapshot, StepState } from '../../common/runbook';
 
 function snapshot(states: StepState[], counters: Record<string, number> = {}): ProgressSnapshot {
   return {

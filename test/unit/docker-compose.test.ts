@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CONFIG_VARIABLES, loadConfig } from '../common/config';
-import { SEARCH_ATTRIBUTES } from '../common/definitions';
+import { CONFIG_VARIABLES, loadConfig } from '../../common/config';
+import { SEARCH_ATTRIBUTES } from '../../common/definitions';
 
 interface Service {
   command?: string[];
@@ -11,7 +11,7 @@ interface Service {
   environment?: Record<string, string>;
 }
 
-const compose = parse(readFileSync(path.join(__dirname, '..', 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service> };
+const compose = parse(readFileSync(path.join(__dirname, '..', '..', 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service> };
 
 function publishedContainerPorts(service: string): number[] {
   return (compose.services[service]?.ports ?? []).map((p) => Number(p.split(':').at(-1)));
@@ -47,7 +47,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('tunes the Temporal dev server as scripts/stack/up.sh does', () => {
-    const upSh = readFileSync(path.join(__dirname, '..', 'scripts', 'stack', 'up.sh'), 'utf8');
+    const upSh = readFileSync(path.join(__dirname, '..', '..', 'scripts', 'stack', 'up.sh'), 'utf8');
     const settings = [...upSh.matchAll(/--(dynamic-config-value|sqlite-pragma) (\S+)/g)].map(([, flag, value]) => `--${flag}=${value}`);
     expect(settings.length).toBeGreaterThanOrEqual(4);
     const command = compose.services.temporal!.command ?? [];

@@ -1,10 +1,10 @@
 /** Pure code of the DynamoDB backup format: exact values, canonical digests, definition comparison. */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { canonicalItem, fromWire, itemFromWire, ItemDigest, itemToWire, MalformedItemError, primaryKeyOf } from '../activities/aws/dynamodb-items';
-import { definitionDifferences } from '../activities/aws/dynamodb-tables';
-import { addDigests, EMPTY_DIGEST, parseS3Url, segmentsFor } from '../common/dynamodb-backup';
-import type { TableDefinition } from '../common/dynamodb-backup';
+import { canonicalItem, fromWire, itemFromWire, ItemDigest, itemToWire, MalformedItemError, primaryKeyOf } from '../../activities/aws/dynamodb-items';
+import { definitionDifferences } from '../../activities/aws/dynamodb-tables';
+import { addDigests, EMPTY_DIGEST, parseS3Url, segmentsFor } from '../../common/dynamodb-backup';
+import type { TableDefinition } from '../../common/dynamodb-backup';
 
 const item: Record<string, AttributeValue> = {
   id: { S: 'a' },

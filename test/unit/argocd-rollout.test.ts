@@ -4,11 +4,11 @@
  * Pure code; the same behaviour against the real controller is in test/rollback.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { DESTRUCTIVE_RULES } from '../activities/destructive';
-import { assessRollout, snapshotOf, SYNC_CHANGE_INFO } from '../common/argocd';
-import type { DeploymentView } from '../common/argocd';
-import type { Application, OperationState } from '../common/platform';
-import type { RevisionChange } from '../common/rollback';
+import { DESTRUCTIVE_RULES } from '../../activities/destructive';
+import { assessRollout, snapshotOf, SYNC_CHANGE_INFO } from '../../common/argocd';
+import type { DeploymentView } from '../../common/argocd';
+import type { Application, OperationState } from '../../common/platform';
+import type { RevisionChange } from '../../common/rollback';
 
 const [R1, R2, R3] = ['1'.repeat(40), '2'.repeat(40), '3'.repeat(40)];
 const CHANGE = 'destructive/demo/run-1/rollback';

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../common/config';
+import { ConfigError, loadConfig } from '../../common/config';
 
 describe('config loader', () => {
   it('reads Temporal mTLS and API key settings from the environment, as deploy/worker.yaml documents', () => {

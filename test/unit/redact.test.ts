@@ -4,8 +4,8 @@
  * diagnostic bundle in test/diagnostic-bundle.test.ts (REDACTION_CANARIES).
  */
 import { describe, expect, it } from 'vitest';
-import { REDACTED, redactObject, redactText, redactTextUnfiltered } from '../common/redact';
-import { REDACTION_CANARIES } from '../test-support/redaction-canaries';
+import { REDACTED, redactObject, redactText, redactTextUnfiltered } from '../../common/redact';
+import { REDACTION_CANARIES } from '../../test-support/redaction-canaries';
 
 describe('redaction', () => {
   it.each(REDACTION_CANARIES.text)('text: $form', ({ text, secrets, keep }) => {

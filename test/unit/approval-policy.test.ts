@@ -3,10 +3,10 @@
  * file is validated strictly, one key is one approver, and start requests are authenticated.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_APPROVAL_POLICY, effectivePolicy, generateApproverKey, mayApprove, PolicyLoosened } from '../common/approval';
-import type { ApprovalPolicy, ApprovalPolicyOverrides } from '../common/approval';
-import { ApprovalConfigError, parseApprovalConfig } from '../common/approval-config';
-import { signStartRequest, StartRequestRefused, verifyStartRequest } from '../common/start-request';
+import { DEFAULT_APPROVAL_POLICY, effectivePolicy, generateApproverKey, mayApprove, PolicyLoosened } from '../../common/approval';
+import type { ApprovalPolicy, ApprovalPolicyOverrides } from '../../common/approval';
+import { ApprovalConfigError, parseApprovalConfig } from '../../common/approval-config';
+import { signStartRequest, StartRequestRefused, verifyStartRequest } from '../../common/start-request';
 
 const alice = generateApproverKey();
 const carol = generateApproverKey();

@@ -1,17 +1,19 @@
 /** The recovery's pure plan building (common/dynamodb-recovery-plan.ts): what it covers, refuses and says. */
 import { describe, expect, it } from 'vitest';
-import type { ClaimInfo, PlannedSource, TableSnapshot } from '../common/dynamodb-backup';
+import type { ClaimInfo, PlannedSource, TableSnapshot } from '../../common/dynamodb-backup';
 import {
   backupTableMapping,
   buildRecoveryPlan,
+  describeRecoveryPlan,
   ownedTables,
   requireTablesCoverOwned,
   resumeRefusal,
   specForInstance,
   tablesLeftByClaimDeletion,
-} from '../common/dynamodb-recovery-plan';
-import type { ResumeFacts } from '../common/dynamodb-recovery-plan';
-import { InvalidInputError } from '../common/instance';
+  tablesToRestore,
+} from '../../common/dynamodb-recovery-plan';
+import type { ResumeFacts } from '../../common/dynamodb-recovery-plan';
+import { InvalidInputError } from '../../common/instance';
 
 const managed = (tableName: string, deletionPolicy: 'Delete' | 'Orphan' = 'Delete') => ({ name: `demo-dynamodb-x-${tableName}`, tableName, deletionPolicy });
 const platform = ['users-demo', 'matches-demo', 'feedback-demo'];
@@ -122,5 +124,33 @@ describe('the recovery plan', () => {
     });
     expect(plan.tables.map((t) => [t.tableName, t.deletedBy, t.backupItems])).toEqual([['users-demo', 'none', 5], ['matches-demo', 'none', 2], ['feedback-demo', 'none', 1]]);
     expect(plan).toMatchObject({ orphanedTablesToDelete: [], resumeFrom: resumeSource.url, source: { manifestSha256: 'a'.repeat(64), bucket: 'b' }, claim: { action: 'recreate' } });
+  });
+
+  it('says in one line what it backs up, deletes and restores, or what it resumes from', () => {
+    const fresh = buildRecoveryPlan({ ...base, owned: platform, claim: claim([managed('users-demo')]), snapshots: [snapshot('users-demo', 10), snapshot('matches-demo', 4), snapshot('feedback-demo', 0)] });
+    expect(describeRecoveryPlan(fresh)).toBe(`Back up 14 items in 3 tables (${platform.join(', ')}), delete and recreate demo-dynamodb, restore all of them; expected write downtime ~${fresh.expectedWriteDowntimeSeconds}s`);
+    const from = source([['users-demo', 5], ['matches-demo', 2], ['feedback-demo', 1]]);
+    const resume = buildRecoveryPlan({ ...base, owned: platform, claim: claim([]), snapshots: [], resume: { url: from.url, source: from, claimAction: 'keep', spec: {} } });
+    expect(describeRecoveryPlan(resume)).toBe(`Resume from ${from.url} (SHA-256 ${'a'.repeat(64)}): keep the claim, import 3 tables, verify`);
+  });
+});
+
+describe('what a recovery restores from its backup', () => {
+  const backup = (...names: string[]) => names.map((tableName) => ({ tableName, items: 1 }));
+
+  it('every owned table the backup holds, under its own name; tables the claim does not own stay out', () => {
+    expect(tablesToRestore(backup('users-demo', 'matches-demo', 'legacy-demo'), ['users-demo', 'matches-demo'])).toEqual({
+      tables: [{ tableName: 'users-demo', items: 1, targetTable: 'users-demo' }, { tableName: 'matches-demo', items: 1, targetTable: 'matches-demo' }],
+      absent: [],
+    });
+  });
+
+  it('another instance\'s backup goes into the tables the plan mapped it to', () => {
+    const mapped = [{ tableName: 'users-prod', targetTable: 'users-demo' }];
+    expect(tablesToRestore(backup('users-prod'), ['users-demo'], mapped).tables).toEqual([{ tableName: 'users-prod', items: 1, targetTable: 'users-demo' }]);
+  });
+
+  it('names each owned table the backup lacks, so the run refuses before deleting what it could not restore', () => {
+    expect(tablesToRestore(backup('users-demo'), platform).absent).toEqual(['matches-demo', 'feedback-demo']);
   });
 });

@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 
 
-const HISTORY_DIR = path.join(__dirname, 'histories');
+const HISTORY_DIR = path.join(__dirname, '..', 'histories');
 
 describe('replay of recorded histories (scripts/record-histories.ts) against the product workflows and drills', () => {
   it('replays every recorded history against the current workflow code without nondeterminism', async () => {
@@ -19,7 +19,7 @@ describe('replay of recorded histories (scripts/record-histories.ts) against the
       }
     }
     const results = [];
-    for await (const result of Worker.runReplayHistories({ workflowsPath: path.join(__dirname, '..', 'test-support', 'workflows', 'index.ts') }, histories())) {
+    for await (const result of Worker.runReplayHistories({ workflowsPath: path.join(__dirname, '..', '..', 'test-support', 'workflows', 'index.ts') }, histories())) {
       results.push({ workflowId: result.workflowId, error: result.error?.message });
     }
     expect(results).toHaveLength(files.length);

@@ -1,0 +1,156 @@
+/**
+ * The runbook workflows as client, worker and workflows know them: each one's workflow type (the name
+ * workflows/index.ts exports its function under), input, result, runbook name, and how its workflow ID
+ * is built. Clients start workflows through these definitions (client/runbooks.ts), so a wrong argument
+ * fails to compile, and never import a workflow's implementation; workflows/index.ts checks at compile
+ * time that every implementation has its definition's signature. Pure code: safe in workflows.
+ */
+import { RUNBOOKS } from './definitions';
+import type { DiagnosticBundleDetails, DiagnosticBundleInput } from './diagnostics';
+import type {
+  DynamoDbExportDetails,
+  DynamoDbExportInput,
+  DynamoDbImportDetails,
+  DynamoDbImportInput,
+  DynamoDbRecoveryDetails,
+  DynamoDbRecoveryInput,
+} from './dynamodb-backup';
+import type { InstanceStatusInput, InstanceStatusReport } from './instance-status';
+import type { RollbackDetails, RollbackInput, UnpinDetails, UnpinInput } from './rollback';
+import type { RunbookOptions, RunbookResult } from './runbook';
+
+/** How a workflow's runs are identified, which decides what Temporal refuses or shares. */
+type WorkflowIdScheme =
+  /** Read-only and cheap: one run per instance at a time, a second request attaches to it. */
+  | 'per-instance'
+  /** Changes the instance: the instance's one destructive ID, so one such run at a time (a dry run: a plan ID of its own). */
+  | 'destructive'
+  /** Read-only: a run of its own per request. */
+  | 'per-request';
+
+/** Every runbook input names its instance; most carry the requester and options too. */
+export interface WorkflowInput {
+  instance: string;
+  options?: RunbookOptions;
+}
+
+export interface WorkflowDefinition<Type extends string, Input extends WorkflowInput, Result> {
+  readonly workflowType: Type;
+  /** The RunbookName search attribute's value and the approval policy's key (RUNBOOKS for the product's). */
+  readonly runbook: string;
+  readonly ids: WorkflowIdScheme;
+  /** The one-line summary the Temporal UI shows for a run. */
+  summary(input: Input): string;
+  /** Never set: carries the input and result types to the start functions. */
+  readonly signature?: (input: Input) => Promise<Result>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any definition, whatever its types (inference needs `any` here)
+export type AnyWorkflowDefinition = WorkflowDefinition<string, any, any>;
+
+/** The workflow function a definition describes: what `client.workflow.start` type-checks against. */
+export type WorkflowFunction<D extends AnyWorkflowDefinition> = D extends WorkflowDefinition<string, infer Input, infer Result> ? (input: Input) => Promise<Result> : never;
+export type InputOf<D extends AnyWorkflowDefinition> = Parameters<WorkflowFunction<D>>[0];
+
+/** A definition with its input and result types: `defineWorkflow<Input, Result>()({ workflowType: ..., ... })`. */
+export function defineWorkflow<Input extends WorkflowInput, Result>() {
+  return <const Type extends string>(definition: WorkflowDefinition<Type, Input, Result>) => definition;
+}
+
+export const instanceStatusWorkflow = defineWorkflow<InstanceStatusInput, InstanceStatusReport>()({
+  workflowType: 'instanceStatus',
+  runbook: RUNBOOKS.instanceStatus,
+  ids: 'per-instance',
+  summary: (input) => `Instance status of ${input.instance}`,
+});
+
+export const rollbackWorkflow = defineWorkflow<RollbackInput, RunbookResult<RollbackDetails>>()({
+  workflowType: 'rollback',
+  runbook: RUNBOOKS.rollback,
+  ids: 'destructive',
+  summary: (input) => `Rollback ${input.instance} to ${input.target}`,
+});
+
+export const unpinWorkflow = defineWorkflow<UnpinInput, RunbookResult<UnpinDetails>>()({
+  workflowType: 'unpin',
+  runbook: RUNBOOKS.unpin,
+  ids: 'destructive',
+  summary: (input) => `Unpin ${input.instance}`,
+});
+
+export const diagnosticBundleWorkflow = defineWorkflow<DiagnosticBundleInput, RunbookResult<DiagnosticBundleDetails>>()({
+  workflowType: 'diagnosticBundle',
+  runbook: RUNBOOKS.diagnosticBundle,
+  ids: 'per-request',
+  summary: (input) => `Diagnostic bundle of ${input.instance}`,
+});
+
+export const dynamodbRecoveryWorkflow = defineWorkflow<DynamoDbRecoveryInput, RunbookResult<DynamoDbRecoveryDetails>>()({
+  workflowType: 'dynamodbRecovery',
+  runbook: RUNBOOKS.dynamodbRecovery,
+  ids: 'destructive',
+  summary: (input) => `DynamoDB recovery of ${input.instance}${input.resumeFrom ? ` (resume from ${input.resumeFrom})` : ''}`,
+});
+
+export const dynamodbExportWorkflow = defineWorkflow<DynamoDbExportInput, RunbookResult<DynamoDbExportDetails>>()({
+  workflowType: 'dynamodbExport',
+  runbook: RUNBOOKS.dynamodbExport,
+  ids: 'per-request',
+  summary: (input) => `DynamoDB export of ${input.instance}`,
+});
+
+export const dynamodbImportWorkflow = defineWorkflow<DynamoDbImportInput, RunbookResult<DynamoDbImportDetails>>()({
+  workflowType: 'dynamodbImport',
+  runbook: RUNBOOKS.dynamodbImport,
+  ids: 'destructive',
+  summary: (input) => `DynamoDB import into ${input.instance} from ${input.from}`,
+});
+
+/** Every product workflow, by workflow type. */
+export const WORKFLOWS = {
+  instanceStatus: instanceStatusWorkflow,
+  rollback: rollbackWorkflow,
+  unpin: unpinWorkflow,
+  diagnosticBundle: diagnosticBundleWorkflow,
+  dynamodbRecovery: dynamodbRecoveryWorkflow,
+  dynamodbExport: dynamodbExportWorkflow,
+  dynamodbImport: dynamodbImportWorkflow,
+} as const;
+
+/** What workflows/index.ts must export: each definition's function under its workflow type. */
+export type WorkflowImplementations = { [D in (typeof WORKFLOWS)[keyof typeof WORKFLOWS] as D['workflowType']]: WorkflowFunction<D> };
+
+// ---------------------------------------------------------------------------------------------
+// Workflow IDs: built here and nowhere else.
+
+/**
+ * Every destructive runbook of an instance runs under this one workflow ID, so Temporal itself
+ * guarantees at most one at a time across runbooks; a second start is refused naming the holder.
+ */
+export function destructiveWorkflowId(instance: string): string {
+  return `destructive/${instance}`;
+}
+
+/** A dry run holds no lock: its ID is unique per request. */
+export function planWorkflowId(runbook: string, instance: string, nonce: string): string {
+  return `plan/${runbook}/${instance}/${nonce}`;
+}
+
+/**
+ * The workflow ID a start of `definition` for `input` runs under. `nonce` makes per-request and plan
+ * IDs unique (a UUID from the client); alert-started runs use a fixed one per instance instead
+ * (`ALERT_NONCE`), so a second alert attaches to the run the first one started.
+ */
+export function workflowIdFor(definition: Pick<AnyWorkflowDefinition, 'runbook' | 'ids'>, input: WorkflowInput, nonce: string): string {
+  switch (definition.ids) {
+    case 'per-instance':
+      return `${definition.runbook}/${input.instance}`;
+    case 'destructive':
+      return input.options?.dryRun ? planWorkflowId(definition.runbook, input.instance, nonce) : destructiveWorkflowId(input.instance);
+    case 'per-request':
+      return `${definition.runbook}/${input.instance}/${nonce}`;
+  }
+}
+
+/** The nonce of alert-started runs: one alert-started run of a read-only runbook per instance at a time. */
+export const ALERT_NONCE = 'alert';
