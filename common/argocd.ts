@@ -12,6 +12,7 @@
  * - Health turns Degraded only when a Deployment reports ProgressDeadlineExceeded (its
  *   progressDeadlineSeconds after the rollout stalled), never at once.
  */
+import { APPLICATION_ANNOTATIONS } from './rollback';
 import type { ApplicationSnapshot, RolloutExpectation, RolloutState } from './rollback';
 import { deployedRevision } from './platform';
 import type { Application } from './platform';
@@ -23,7 +24,6 @@ export const SYNC_CHANGE_INFO = 'vcp-runbooks-change';
 const ERROR_CONDITIONS = new Set(['ComparisonError', 'InvalidSpecError', 'SyncError']);
 
 const TRACKING_ID = 'argocd.argoproj.io/tracking-id';
-const PINNED_FROM = 'vcp-runbooks.io/pinned-from';
 
 export function snapshotOf(app: Application): ApplicationSnapshot {
   const automated = app.spec.syncPolicy?.automated;
@@ -50,7 +50,7 @@ export function snapshotOf(app: Application): ApplicationSnapshot {
     syncOptions: app.spec.syncPolicy?.syncOptions ?? [],
     multiSource: (app.spec.sources?.length ?? 0) > 0,
     owners,
-    pinnedFrom: app.metadata.annotations?.[PINNED_FROM],
+    pinnedFrom: app.metadata.annotations?.[APPLICATION_ANNOTATIONS.pinnedFrom],
     errors: (app.status?.conditions ?? []).filter((c) => ERROR_CONDITIONS.has(c.type)).map((c) => `${c.type}: ${c.message}`),
     lastOperation: op
       ? {

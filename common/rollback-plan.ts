@@ -5,14 +5,8 @@
  * planRollback in common/rollback.ts.
  */
 import { InvalidInputError } from './instance';
-import { plannedState } from './rollback';
+import { APPLICATION_ANNOTATIONS, plannedState } from './rollback';
 import type { ApplicationSnapshot, PlannedState, RevisionChange, RollbackPlan } from './rollback';
-
-/** Left on a pinned Application: the branch the pin replaced (unpin returns to it) and the run that pinned it. */
-export const PIN_ANNOTATIONS = {
-  pinnedFrom: 'vcp-runbooks.io/pinned-from',
-  pinnedBy: 'vcp-runbooks.io/pinned-by',
-} as const;
 
 /** The run asking for a change: each change is named after it, and Argo CD records who initiated it and why. */
 export interface ChangeRun {
@@ -39,8 +33,8 @@ export function rollbackChange(plan: RollbackPlan, run: ChangeRun, alreadyPinned
     requestSyncOf: plan.to.revision,
     prune: plan.sync.prune,
     annotations: alreadyPinned
-      ? { [PIN_ANNOTATIONS.pinnedBy]: run.workflowId }
-      : { [PIN_ANNOTATIONS.pinnedFrom]: plan.from.desiredRevision, [PIN_ANNOTATIONS.pinnedBy]: run.workflowId },
+      ? { [APPLICATION_ANNOTATIONS.pinnedBy]: run.workflowId }
+      : { [APPLICATION_ANNOTATIONS.pinnedFrom]: plan.from.desiredRevision, [APPLICATION_ANNOTATIONS.pinnedBy]: run.workflowId },
   });
 }
 
@@ -52,7 +46,7 @@ export function revertChange(plan: RollbackPlan, run: ChangeRun, why: string): R
       toRevision: plan.from.desiredRevision,
       requestSyncOf: plan.from.syncedRevision ?? plan.from.desiredRevision,
       prune: plan.sync.prune,
-      annotations: { [PIN_ANNOTATIONS.pinnedFrom]: null, [PIN_ANNOTATIONS.pinnedBy]: null },
+      annotations: { [APPLICATION_ANNOTATIONS.pinnedFrom]: null, [APPLICATION_ANNOTATIONS.pinnedBy]: null },
     }),
     reason: `revert: ${why} (${run.reason})`,
   };
@@ -88,6 +82,6 @@ export function unpinChange(plan: UnpinPlan, run: ChangeRun): RevisionChange {
     toRevision: plan.to,
     requestSyncOf: plan.to,
     prune: plan.prune,
-    annotations: { [PIN_ANNOTATIONS.pinnedFrom]: null, [PIN_ANNOTATIONS.pinnedBy]: null },
+    annotations: { [APPLICATION_ANNOTATIONS.pinnedFrom]: null, [APPLICATION_ANNOTATIONS.pinnedBy]: null },
   });
 }

@@ -226,3 +226,10 @@ export function planRollback(app: ApplicationSnapshot, target: string, accept: {
     planned: plannedState(app),
   };
 }
+
+/** Annotations the runbooks leave on an Application: what a pin replaced and the run that pinned it (unpin returns to it), and the change a patch made (a retried patch recognises its own). */
+export const APPLICATION_ANNOTATIONS = {
+  pinnedFrom: 'vcp-runbooks.io/pinned-from',
+  pinnedBy: 'vcp-runbooks.io/pinned-by',
+  changeId: 'vcp-runbooks.io/change-id',
+} as const;

@@ -14,14 +14,8 @@ import type { DeploymentView } from '../../common/argocd';
 import { argoApplicationName } from '../../common/instance';
 import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS } from '../../common/platform';
 import type { Application } from '../../common/platform';
+import { APPLICATION_ANNOTATIONS } from '../../common/rollback';
 import type { ApplicationSnapshot, RevisionChange, RolloutExpectation, RolloutState } from '../../common/rollback';
-
-/** Annotations the runbook leaves on the Application: what a pin replaced, and which change it made. */
-export const ROLLBACK_ANNOTATIONS = {
-  pinnedFrom: 'vcp-runbooks.io/pinned-from',
-  pinnedBy: 'vcp-runbooks.io/pinned-by',
-  changeId: 'vcp-runbooks.io/change-id',
-} as const;
 
 export class ApplicationNotFoundError extends Error {
   override readonly name = 'ApplicationNotFoundError';
@@ -84,7 +78,7 @@ export function createArgoCdActivities({ kube }: { kube: KubeClients }) {
      */
     async setDesiredRevision(change: RevisionChange): Promise<{ changeId: string; changedAt: string }> {
       const app = await read(change.instance);
-      if (app.metadata.annotations?.[ROLLBACK_ANNOTATIONS.changeId] === change.changeId) {
+      if (app.metadata.annotations?.[APPLICATION_ANNOTATIONS.changeId] === change.changeId) {
         return { changeId: change.changeId, changedAt: new Date().toISOString() };
       }
       const current = snapshotOf(app);
@@ -110,7 +104,7 @@ export function createArgoCdActivities({ kube }: { kube: KubeClients }) {
         metadata: {
           // Optimistic concurrency: if the Application changed since the read (an operation started), the patch fails and is retried.
           resourceVersion: app.metadata.resourceVersion,
-          annotations: { [ROLLBACK_ANNOTATIONS.changeId]: change.changeId, ...change.annotations },
+          annotations: { [APPLICATION_ANNOTATIONS.changeId]: change.changeId, ...change.annotations },
         },
         spec: source,
         operation: {

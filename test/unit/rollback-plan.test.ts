@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../common/instance';
-import { plannedState, planRollback } from '../../common/rollback';
+import { APPLICATION_ANNOTATIONS, plannedState, planRollback } from '../../common/rollback';
 import type { ApplicationSnapshot } from '../../common/rollback';
-import { PIN_ANNOTATIONS, planUnpin, revertChange, rollbackChange, unpinChange } from '../../common/rollback-plan';
+import { planUnpin, revertChange, rollbackChange, unpinChange } from '../../common/rollback-plan';
 
 const [OLDEST, PREVIOUS, CURRENT] = ['a'.repeat(40), 'b'.repeat(40), 'c'.repeat(40)];
 
@@ -73,12 +73,12 @@ describe('the changes rollback, revert and unpin request', () => {
       prune: false,
       initiatedBy: 'vcp-runbooks:bob',
       reason: '5xx after deploy',
-      annotations: { [PIN_ANNOTATIONS.pinnedFrom]: 'main', [PIN_ANNOTATIONS.pinnedBy]: 'destructive/demo' },
+      annotations: { [APPLICATION_ANNOTATIONS.pinnedFrom]: 'main', [APPLICATION_ANNOTATIONS.pinnedBy]: 'destructive/demo' },
     });
   });
 
   it('an Application already pinned keeps the branch it was pinned from', () => {
-    expect(rollbackChange(plan, run, true).annotations).toEqual({ [PIN_ANNOTATIONS.pinnedBy]: 'destructive/demo' });
+    expect(rollbackChange(plan, run, true).annotations).toEqual({ [APPLICATION_ANNOTATIONS.pinnedBy]: 'destructive/demo' });
   });
 
   it('the revert goes back to the branch but syncs what ran before, not the branch head', () => {
@@ -88,7 +88,7 @@ describe('the changes rollback, revert and unpin request', () => {
       toRevision: 'main',
       requestSyncOf: CURRENT,
       reason: 'revert: sync failed (5xx after deploy)',
-      annotations: { [PIN_ANNOTATIONS.pinnedFrom]: null, [PIN_ANNOTATIONS.pinnedBy]: null },
+      annotations: { [APPLICATION_ANNOTATIONS.pinnedFrom]: null, [APPLICATION_ANNOTATIONS.pinnedBy]: null },
     });
     const neverSynced = planRollback(app({ syncedRevision: undefined, history: app().history.slice(0, 2) }), 'previous');
     expect(revertChange(neverSynced, run, 'x').requestSyncOf).toBe('main');
