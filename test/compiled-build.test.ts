@@ -10,7 +10,6 @@ import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -20,6 +19,7 @@ import { initKey } from '../client/keys';
 import { seedForTest } from '../test-support/seed';
 import { config, uniqueInstance } from '../test-support/stack';
 import { defaultBuildId, PREBUILT_BUNDLE_FILE } from '../worker/workflow-bundle';
+import { freePort } from '../test-support/free-port';
 
 const exec = promisify(execFile);
 const root = path.join(__dirname, '..');
@@ -167,14 +167,4 @@ function startProcess(entry: string, env: Record<string, string>) {
       return exited;
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }

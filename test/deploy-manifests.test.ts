@@ -9,7 +9,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -26,6 +25,7 @@ import type { RbacObject } from '../platform-sim/worker-access';
 import { InstanceNamespaces } from '../receiver/instances';
 import { serviceAccountKubeConfig } from '../test-support/service-account';
 import { config } from '../test-support/stack';
+import { freePort } from '../test-support/free-port';
 
 const exec = promisify(execFile);
 const root = path.join(__dirname, '..');
@@ -304,16 +304,6 @@ describe('the worker\'s RBAC: per instance, by name, read-only across the cluste
     expect(() => renderInstanceRbac('Not_An_Instance')).toThrow(/DNS-1123/);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** Runs a TypeScript entry point as the container would run it, and stops it (SIGTERM) afterwards. */
 async function withProcess(entry: string, env: NodeJS.ProcessEnv, fn: () => Promise<void>): Promise<void> {

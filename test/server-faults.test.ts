@@ -168,26 +168,17 @@ describe.skipIf(!serverRestartsAllowed)('runbooks survive restarts of the server
     }
   }, 300_000);
 
-  it('recovery: the Temporal server restarted mid-export, during the claim deletion and mid-import; completes, nothing lost, nothing twice', async () => {
-    await recover('flt-rc-temporal', {}, async (run, handle) => {
+  it.each([
+    ['temporal', 'the Temporal server restarted mid-export, during the claim deletion and mid-import; completes, nothing lost, nothing twice'],
+    ['dynalite', 'dynalite restarted mid-export, during the claim deletion and mid-import; completes from its checkpoints, nothing lost, nothing twice'],
+  ] as const)('recovery: %s: %s', async (server, _what) => {
+    await recover(`flt-rc-${server}`, {}, async (run, handle) => {
       await until('the export under way', () => run.exportUnderWay());
-      await restartServer('temporal');
+      await restartServer(server);
       await until('the claim deleted', () => run.claimDeleted(), 300_000);
-      await restartServer('temporal');
+      await restartServer(server);
       await until('the import under way', () => run.importUnderWay(), 300_000);
-      await restartServer('temporal');
-      return resultThroughRestarts(handle);
-    });
-  }, 600_000);
-
-  it('recovery: dynalite restarted mid-export, during the claim deletion and mid-import; completes from its checkpoints, nothing lost, nothing twice', async () => {
-    await recover('flt-rc-dynalite', {}, async (run, handle) => {
-      await until('the export under way', () => run.exportUnderWay());
-      await restartServer('dynalite');
-      await until('the claim deleted', () => run.claimDeleted(), 300_000);
-      await restartServer('dynalite');
-      await until('the import under way', () => run.importUnderWay(), 300_000);
-      await restartServer('dynalite');
+      await restartServer(server);
       return resultThroughRestarts(handle);
     });
   }, 600_000);

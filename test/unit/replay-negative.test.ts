@@ -1,6 +1,6 @@
 /**
  * The replay test can fail: a recorded history replayed against a deliberately changed workflow (built
- * here into its own bundle from test/unit/replay-fixtures/) is refused with a DeterminismViolationError,
+ * here into its own bundle from test-support/workflows/replay/) is refused with a DeterminismViolationError,
  * and the same history against the unchanged workflow, through the same harness, replays.
  */
 import { readFile } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 
 const HISTORY = path.join(__dirname, '..', 'histories', 'instance-status.json');
-const FIXTURES = path.join(__dirname, 'replay-fixtures');
+const FIXTURES = path.join(__dirname, '..', '..', 'test-support', 'workflows', 'replay');
 
 async function replayAgainst(fixture: string): Promise<unknown> {
   const recorded = JSON.parse(await readFile(HISTORY, 'utf8')) as { workflowId: string; history: unknown };
