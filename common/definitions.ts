@@ -26,4 +26,10 @@ export const RUNBOOKS = {
   dynamodbRecovery: 'dynamodb-recovery',
   dynamodbExport: 'dynamodb-export',
   dynamodbImport: 'dynamodb-import',
+  triage: 'triage',
+  fleetStatus: 'fleet-status',
+  restart: 'restart',
+  sync: 'sync',
+  runMatchingJob: 'run-matching-job',
+  recreateClaim: 'recreate-claim',
 } as const;
