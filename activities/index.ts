@@ -4,6 +4,7 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { STSClient } from '@aws-sdk/client-sts';
 import { createDynamoDbActivities } from './aws/dynamodb';
 import { createS3Activities } from './aws/s3';
 import { createRunbookActivities } from './runbook';
@@ -17,6 +18,7 @@ import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
 import { createArgoCdSyncPauseActivities } from './kubernetes/argocd-sync-pause';
 import { createDynamoDbClaimActivities } from './kubernetes/dynamodb-claim';
 import { createWriterActivities } from './kubernetes/writers';
+import { createTriageActivities } from './triage/evidence';
 import type { ApprovalConfig } from '../common/runbook';
 import type { StagingArea } from './diagnostics/staging';
 import { guardActivities } from './approval-guard';
@@ -26,6 +28,8 @@ export interface ActivityDeps {
   kube: KubeClients;
   dynamodb: DynamoDBClient;
   s3: S3Client;
+  /** For triage's caller-identity check; unset, it is not checked. */
+  sts?: STSClient;
   backupBucket: string;
   expectedBucketOwner?: string;
   /** Buckets besides the backup bucket that imports and resumes may read backups from (VCP_ALLOWED_SOURCE_BUCKETS). */
@@ -57,6 +61,7 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createArgoCdSyncPauseActivities(deps),
     ...createWriterActivities(deps),
     ...createDynamoDbClaimActivities(deps),
+    ...createTriageActivities(deps),
   };
 }
 

@@ -19,6 +19,7 @@ import { registerRecoverDynamoDb } from './commands/recover-dynamodb';
 import { registerRollback } from './commands/rollback';
 import { registerShow } from './commands/show';
 import { registerStatus } from './commands/status';
+import { registerTriage } from './commands/triage';
 import { registerUnpin } from './commands/unpin';
 import { registerWatch } from './commands/watch';
 import { InstanceBusyError } from './runbooks';
@@ -34,6 +35,7 @@ export function buildCli(): Command {
   const cli: Cli = { program, output: () => program.opts<{ output: Output }>().output };
   for (const register of [
     registerStatus,
+    registerTriage,
     registerRollback,
     registerUnpin,
     registerDiagnostics,

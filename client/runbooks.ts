@@ -12,6 +12,7 @@ import type { DiagnosticBundleInput } from '../common/diagnostics';
 import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import { validateInstanceName } from '../common/instance';
 import type { RollbackInput, UnpinInput } from '../common/rollback';
+import type { TriageInput } from '../common/triage';
 import {
   diagnosticBundleWorkflow,
   dynamodbExportWorkflow,
@@ -19,6 +20,7 @@ import {
   dynamodbRecoveryWorkflow,
   instanceStatusWorkflow,
   rollbackWorkflow,
+  triageWorkflow,
   unpinWorkflow,
   workflowIdFor,
 } from '../common/workflows';
@@ -117,4 +119,8 @@ export function startDynamoDbImport(client: Client, taskQueue: string, input: Dy
 
 export function startDynamoDbExport(client: Client, taskQueue: string, input: DynamoDbExportInput): Promise<RunbookHandle<typeof dynamodbExportWorkflow>> {
   return startRunbook(client, dynamodbExportWorkflow, input, { taskQueue });
+}
+
+export function startTriage(client: Client, taskQueue: string, input: TriageInput): Promise<RunbookHandle<typeof triageWorkflow>> {
+  return startRunbook(client, triageWorkflow, input, { taskQueue });
 }

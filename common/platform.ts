@@ -26,6 +26,10 @@ export const API_DEPLOYMENT = 'virtual-coffee-api';
 export const FRONTEND_DEPLOYMENT = 'virtual-coffee-frontend';
 export const MATCHING_CRONJOB = 'virtual-coffee-matching-cronjob';
 export const CONFIG_MAP = 'virtual-coffee-config';
+/** Environment the API cannot start without (its instance, region and tables). */
+export const API_REQUIRED_ENV = ['INSTANCE', 'AWS_REGION', 'USERS_TABLE'] as const;
+/** The OAuth settings the API reads from the ConfigMap (the guide's "Verify OAuth configuration"). */
+export const OAUTH_SETTINGS = ['oauth_provider', 'oauth_client_id', 'oauth_client_secret'] as const;
 export const INSTANCE_DEPLOYMENTS = [API_DEPLOYMENT, FRONTEND_DEPLOYMENT] as const;
 
 /** Namespaces of platform instances carry this label. */

@@ -4,6 +4,7 @@
  * instance and in the CLI over a diagnostic bundle's files; workflows carry findings.
  */
 import type { RUNBOOKS } from './definitions';
+import type { RunbookOptions } from './runbook';
 
 /** `info` never fails a validation; a healthy instance has no finding above it. */
 export const SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
@@ -61,4 +62,22 @@ export interface Finding {
   fix?: FixRunbook;
   /** Otherwise (or besides), what to do by hand. */
   remedy?: string;
+}
+
+export interface TriageInput {
+  instance: string;
+  options: RunbookOptions;
+}
+
+export interface TriageReport {
+  instance: string;
+  checkedAt: string;
+  /** Worst first. */
+  findings: Finding[];
+  /** The worst finding's severity, or `none`. */
+  worst: Severity | 'none';
+  /** No finding above info and every analyzer ran: what `runbook validate` passes on. */
+  healthy: boolean;
+  /** Analyzers that could not run (unexpected evidence), by name: a triage that skipped one says so. */
+  failedAnalyzers: { analyzer: string; error: string }[];
 }

@@ -18,6 +18,7 @@ import type {
 import type { InstanceStatusInput, InstanceStatusReport } from './instance-status';
 import type { RollbackDetails, RollbackInput, UnpinDetails, UnpinInput } from './rollback';
 import type { RunbookOptions, RunbookResult } from './runbook';
+import type { TriageInput, TriageReport } from './triage';
 
 /** How a workflow's runs are identified, which decides what Temporal refuses or shares. */
 type WorkflowIdScheme =
@@ -106,6 +107,13 @@ export const dynamodbImportWorkflow = defineWorkflow<DynamoDbImportInput, Runboo
   summary: (input) => `DynamoDB import into ${input.instance} from ${input.from}`,
 });
 
+export const triageWorkflow = defineWorkflow<TriageInput, RunbookResult<TriageReport>>()({
+  workflowType: 'triage',
+  runbook: RUNBOOKS.triage,
+  ids: 'per-request',
+  summary: (input) => `Triage of ${input.instance}`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -115,6 +123,7 @@ export const WORKFLOWS = {
   dynamodbRecovery: dynamodbRecoveryWorkflow,
   dynamodbExport: dynamodbExportWorkflow,
   dynamodbImport: dynamodbImportWorkflow,
+  triage: triageWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */

@@ -31,6 +31,11 @@ export const PLATFORM = 'virtual-coffee';
 export const VERSION_ANNOTATION = 'virtualcoffee.io/version';
 /** Pod-template annotation kwok's stages read to crash-loop a pod (scripts/stack/kube/kwok-stages.yaml). */
 export const CRASH_LOOP_ANNOTATION = 'sim.virtualcoffee.io/crash-loop';
+/**
+ * Pod-template annotation the pod-log simulator reads to log a fault (comma-separated): `api-errors`
+ * (5xx and exceptions), `auth-errors`, `matching-failure` (a matching Job's error). Healthy pods log none.
+ */
+export const LOG_FAULTS_ANNOTATION = 'sim.virtualcoffee.io/log-faults';
 
 /** Secret-looking values the manifests plant; no diagnostic bundle may contain them. */
 export const SEEDED_SECRETS = {

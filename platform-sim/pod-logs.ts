@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeClients } from '../activities/kubernetes/client';
 import { isConflict } from '../activities/kubernetes/client';
-import { CRASH_LOOP_ANNOTATION, PART_OF_LABEL, PLATFORM, VERSION_ANNOTATION } from './platform-repo';
+import { CRASH_LOOP_ANNOTATION, LOG_FAULTS_ANNOTATION, PART_OF_LABEL, PLATFORM, VERSION_ANNOTATION } from './platform-repo';
 
 export { PART_OF_LABEL, PLATFORM } from './platform-repo';
 /** A bearer token the API logs (as a careless app would); diagnostic bundles must redact it. */
@@ -24,6 +24,7 @@ function cri(lines: string[], startMs: number, stream: 'stdout' | 'stderr' = 'st
 export function currentLogLines(pod: V1Pod, container: string): string[] {
   const name = pod.metadata?.name ?? 'pod';
   const version = pod.metadata?.annotations?.[VERSION_ANNOTATION] ?? 'unknown';
+  const faults = (pod.metadata?.annotations?.[LOG_FAULTS_ANNOTATION] ?? '').split(',');
   if (container === 'api') {
     return [
       `INFO  starting virtual-coffee-api version=${version} pod=${name}`,
@@ -31,7 +32,10 @@ export function currentLogLines(pod: V1Pod, container: string): string[] {
       'INFO  GET /api/v1/health 200 2ms',
       `DEBUG request headers: {"Authorization": "Bearer ${LOGGED_BEARER_TOKEN}", "User-Agent": "vc-frontend"}`,
       'INFO  GET /api/v1/users/me 200 14ms',
-      'ERROR POST /api/v1/matches 500 31ms: ProvisionedThroughputExceededException',
+      ...(faults.includes('api-errors')
+        ? ['ERROR POST /api/v1/matches 500 31ms: ProvisionedThroughputExceededException', 'ERROR GET /api/v1/users 503 12ms: botocore.exceptions.EndpointConnectionError: could not connect to the DynamoDB endpoint']
+        : []),
+      ...(faults.includes('auth-errors') ? ['WARN  POST /api/v1/auth/callback 401 8ms', 'ERROR authentication failed: invalid token signature (JWT)'] : []),
       `WARN  retrying with AWS_SECRET_ACCESS_KEY=${LOGGED_AWS_SECRET} from environment`,
       'INFO  GET /api/v1/matches?week=2026-48 200 22ms',
     ];
@@ -43,6 +47,9 @@ export function currentLogLines(pod: V1Pod, container: string): string[] {
       '127.0.0.1 - - "GET /assets/app.js HTTP/1.1" 200 88211',
       '127.0.0.1 - - "GET /api/v1/users/me HTTP/1.1" 502 157',
     ];
+  }
+  if (faults.includes('matching-failure')) {
+    return [`INFO  matching job ${name} started`, 'ERROR matching failed: no active users table users-$(INSTANCE) (ResourceNotFoundException)', 'FATAL exiting with code 1'];
   }
   return [`INFO  matching job ${name} started`, 'INFO  matched 40 active users into 20 pairs', 'INFO  matching job finished'];
 }

@@ -19,6 +19,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from 'tar-stream';
 import { parse } from 'yaml';
+import type { TriageReport } from '../common/triage';
 import { createArchiveActivities } from '../activities/aws/archive';
 import { createDiagnosticsActivities } from '../activities/diagnostics/collectors';
 import { signDownloadLink } from '../client/download-link';
@@ -129,6 +130,10 @@ describe('diagnostic bundle runbook', () => {
     expect(text('configmap.yaml')).toContain('oauth_provider: google');
     expect(text('nodes.txt')).toMatch(/Name: kwok-node-0[\s\S]*Ready\s+True[\s\S]*Allocated resources/);
     expect(text('matching-cronjob.yaml')).toContain('name: virtual-coffee-matching-cronjob');
+    // The bundle's own triage: the analyzers over its files find nothing wrong with a healthy instance.
+    const findings = JSON.parse(text('findings.json')) as TriageReport;
+    expect(findings).toMatchObject({ instance, failedAnalyzers: [], healthy: true });
+    expect(findings.findings.filter((f) => f.severity !== 'info')).toEqual([]);
     // The objects are what the server sent, as `kubectl get -o json` shows them (timestamps too).
     const { stdout } = await promisify(execFile)(process.env.KUBECTL!, ['--kubeconfig', config.kubernetes.kubeconfig!, 'get', 'pod', apiPod, '-n', instance, '-o', 'json']);
     const fromKubectl = JSON.parse(stdout) as { metadata: { uid: string; creationTimestamp: string }; status: { startTime: string } };
@@ -369,7 +374,7 @@ describe('diagnostic bundle runbook', () => {
     // Everything in place again: the archive is built and the staging folder removed.
     const nodes = await run(() => diagnostics.collectDiagnostics({ bundleId, instance, collector: 'nodes', limits: DEFAULT_DIAGNOSTIC_LIMITS }));
     const built = await run(() => archives.buildDiagnosticArchive({ ...request, outcomes: [nodes, outcomes[1]!, outcomes[2]!] }));
-    expect(built.files).toBe(6);
+    expect(built.files).toBe(7);
     expect(await archived()).toBe('exists');
     expect(existsSync(dir)).toBe(false);
   });

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
+import { STSClient } from '@aws-sdk/client-sts';
 import { parseApprovalConfig } from '../common/approval-config';
 import type { ApprovalConfig } from '../common/runbook';
 import type { ActivityDeps } from '../activities';
@@ -23,6 +24,7 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
   // the SDK's own three attempts would nest a third retry loop inside those two.
   const dynamodb = new DynamoDBClient({ region: config.aws.region, requestHandler, maxAttempts: 1 });
   const s3 = new S3Client({ region: config.aws.region, forcePathStyle: config.aws.s3ForcePathStyle, requestHandler });
+  const sts = new STSClient({ region: config.aws.region, requestHandler, maxAttempts: 1 });
   const kube = createKubeClients(loadKubeConfig(config.kubernetes.kubeconfig));
   return {
     kube,
@@ -30,6 +32,7 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
     notifyWebhookUrl: config.approvals.notifyWebhookUrl,
     dynamodb,
     s3,
+    sts,
     backupBucket: config.aws.backupBucket,
     expectedBucketOwner: config.aws.expectedBucketOwner,
     allowedSourceBuckets: config.aws.allowedSourceBuckets,
@@ -37,6 +40,7 @@ export function createActivityDeps(config: RunbooksConfig): ActivityDeps & { clo
     close: () => {
       dynamodb.destroy();
       s3.destroy();
+      sts.destroy();
       kube.close();
     },
   };

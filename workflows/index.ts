@@ -9,6 +9,7 @@ import { dynamodbImport } from './dynamodb-import';
 import { dynamodbRecovery } from './dynamodb-recovery';
 import { instanceStatus } from './instance-status';
 import { rollback } from './rollback';
+import { triage } from './triage';
 import { unpin } from './unpin';
 
-export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, rollback, unpin };
+export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, rollback, triage, unpin };

@@ -20,6 +20,12 @@ import type { CollectorOutcome, DiagnosticArchive, DiagnosticLimits, StagedFile 
 import type { FileHandle } from 'node:fs/promises';
 import { HEARTBEAT_INTERVAL_MS, STAGING_LOST } from '../../common/diagnostics';
 import type { StagingArea } from '../diagnostics/staging';
+import { analyze } from '../../common/analyzers';
+import { evidenceFromBundle, isEvidenceFile } from '../../common/analyzers/bundle';
+import type { TriageReport } from '../../common/triage';
+
+/** The bundle's triage, beside its manifest. */
+export const FINDINGS_FILE = 'findings.json';
 
 export interface ArchiveRequest {
   bundleId: string;
@@ -61,13 +67,16 @@ export function createArchiveActivities(deps: ArchiveDeps) {
         included.push(file);
       }
       const root = `diagnostics-${req.instance}`;
+      // The bundle's own triage: the analyzers over the files it holds, as `runbook triage --bundle` reads them later.
+      const findingsBytes = Buffer.from(JSON.stringify(await triageStaged(deps.staging, req, included), null, 2) + '\n');
+      const findingsFile = { path: FINDINGS_FILE, size: findingsBytes.length, sha256: createHash('sha256').update(findingsBytes).digest('hex') };
       const manifest = {
         instance: req.instance,
         bundleId: req.bundleId,
         createdAt: new Date().toISOString(),
         inputs: req.inputs,
         collectors: req.outcomes.map(({ files, ...rest }) => ({ ...rest, files: files.map((f) => f.path) })),
-        files: included.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
+        files: [...included.map(({ path, size, sha256 }) => ({ path, size, sha256 })), findingsFile],
         omitted,
       };
       // Each collector's staging file in turn, its included files in the order they lie in it.
@@ -120,6 +129,7 @@ export function createArchiveActivities(deps: ArchiveDeps) {
       try {
         const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
         await entry('manifest.json', manifestBytes.length, (write) => write(manifestBytes));
+        await entry(FINDINGS_FILE, findingsBytes.length, (write) => write(findingsBytes));
         for (const { name, files } of stagingFiles) {
           const handle = await openStaged(deps.staging, req.bundleId, name);
           try {
@@ -157,7 +167,7 @@ export function createArchiveActivities(deps: ArchiveDeps) {
 
       // The staged files are in the archive now.
       await deps.staging.remove(req.bundleId);
-      return { bucket: deps.backupBucket, key: req.archiveKey, size, sha256: hash.digest('hex'), files: included.length + 1, omitted };
+      return { bucket: deps.backupBucket, key: req.archiveKey, size, sha256: hash.digest('hex'), files: included.length + 2, omitted };
     },
   };
 }
@@ -166,6 +176,21 @@ export function createArchiveActivities(deps: ArchiveDeps) {
  * A staging file that is not there (the bundle ran its archive before and removed it, or it went
  * stale) cannot come back by retrying here: the workflow has to collect again.
  */
+/** The analyzers over the bundle's evidence files, read back from staging (small: objects and log tails). */
+async function triageStaged(staging: StagingArea, req: ArchiveRequest, included: StagedFile[]): Promise<TriageReport> {
+  const files = new Map<string, string>();
+  for (const file of included.filter((f) => isEvidenceFile(f.path))) {
+    const handle = await openStaged(staging, req.bundleId, file.staged);
+    try {
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(file.size), 0, file.size, file.offset);
+      files.set(file.path, buffer.subarray(0, bytesRead).toString('utf8'));
+    } finally {
+      await handle.close();
+    }
+  }
+  return analyze(evidenceFromBundle(req.instance, files, new Date().toISOString()));
+}
+
 async function openStaged(staging: StagingArea, bundleId: string, name: string): Promise<FileHandle> {
   try {
     return await staging.read(bundleId, name);

@@ -7,6 +7,7 @@
  */
 import { DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { STSClient } from '@aws-sdk/client-sts';
 import { ApiException } from '@kubernetes/client-node';
 import type { CoreV1Event, V1CronJob, V1DaemonSet, V1Deployment, V1Job, V1Node, V1Pod, V1ReplicaSet, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { forEachLimit } from '../../common/concurrency';
@@ -23,10 +24,12 @@ import { capTail, describeNode, describePod, eventsText, getAllText } from './ku
 import type { NamespaceResources } from './kubectl-text';
 import type { StagingArea, StagingHost } from './staging';
 import { toYamlText } from './yaml';
+import { readCallerIdentity, readConfigMapNames, readCrossplaneHealth } from '../triage/evidence';
 
 export interface DiagnosticsDeps {
   kube: KubeClients;
   dynamodb: DynamoDBClient;
+  sts?: STSClient;
   staging: StagingArea;
 }
 
@@ -124,7 +127,21 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
         cronJobs: cronJobs.items,
       };
       await stage('resources.txt', getAllText(resources));
-      const items = Object.values(resources).flat();
+      // A list's items carry no kind; as `kubectl get -o yaml` does, each says what it is, so the
+      // file can be read back (triage of a bundle).
+      const kinds: Record<keyof NamespaceResources, [string, string]> = {
+        pods: ['v1', 'Pod'],
+        services: ['v1', 'Service'],
+        deployments: ['apps/v1', 'Deployment'],
+        replicaSets: ['apps/v1', 'ReplicaSet'],
+        statefulSets: ['apps/v1', 'StatefulSet'],
+        daemonSets: ['apps/v1', 'DaemonSet'],
+        jobs: ['batch/v1', 'Job'],
+        cronJobs: ['batch/v1', 'CronJob'],
+      };
+      const items = (Object.keys(resources) as (keyof NamespaceResources)[]).flatMap((group) =>
+        (resources[group] as object[]).map((item) => ({ apiVersion: kinds[group][0], kind: kinds[group][1], ...item })),
+      );
       await stage('resources.yaml', toYaml({ apiVersion: 'v1', kind: 'List', items }));
     },
 
@@ -150,6 +167,8 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     async 'dynamodb-claim'(stage, notes, { instance }) {
       const claim = await namespaced<DynamoDbClaim>(DYNAMODB_CLAIM.group, DYNAMODB_CLAIM.version, instance, DYNAMODB_CLAIM.plural, dynamodbClaimName(instance));
       await stage('dynamodb-claim.yaml', toYaml(claim));
+      const health = await readCrossplaneHealth(raw);
+      await stage('crossplane-health.json', JSON.stringify({ xrd: health.xrd ?? null, providers: health.providers ?? null }, null, 2) + '\n');
       const ref = claim.spec.resourceRef;
       if (!ref) return void notes.push('the claim has no composite yet');
       const [composite, tables] = await Promise.all([
@@ -162,6 +181,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     async events(stage, _notes, req) {
       const events = await namespaceEvents(req);
       await stage('events.txt', eventsText(events.items));
+      await stage('events.yaml', toYaml({ apiVersion: 'v1', kind: 'List', items: events.items }));
     },
 
     async nodes(stage, notes, req) {
@@ -210,8 +230,9 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
     },
 
     async configmap(stage, _notes, { instance }) {
-      const configMap = await namespaced<unknown>('', 'v1', instance, 'configmaps', CONFIG_MAP);
+      const [configMap, names] = await Promise.all([namespaced<unknown>('', 'v1', instance, 'configmaps', CONFIG_MAP), readConfigMapNames(raw, instance)]);
       await stage('configmap.yaml', toYaml(configMap));
+      await stage('configmap-names.json', JSON.stringify(names) + '\n');
     },
 
     async 'dynamodb-tables'(stage, notes, { instance }) {
@@ -234,6 +255,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
         if (tables[i]) described[tableName] = tables[i];
       });
       await stage('dynamodb-tables.json', JSON.stringify(described, null, 2) + '\n');
+      await stage('aws-identity.json', JSON.stringify((await readCallerIdentity(deps.sts)) ?? null, null, 2) + '\n');
     },
   };
 
