@@ -5,7 +5,9 @@
 import { parse } from 'yaml';
 import type { ApprovalPolicyOverrides } from '../common/approval';
 
-type AlertRunbook = 'diagnostic-bundle' | 'rollback';
+/** Runbooks an alert may start: read-only ones, and the rollback (which always waits for its approval). */
+export const ALERT_RUNBOOKS = ['triage', 'diagnostic-bundle', 'rollback'] as const;
+type AlertRunbook = (typeof ALERT_RUNBOOKS)[number];
 
 export interface AlertRule {
   name: string;
@@ -38,7 +40,7 @@ export function parseRules(text: string, source = 'rules file'): AlertRule[] {
     // A misspelt key would otherwise fall back to its default without a word (a breaker left at 10).
     for (const key of Object.keys(r)) if (!RULE_KEYS.has(key)) problems.push(`${where}: unknown key ${JSON.stringify(key)}`);
     if (typeof r.name !== 'string' || !r.name) problems.push(`${where}.name is required`);
-    if (r.runbook !== 'diagnostic-bundle' && r.runbook !== 'rollback') problems.push(`${where}.runbook must be diagnostic-bundle or rollback`);
+    if (!(ALERT_RUNBOOKS as readonly unknown[]).includes(r.runbook)) problems.push(`${where}.runbook must be one of ${ALERT_RUNBOOKS.join(', ')}`);
     if (!r.match || (typeof r.match.alertname !== 'string' && !r.match.labels)) problems.push(`${where}.match needs alertname or labels`);
     const cooldown = r.cooldownSeconds ?? DEFAULT_COOLDOWN_SECONDS;
     if (!Number.isInteger(cooldown) || cooldown < 0) problems.push(`${where}.cooldownSeconds must be a non-negative integer`);

@@ -9,7 +9,7 @@ import type { WithWorkflowArgs } from '@temporalio/common';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_TRIGGER } from '../common/definitions';
 import { alertNotificationSignal } from '../common/runbook';
 import type { AlertNotification, RunbookOptions } from '../common/runbook';
-import { ALERT_NONCE, diagnosticBundleWorkflow, rollbackWorkflow, workflowIdFor } from '../common/workflows';
+import { ALERT_NONCE, diagnosticBundleWorkflow, rollbackWorkflow, triageWorkflow, workflowIdFor } from '../common/workflows';
 import type { AnyWorkflowDefinition, InputOf, WorkflowFunction } from '../common/workflows';
 import type { AlertRule } from './rules';
 
@@ -22,7 +22,7 @@ export interface FiringAlert {
 
 /** The runbook (search attribute value) and workflow ID a rule's alert for an instance goes to. */
 export function alertTarget(rule: AlertRule, instance: string): { runbookName: string; workflowId: string } {
-  const definition = rule.runbook === 'rollback' ? rollbackWorkflow : diagnosticBundleWorkflow;
+  const definition = { rollback: rollbackWorkflow, triage: triageWorkflow, 'diagnostic-bundle': diagnosticBundleWorkflow }[rule.runbook];
   return { runbookName: definition.runbook, workflowId: workflowIdFor(definition, { instance }, ALERT_NONCE) };
 }
 
@@ -73,6 +73,10 @@ export function alertStart(rule: AlertRule, instance: string, alert: FiringAlert
   if (rule.runbook === 'rollback') {
     const input: InputOf<typeof rollbackWorkflow> = { instance, target: rule.parameters.target ?? 'previous', reason, options };
     return signalWithStart(rollbackWorkflow, { ...common, args: [input] });
+  }
+  if (rule.runbook === 'triage') {
+    const input: InputOf<typeof triageWorkflow> = { instance, options };
+    return signalWithStart(triageWorkflow, { ...common, args: [input] });
   }
   const input: InputOf<typeof diagnosticBundleWorkflow> = { instance, options };
   return signalWithStart(diagnosticBundleWorkflow, { ...common, args: [input] });
