@@ -20,6 +20,7 @@ import { registerRollback } from './commands/rollback';
 import { registerShow } from './commands/show';
 import { registerStatus } from './commands/status';
 import { registerTriage } from './commands/triage';
+import { registerValidate } from './commands/validate';
 import { registerUnpin } from './commands/unpin';
 import { registerWatch } from './commands/watch';
 import { InstanceBusyError } from './runbooks';
@@ -36,6 +37,7 @@ export function buildCli(): Command {
   for (const register of [
     registerStatus,
     registerTriage,
+    registerValidate,
     registerRollback,
     registerUnpin,
     registerDiagnostics,
