@@ -36,6 +36,8 @@ export const CRASH_LOOP_ANNOTATION = 'sim.virtualcoffee.io/crash-loop';
  * (5xx and exceptions), `auth-errors`, `matching-failure` (a matching Job's error). Healthy pods log none.
  */
 export const LOG_FAULTS_ANNOTATION = 'sim.virtualcoffee.io/log-faults';
+/** Pod-template annotation kwok's stages read to fail a Job's pod with exit code 1 (scripts/stack/kube/kwok-stages.yaml). */
+export const JOB_FAILS_ANNOTATION = 'sim.virtualcoffee.io/job-fails';
 
 /** Secret-looking values the manifests plant; no diagnostic bundle may contain them. */
 export const SEEDED_SECRETS = {

@@ -21,7 +21,7 @@ import { startDiagnosticBundle, startTriage } from '../client/runbooks';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, FRONTEND_DEPLOYMENT, MANAGED_TABLE, MATCHING_CRONJOB } from '../common/platform';
 import type { DynamoDbClaim, ManagedTable } from '../common/platform';
 import type { Finding, TriageReport } from '../common/triage';
-import { CRASH_LOOP_ANNOTATION, LOG_FAULTS_ANNOTATION } from '../platform-sim/platform-repo';
+import { CRASH_LOOP_ANNOTATION, JOB_FAILS_ANNOTATION, LOG_FAULTS_ANNOTATION } from '../platform-sim/platform-repo';
 import { waitFor } from '../platform-sim/seed';
 import { ensureBackupBucket, platformTableDefinitions, seedInstanceTables } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
@@ -131,7 +131,17 @@ describe('triage (real stack)', () => {
     // Matching: suspended, and a schedule every minute whose runs are missed (10 s deadline, no success since).
     await kube.batch.patchNamespacedCronJob({ name: MATCHING_CRONJOB, namespace: instance, body: { spec: { suspend: true, schedule: '* * * * *', startingDeadlineSeconds: 10 } } }, MERGE_PATCH);
 
+    // A matching run that failed: a Job as `kubectl create job --from=cronjob/...` makes it, its pod exiting 1.
+    const cronJob = await kube.batch.readNamespacedCronJob({ name: MATCHING_CRONJOB, namespace: instance });
+    const template = cronJob.spec!.jobTemplate.spec!;
+    template.template.metadata = { ...template.template.metadata, annotations: { [JOB_FAILS_ANNOTATION]: 'true', [LOG_FAULTS_ANNOTATION]: 'matching-failure' } };
+    await kube.batch.createNamespacedJob({
+      namespace: instance,
+      body: { metadata: { name: 'manual-matching', annotations: { 'cronjob.kubernetes.io/instantiate': 'manual' } }, spec: { ...template, backoffLimit: 0 } },
+    });
+
     const expected = [
+      'matching/job-failed/manual-matching',
       `argocd/out-of-sync/${app}`,
       `auth/oauth-settings/${CONFIG_MAP}`,
       `auth/log-errors/${API_DEPLOYMENT}`,
@@ -159,6 +169,9 @@ describe('triage (real stack)', () => {
     expect(byId(live, `api/env-missing/${API_DEPLOYMENT}`).title).toContain('AWS_REGION');
     expect(byId(live, `pods/missing-config/${FRONTEND_DEPLOYMENT}`).evidence[0]!.value).toBe('ConfigMap feature-flags not found');
     expect(byId(live, `matching/missed-run/${MATCHING_CRONJOB}`).fix).toEqual({ runbook: 'run-matching-job' });
+    const failedJob = byId(live, 'matching/job-failed/manual-matching');
+    expect(failedJob.title).toContain('exit code 1');
+    expect(failedJob.evidence.map((e) => e.logLine)).toContain('FATAL exiting with code 1');
     // Nothing leaks: the secret the ConfigMap holds is redacted before any analyzer sees it.
     expect(JSON.stringify(live)).not.toContain('GOCSPX');
 
