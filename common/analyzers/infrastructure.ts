@@ -13,6 +13,8 @@ const CREDENTIAL_ERROR = /AccessDenied|InvalidClientTokenId|UnrecognizedClientEx
 /** Quota and throughput errors the guide names under table creation. */
 const QUOTA_ERROR = /LimitExceededException|ProvisionedThroughputExceeded|ThrottlingException|quota|limit exceeded/i;
 const NAME_CONFLICT_ERROR = /ResourceInUseException|already exists/i;
+/** How long a claim may be creating its tables before triage calls it stuck (tables take a minute or two). */
+const CLAIM_CREATION_GRACE_MS = 5 * 60 * 1000;
 
 /** crossplane-runtime's annotations around a create: a table that has neither was found, not created. */
 const EXTERNAL_CREATE_SUCCEEDED = 'crossplane.io/external-create-succeeded';
@@ -131,18 +133,27 @@ export function tableCreation(e: TriageEvidence): Finding[] {
     const quota = failingConditions(objects, QUOTA_ERROR);
     const notReady = objects.flatMap((o) => o.conditions.filter((c) => c.status !== 'True').map((c) => ({ object: o, condition: c })));
     const shown = quota.length > 0 ? quota : notReady;
+    // A claim is "Creating" for a while as a matter of course; stuck is an error said by Crossplane, or too long.
+    const failing = objects.some((o) => o.conditions.some((c) => c.status === 'False' && c.message));
+    const age = e.collectedAt && e.claim.metadata.creationTimestamp ? Date.parse(e.collectedAt) - Date.parse(e.claim.metadata.creationTimestamp) : Infinity;
+    const stuck = failing || quota.length > 0 || age > CLAIM_CREATION_GRACE_MS;
     findings.push({
       id: `table-creation/claim-not-ready/${claimName}`,
       analyzer: 'table-creation',
-      severity: 'error',
-      title: quota.length > 0 ? `The claim ${claimName} is stuck on AWS quota or throughput limits` : `The claim ${claimName} is not Ready${ready ? ` (${ready.reason ?? ready.status})` : ''}`,
+      severity: stuck ? 'error' : 'info',
+      title:
+        quota.length > 0
+          ? `The claim ${claimName} is stuck on AWS quota or throughput limits`
+          : stuck
+            ? `The claim ${claimName} is not Ready${ready ? ` (${ready.reason ?? ready.status})` : ''}`
+            : `The claim ${claimName} is still creating its tables`,
       evidence: (shown.length > 0 ? shown : [{ object: objects[0]!, condition: ready ?? { type: 'Ready', status: 'Unknown' as const } }]).map(({ object, condition: c }) => ({
         object: objectRef(object.kind, object.name, object.namespace),
         field: `status.conditions[${c.type}]`,
         value: describeCondition(c),
       })),
       guideSection: section,
-      fix: { runbook: RUNBOOKS.recreateClaim },
+      ...(stuck ? { fix: { runbook: RUNBOOKS.recreateClaim } } : {}),
       remedy: quota.length > 0 ? 'Raise the DynamoDB quota (aws service-quotas get-service-quota --service-code dynamodb --quota-code L-F98FE922) before recreating' : undefined,
     });
   }

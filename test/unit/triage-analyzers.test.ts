@@ -102,6 +102,19 @@ describe('triage analyzers', () => {
     expect(ids(e)).toEqual(expect.arrayContaining(['table-creation/name-conflict/users-demo', 'table-creation/xrd-missing']));
   });
 
+  it('a claim creating its tables for a few minutes is info; past the grace, or with an error from Crossplane, it is stuck', () => {
+    const e = healthy();
+    e.claim!.metadata.creationTimestamp = '2026-12-02T11:58:00Z';
+    e.claim!.status = { conditions: [{ type: 'Ready', status: 'False', reason: 'Creating' }] };
+    const id = 'table-creation/claim-not-ready/demo-dynamodb';
+    expect(analyze(e).findings.find((f) => f.id === id)).toMatchObject({ severity: 'info', title: expect.stringContaining('still creating') as unknown });
+    e.claim!.metadata.creationTimestamp = '2026-12-02T11:50:00Z';
+    expect(analyze(e).findings.find((f) => f.id === id)).toMatchObject({ severity: 'error', fix: { runbook: 'recreate-claim' } });
+    e.claim!.metadata.creationTimestamp = '2026-12-02T11:59:00Z';
+    e.claim!.status.conditions!.push({ type: 'Synced', status: 'False', reason: 'ReconcileError', message: 'cannot resolve composition: Composition.apiextensions.crossplane.io "x" not found' });
+    expect(analyze(e).findings.find((f) => f.id === id)?.severity).toBe('error');
+  });
+
   it('Argo CD: OutOfSync with its drifted resources, a wrong path, a failed sync', () => {
     const e = healthy();
     e.application!.status!.sync = { status: 'OutOfSync' };
