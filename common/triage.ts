@@ -80,4 +80,6 @@ export interface TriageReport {
   healthy: boolean;
   /** Analyzers that could not run (unexpected evidence), by name: a triage that skipped one says so. */
   failedAnalyzers: { analyzer: string; error: string }[];
+  /** What the worker may not read (RBAC): those checks were skipped. */
+  unreadable: string[];
 }

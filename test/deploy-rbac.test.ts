@@ -232,6 +232,10 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
       if (collector === 'nodes') expect(outcome.notes).toContain(`allocated resources count only the pods of ${instance}: the worker may not list pods in other namespaces`);
     }
 
+    // Triage reads everything it needs as the ServiceAccount: nothing forbidden, every analyzer ran.
+    const triage = await run(() => activities.triageInstance(instance));
+    expect({ unreadable: triage.unreadable, failedAnalyzers: triage.failedAnalyzers }).toEqual({ unreadable: [], failedAnalyzers: [] });
+
     const secret = await kube.core.readNamespacedSecret({ name: 'anything', namespace: instance }).then(
       () => 'allowed',
       (err: unknown) => (err instanceof ApiException ? err.code : err),

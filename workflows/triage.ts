@@ -37,6 +37,7 @@ export async function triage(input: TriageInput): Promise<RunbookResult<TriageRe
     }
     if (report.findings.length > FINDINGS_IN_DETAILS) runbook.note(`… and ${report.findings.length - FINDINGS_IN_DETAILS} more in the result`);
     for (const failed of report.failedAnalyzers) runbook.note(`analyzer ${failed.analyzer} could not run: ${failed.error}`);
+    for (const what of report.unreadable) runbook.note(`not checked: ${what}`);
     return report;
   });
 }

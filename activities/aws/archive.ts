@@ -55,9 +55,13 @@ export function createArchiveActivities(deps: ArchiveDeps) {
       // Past the cap, what describes the instance goes first, logs after: each group in path order.
       const isLog = (file: StagedFile) => file.path.startsWith('logs/');
       const staged = req.outcomes.flatMap((o) => o.files).sort((a, b) => Number(isLog(a)) - Number(isLog(b)) || a.path.localeCompare(b.path));
+      // The bundle's own triage: the analyzers over everything collected (a file the cap leaves out
+      // too), as `runbook triage --bundle` reads a bundle later. First within the cap: it is the summary.
+      const findingsBytes = Buffer.from(JSON.stringify(await triageStaged(deps.staging, req, staged), null, 2) + '\n');
+      const findingsFile = { path: FINDINGS_FILE, size: findingsBytes.length, sha256: createHash('sha256').update(findingsBytes).digest('hex') };
       const included: StagedFile[] = [];
       const omitted: string[] = req.outcomes.flatMap((o) => o.omitted ?? []);
-      let total = 0;
+      let total = findingsFile.size;
       for (const file of staged) {
         if (total + file.size > req.limits.maxBundleBytes) {
           omitted.push(`${file.path} (${file.size} bytes): over the bundle size cap of ${req.limits.maxBundleBytes} bytes`);
@@ -67,16 +71,13 @@ export function createArchiveActivities(deps: ArchiveDeps) {
         included.push(file);
       }
       const root = `diagnostics-${req.instance}`;
-      // The bundle's own triage: the analyzers over the files it holds, as `runbook triage --bundle` reads them later.
-      const findingsBytes = Buffer.from(JSON.stringify(await triageStaged(deps.staging, req, included), null, 2) + '\n');
-      const findingsFile = { path: FINDINGS_FILE, size: findingsBytes.length, sha256: createHash('sha256').update(findingsBytes).digest('hex') };
       const manifest = {
         instance: req.instance,
         bundleId: req.bundleId,
         createdAt: new Date().toISOString(),
         inputs: req.inputs,
         collectors: req.outcomes.map(({ files, ...rest }) => ({ ...rest, files: files.map((f) => f.path) })),
-        files: [...included.map(({ path, size, sha256 }) => ({ path, size, sha256 })), findingsFile],
+        files: [findingsFile, ...included.map(({ path, size, sha256 }) => ({ path, size, sha256 }))],
         omitted,
       };
       // Each collector's staging file in turn, its included files in the order they lie in it.
@@ -177,9 +178,9 @@ export function createArchiveActivities(deps: ArchiveDeps) {
  * stale) cannot come back by retrying here: the workflow has to collect again.
  */
 /** The analyzers over the bundle's evidence files, read back from staging (small: objects and log tails). */
-async function triageStaged(staging: StagingArea, req: ArchiveRequest, included: StagedFile[]): Promise<TriageReport> {
+async function triageStaged(staging: StagingArea, req: ArchiveRequest, staged: StagedFile[]): Promise<TriageReport> {
   const files = new Map<string, string>();
-  for (const file of included.filter((f) => isEvidenceFile(f.path))) {
+  for (const file of staged.filter((f) => isEvidenceFile(f.path))) {
     const handle = await openStaged(staging, req.bundleId, file.staged);
     try {
       const { buffer, bytesRead } = await handle.read(Buffer.alloc(file.size), 0, file.size, file.offset);

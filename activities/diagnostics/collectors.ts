@@ -168,7 +168,7 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps) {
       const claim = await namespaced<DynamoDbClaim>(DYNAMODB_CLAIM.group, DYNAMODB_CLAIM.version, instance, DYNAMODB_CLAIM.plural, dynamodbClaimName(instance));
       await stage('dynamodb-claim.yaml', toYaml(claim));
       const health = await readCrossplaneHealth(raw);
-      await stage('crossplane-health.json', JSON.stringify({ xrd: health.xrd ?? null, providers: health.providers ?? null }, null, 2) + '\n');
+      await stage('crossplane-health.json', JSON.stringify({ xrd: health.xrd ?? null, providers: health.providers ?? null, unreadable: health.unreadable }, null, 2) + '\n');
       const ref = claim.spec.resourceRef;
       if (!ref) return void notes.push('the claim has no composite yet');
       const [composite, tables] = await Promise.all([

@@ -66,21 +66,28 @@ export async function readCallerIdentity(sts: STSClient | undefined): Promise<Ca
 }
 
 /** The claim's XRD and Crossplane's Provider packages, as far as the worker may read them (the guide's `kubectl get xrd`, `kubectl get providers`). */
-export async function readCrossplaneHealth(raw: KubeRawReader): Promise<{ xrd?: TriageEvidence['xrd']; providers?: ProviderEvidence[] }> {
+export async function readCrossplaneHealth(raw: KubeRawReader): Promise<{ xrd?: TriageEvidence['xrd']; providers?: ProviderEvidence[]; unreadable: string[] }> {
+  const unreadable: string[] = [];
   const [xrd, providers] = await Promise.all([
     raw.json<{ metadata: { name: string }; status?: { conditions?: Condition[] } }>(apiPath(groupPath('apiextensions.crossplane.io', 'v1'), 'compositeresourcedefinitions', CLAIM_XRD)).then(
       (x) => ({ name: x.metadata.name, conditions: x.status?.conditions ?? [] }),
       (err: unknown) => {
         if (err instanceof ApiException && err.code === 404) return 'missing' as const;
-        if (err instanceof ApiException && err.code === 403) return undefined;
+        if (err instanceof ApiException && err.code === 403) return void unreadable.push(`CompositeResourceDefinition ${CLAIM_XRD} (forbidden)`);
         throw err;
       },
     ),
-    orUndefined(raw.json<List<{ metadata: { name: string }; status?: { conditions?: Condition[] } }>>(apiPath(groupPath('pkg.crossplane.io', 'v1'), 'providers')), [403, 404]).then((l) =>
-      l?.items.map((p) => ({ name: p.metadata.name, conditions: p.status?.conditions ?? [] })),
+    raw.json<List<{ metadata: { name: string }; status?: { conditions?: Condition[] } }>>(apiPath(groupPath('pkg.crossplane.io', 'v1'), 'providers')).then(
+      (l) => l.items.map((p) => ({ name: p.metadata.name, conditions: p.status?.conditions ?? [] })),
+      (err: unknown) => {
+        // No package API (providers run without Crossplane's package manager): nothing to check.
+        if (err instanceof ApiException && err.code === 404) return undefined;
+        if (err instanceof ApiException && err.code === 403) return void unreadable.push('Crossplane providers (forbidden)');
+        throw err;
+      },
     ),
   ]);
-  return { ...(xrd ? { xrd } : {}), ...(providers ? { providers } : {}) };
+  return { ...(xrd ? { xrd } : {}), ...(providers ? { providers } : {}), unreadable };
 }
 
 /** The names of the namespace's ConfigMaps, read as metadata only: their values never leave the API server. */
@@ -166,7 +173,9 @@ export function createTriageActivities(deps: TriageDeps) {
       ...(claim ? { claim } : {}),
       ...(composite ? { composite } : {}),
       managedTables,
-      ...crossplane,
+      ...(crossplane.xrd ? { xrd: crossplane.xrd } : {}),
+      ...(crossplane.providers ? { providers: crossplane.providers } : {}),
+      ...(crossplane.unreadable.length > 0 ? { unreadable: crossplane.unreadable } : {}),
       ...(identity ? { callerIdentity: identity } : {}),
       deployments,
       pods,

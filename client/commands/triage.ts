@@ -61,6 +61,7 @@ export function reportLines(report: TriageReport, source = 'live'): string[] {
     `${report.instance} (${source}, ${report.checkedAt}): ${report.healthy ? 'healthy' : 'UNHEALTHY'}, ${above} finding${above === 1 ? '' : 's'} above info`,
     ...report.findings.flatMap((f) => findingLines(report.instance, f)),
     ...report.failedAnalyzers.map((a) => `  analyzer ${a.analyzer} could not run: ${a.error}`),
+    ...(report.unreadable ?? []).map((what) => `  not checked: ${what}`),
   ];
 }
 

@@ -37,6 +37,7 @@ export function isEvidenceFile(path: string): boolean {
 export interface CrossplaneHealth {
   xrd: TriageEvidence['xrd'] | null;
   providers: ProviderEvidence[] | null;
+  unreadable?: string[];
 }
 
 interface KindedList {
@@ -45,13 +46,19 @@ interface KindedList {
 
 export function evidenceFromBundle(instance: string, files: ReadonlyMap<string, string>, collectedAt: string): TriageEvidence {
   const unknown = new Set<EvidencePart>();
+  const unparsable: string[] = [];
   const read = <T>(path: string, part: EvidencePart, json = false): T | undefined => {
     const text = files.get(path);
-    if (text === undefined) {
-      unknown.add(part);
-      return undefined;
+    if (text !== undefined) {
+      try {
+        return (json ? JSON.parse(text) : parse(text)) as T;
+      } catch (err) {
+        // A damaged file leaves its part unknown; the rest of the bundle is still triaged.
+        unparsable.push(`${path} (not parsable: ${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+      }
     }
-    return (json ? JSON.parse(text) : parse(text)) as T;
+    unknown.add(part);
+    return undefined;
   };
   const application = read<Application>(BUNDLE_EVIDENCE_FILES.application, 'application');
   const claim = read<DynamoDbClaim>(BUNDLE_EVIDENCE_FILES.claim, 'claim');
@@ -61,7 +68,7 @@ export function evidenceFromBundle(instance: string, files: ReadonlyMap<string, 
   const resources = read<KindedList>(BUNDLE_EVIDENCE_FILES.resources, 'workloads')?.items ?? [];
   const ofKind = <T>(kind: string) => resources.filter((r) => r.kind === kind) as T[];
   const cronJob = ofKind<V1CronJob>('CronJob').find((c) => c.metadata?.name === MATCHING_CRONJOB);
-  if (!files.has(BUNDLE_EVIDENCE_FILES.resources)) unknown.add('cronJob');
+  if (unknown.has('workloads')) unknown.add('cronJob');
   const configMap = read<{ data?: Record<string, string> } | null>(BUNDLE_EVIDENCE_FILES.configMap, 'configMap');
   const tables = read<Record<string, { TableStatus?: string }>>(BUNDLE_EVIDENCE_FILES.tables, 'tables', true);
   return {
@@ -73,6 +80,7 @@ export function evidenceFromBundle(instance: string, files: ReadonlyMap<string, 
     managedTables: compositeFile?.managedTables ?? [],
     ...(health?.xrd ? { xrd: health.xrd } : {}),
     ...(health?.providers ? { providers: health.providers } : {}),
+    ...(health?.unreadable?.length || unparsable.length ? { unreadable: [...(health?.unreadable ?? []), ...unparsable] } : {}),
     ...(identity ? { callerIdentity: identity } : {}),
     deployments: ofKind<V1Deployment>('Deployment'),
     pods: ofKind<V1Pod>('Pod'),

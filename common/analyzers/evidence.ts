@@ -76,6 +76,8 @@ export interface TriageEvidence {
   secretNames?: string[];
   tables: TableEvidence[];
   logs: LogTail[];
+  /** What the worker was not allowed to read (RBAC), as the report shows it. */
+  unreadable?: string[];
   /** Parts not read (a bundle without their files): an analyzer never reports them missing. */
   unknown?: EvidencePart[];
 }

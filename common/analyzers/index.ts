@@ -34,5 +34,13 @@ export function analyze(evidence: TriageEvidence): TriageReport {
   }
   findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.id.localeCompare(b.id));
   const worst = findings[0]?.severity ?? 'none';
-  return { instance: evidence.instance, checkedAt: evidence.collectedAt, findings, worst, healthy: findings.every((f) => f.severity === 'info') && failedAnalyzers.length === 0, failedAnalyzers };
+  return {
+    instance: evidence.instance,
+    checkedAt: evidence.collectedAt,
+    findings,
+    worst,
+    healthy: findings.every((f) => f.severity === 'info') && failedAnalyzers.length === 0,
+    failedAnalyzers,
+    unreadable: evidence.unreadable ?? [],
+  };
 }
