@@ -17,7 +17,9 @@ import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { loadKubeConfig, MERGE_PATCH } from '../activities/kubernetes/client';
-import { INSTANCE_LABEL } from '../common/platform';
+import { API_DEPLOYMENT, INSTANCE_LABEL } from '../common/platform';
+import type { TriageReport } from '../common/triage';
+import { CRASH_LOOP_ANNOTATION } from '../platform-sim/platform-repo';
 import { MAX_LISTED_ALERT_EPISODES } from '../common/runbook';
 import type { RunbookResult } from '../common/runbook';
 import { BREAKER_WINDOW_MS, RunBreaker } from '../receiver/breaker';
@@ -353,6 +355,39 @@ describe('alert receiver', () => {
       },
       { overrides: { approvals } },
     );
+  });
+
+  it('crash-looping pods start a triage whose result and details carry the findings; no remediation starts by itself', async () => {
+    const instance = uniqueInstance('alert-triage');
+    await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    await aws.kube.apps.patchNamespacedDeployment(
+      { name: API_DEPLOYMENT, namespace: instance, body: { spec: { template: { metadata: { annotations: { [CRASH_LOOP_ANNOTATION]: 'true' } } } } } },
+      MERGE_PATCH,
+    );
+    await until('the seeded namespace in the cache', () => instances.isInstance(instance));
+    await until(
+      'an API pod crash-looping',
+      async () => (await aws.kube.core.listNamespacedPod({ namespace: instance, labelSelector: `app=${API_DEPLOYMENT}` })).items.some((p) => p.status?.containerStatuses?.some((c) => c.state?.waiting?.reason === 'CrashLoopBackOff')),
+      60_000,
+    );
+    await withWorker(async ({ client, taskQueue }) => {
+      const workflowId = await withReceiver(client, taskQueue, {}, async (url) => {
+        const [outcome] = await outcomes(await post(url, payload(instance, 'firing', new Date().toISOString(), `fp-crash-${instance}`, 'KubePodCrashLooping')));
+        expect(outcome).toMatchObject({ action: 'started' });
+        return outcome!.workflowId!;
+      });
+      expect(workflowId).toBe(`triage/${instance}/alert`);
+      const handle = client.workflow.getHandle(workflowId);
+      const result = (await handle.result()) as RunbookResult<TriageReport>;
+      expect(result.outcome).toBe('succeeded');
+      expect(result.audit.requestedBy).toMatchObject({ via: 'alert', alert: { name: 'KubePodCrashLooping' } });
+      const crash = result.details!.findings.find((f) => f.id.startsWith(`pods/crash-loop/${API_DEPLOYMENT}-`));
+      expect(crash).toMatchObject({ severity: 'error', fix: { runbook: 'restart', target: 'api' } });
+      const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      expect(metadata.currentDetails).toContain(`--fix ${crash!.id}`);
+      // Triage only reads: the instance's one destructive ID is free, nothing was started to fix it.
+      expect(await runIdOf(client, `destructive/${instance}`)).toBeUndefined();
+    });
   });
 
   it('resolved alerts start nothing; bad tokens get 401, malformed and invalid payloads 400, oversized 413: nothing starts for the (real) instance', async () => {
