@@ -16,9 +16,11 @@ import { registerImportDynamoDb } from './commands/import-dynamodb';
 import { registerKeys } from './commands/keys';
 import { registerList } from './commands/list';
 import { registerRecoverDynamoDb } from './commands/recover-dynamodb';
+import { registerRecreateClaim } from './commands/recreate-claim';
 import { registerRollback } from './commands/rollback';
 import { registerShow } from './commands/show';
 import { registerStatus } from './commands/status';
+import { registerSync } from './commands/sync';
 import { registerUnpin } from './commands/unpin';
 import { registerWatch } from './commands/watch';
 import { InstanceBusyError } from './runbooks';
@@ -36,8 +38,10 @@ export function buildCli(): Command {
     registerStatus,
     registerRollback,
     registerUnpin,
+    registerSync,
     registerDiagnostics,
     registerRecoverDynamoDb,
+    registerRecreateClaim,
     registerExportDynamoDb,
     registerImportDynamoDb,
     registerList,

@@ -10,6 +10,8 @@ import type { DiagnosticBundleDetails, DownloadLink } from '../common/diagnostic
 import type { RunbookResult } from '../common/runbook';
 import type { DynamoDbExportDetails } from '../common/dynamodb-backup';
 import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../common/dynamodb-backup';
+import type { RecreateClaimPlan } from '../common/recreate-claim-plan';
+import type { SyncPlan } from '../common/sync-plan';
 
 /** A result that came back as JSON: a RunbookResult when it has an outcome and an audit record. */
 export function asRunbookResult(result: unknown): RunbookResult<unknown> | undefined {
@@ -128,5 +130,30 @@ export function importPlanLines(plan: DynamoDbImportPlan): string[] {
         `  ${t.targetTable}: ${t.backupItems} items to import${t.targetTable !== t.tableName ? ` from ${t.tableName}` : ''}; holds ${t.targetItemsBefore} now${t.overwritesSameKeyItems ? ' (items with a key in the backup are overwritten, the others kept)' : ''}`,
     ),
     ...(plan.allowNonEmptyTargets ? ['  non-empty tables allowed: afterwards every backup item must be there and equal, and no table smaller than now'] : []),
+  ];
+}
+
+export function syncPlanLines(plan: SyncPlan): string[] {
+  const { current, sync, automatedSync } = plan;
+  return [
+    `  ${plan.application}: ${current.syncStatus}, ${current.health}${current.healthMessage ? ` (${current.healthMessage})` : ''}; runs ${current.syncedRevision ?? 'unknown'}, target resolved to ${current.resolvedRevision ?? 'unknown'}`,
+    ...current.errors.map((e) => `  Argo CD reports ${e}`),
+    `  1. hard refresh (${plan.hardRefresh.annotation}=${plan.hardRefresh.value}), waited for until Argo CD has refreshed`,
+    `  2. sync of the target revision ${sync.revision}${sync.prune ? ' with prune' : ' without prune'} (${sync.pruneBecause})${sync.syncOptions.length ? `, sync options ${sync.syncOptions.join(', ')}` : ''}; waited for until Synced and Healthy`,
+    `  3. ${automatedSync.note}${automatedSync.patch ? `: ${JSON.stringify(automatedSync.patch)}` : ''}`,
+    ...plan.risks.map((r) => `  risk: ${r}`),
+    ...plan.refusals.map((r) => `  REFUSED: ${r}`),
+  ];
+}
+
+export function recreateClaimPlanLines(plan: RecreateClaimPlan): string[] {
+  const { claim, writers, autoSync } = plan;
+  return [
+    `  claim ${claim.namespace}/${claim.name} (uid ${claim.uid}${claim.composite ? `, composite ${claim.composite}` : ''}): delete and recreate from ${JSON.stringify(claim.spec)}`,
+    ...plan.stuck.map((s) => `  why: ${s}`),
+    ...plan.tables.map((t) => `  ${t.tableName}: ${t.exists ? `${t.status ?? 'exists'}, ${t.items} items` : 'missing'}; ${t.onDelete}`),
+    `  writers stopped during the run: ${writers.apiDeployment ? `${writers.apiDeployment.name} ${writers.apiDeployment.replicas} -> 0 replicas` : 'no API Deployment'}, ${writers.cronJob ? `CronJob ${writers.cronJob.name} suspended` : 'no CronJob'}`,
+    `  Argo CD ${autoSync.application}: ${autoSync.pausedDuringRun ? `automated sync${autoSync.selfHeal ? ' and self-heal' : ''} paused during the run` : 'automated sync is off'}`,
+    ...plan.refusals.map((r) => `  REFUSED: ${r}`),
   ];
 }

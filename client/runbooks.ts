@@ -11,14 +11,18 @@ import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS } from '../common/defini
 import type { DiagnosticBundleInput } from '../common/diagnostics';
 import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import { validateInstanceName } from '../common/instance';
+import type { RecreateClaimInput } from '../common/recreate-claim-plan';
 import type { RollbackInput, UnpinInput } from '../common/rollback';
+import type { SyncInput } from '../common/sync-plan';
 import {
   diagnosticBundleWorkflow,
   dynamodbExportWorkflow,
   dynamodbImportWorkflow,
   dynamodbRecoveryWorkflow,
   instanceStatusWorkflow,
+  recreateClaimWorkflow,
   rollbackWorkflow,
+  syncWorkflow,
   unpinWorkflow,
   workflowIdFor,
 } from '../common/workflows';
@@ -117,4 +121,12 @@ export function startDynamoDbImport(client: Client, taskQueue: string, input: Dy
 
 export function startDynamoDbExport(client: Client, taskQueue: string, input: DynamoDbExportInput): Promise<RunbookHandle<typeof dynamodbExportWorkflow>> {
   return startRunbook(client, dynamodbExportWorkflow, input, { taskQueue });
+}
+
+export function startSync(client: Client, taskQueue: string, input: SyncInput): Promise<RunbookHandle<typeof syncWorkflow>> {
+  return startRunbook(client, syncWorkflow, input, { taskQueue });
+}
+
+export function startRecreateClaim(client: Client, taskQueue: string, input: RecreateClaimInput): Promise<RunbookHandle<typeof recreateClaimWorkflow>> {
+  return startRunbook(client, recreateClaimWorkflow, input, { taskQueue });
 }

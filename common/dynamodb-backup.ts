@@ -319,9 +319,11 @@ export interface ClaimInfo {
   /** The spec as `make deploy-instance` applies it: no resourceRef, no status. */
   spec: Record<string, unknown>;
   labels: Record<string, string>;
-  conditions: { type: string; status: string; reason?: string }[];
+  conditions: { type: string; status: string; reason?: string; message?: string }[];
   composite?: { name: string; uid?: string };
   managedTables: ManagedTableInfo[];
+  /** Each managed Table's conditions (why a claim is stuck); apart from managedTables, which must not change between a plan and its delete. */
+  managedTableConditions?: { name: string; tableName: string; conditions: { type: string; status: string; reason?: string; message?: string }[] }[];
   /**
    * What would keep the claim's deletion from finishing, had it started: a paused claim, composite or
    * Table (Crossplane does not reconcile it, deletion included), or one a Usage protects (Crossplane's

@@ -16,8 +16,10 @@ import type {
   DynamoDbRecoveryInput,
 } from './dynamodb-backup';
 import type { InstanceStatusInput, InstanceStatusReport } from './instance-status';
+import type { RecreateClaimDetails, RecreateClaimInput } from './recreate-claim-plan';
 import type { RollbackDetails, RollbackInput, UnpinDetails, UnpinInput } from './rollback';
 import type { RunbookOptions, RunbookResult } from './runbook';
+import type { SyncDetails, SyncInput } from './sync-plan';
 
 /** How a workflow's runs are identified, which decides what Temporal refuses or shares. */
 type WorkflowIdScheme =
@@ -106,6 +108,20 @@ export const dynamodbImportWorkflow = defineWorkflow<DynamoDbImportInput, Runboo
   summary: (input) => `DynamoDB import into ${input.instance} from ${input.from}`,
 });
 
+export const syncWorkflow = defineWorkflow<SyncInput, RunbookResult<SyncDetails>>()({
+  workflowType: 'sync',
+  runbook: RUNBOOKS.sync,
+  ids: 'destructive',
+  summary: (input) => `Sync ${input.instance}${input.enableAutomatedSync ? ' and turn automated sync on' : ''}`,
+});
+
+export const recreateClaimWorkflow = defineWorkflow<RecreateClaimInput, RunbookResult<RecreateClaimDetails>>()({
+  workflowType: 'recreateClaim',
+  runbook: RUNBOOKS.recreateClaim,
+  ids: 'destructive',
+  summary: (input) => `Recreate the DynamoDB claim of ${input.instance} (empty tables only)`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -115,6 +131,8 @@ export const WORKFLOWS = {
   dynamodbRecovery: dynamodbRecoveryWorkflow,
   dynamodbExport: dynamodbExportWorkflow,
   dynamodbImport: dynamodbImportWorkflow,
+  sync: syncWorkflow,
+  recreateClaim: recreateClaimWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */

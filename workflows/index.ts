@@ -8,7 +8,9 @@ import { dynamodbExport } from './dynamodb-export';
 import { dynamodbImport } from './dynamodb-import';
 import { dynamodbRecovery } from './dynamodb-recovery';
 import { instanceStatus } from './instance-status';
+import { recreateClaim } from './recreate-claim';
 import { rollback } from './rollback';
+import { sync } from './sync';
 import { unpin } from './unpin';
 
-export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, rollback, unpin };
+export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, recreateClaim, rollback, sync, unpin };
