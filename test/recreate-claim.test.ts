@@ -149,7 +149,7 @@ describe('recreate-claim runbook on real Crossplane', { timeout: 420_000 }, () =
     await expectEveryTableUnchanged(instance, before);
   });
 
-  it('a claim stuck creating (its table name taken by a table of another key schema, the guide's name conflict) is recreated and Ready with the right tables', async () => {
+  it('a claim stuck creating (its table name taken by a table of another key schema, the guide\'s name conflict) is recreated and Ready with the right tables', async () => {
     const instance = uniqueInstance('rc-stuck');
     const users = `users-${instance}`;
     // Created outside Crossplane before the claim, with another key: the guide's "name conflict".

@@ -111,7 +111,7 @@ describe('the approval guard on the sync\'s Argo CD writes', () => {
   it('the hard refresh and the automated-sync patch: only the Application planned, only the patch planned', () => {
     expect(DESTRUCTIVE_RULES.requestHardRefresh.outsidePlan(plan, { instance: 'demo' })).toBeUndefined();
     expect(DESTRUCTIVE_RULES.requestHardRefresh.outsidePlan(plan, { instance: 'other' })).toMatch(/not virtual-coffee-other/);
-    const enable = DESTRUCTIVE_RULES.enableAutomatedSync.outsidePlan;
+    const enable = (p: unknown, input: Parameters<typeof DESTRUCTIVE_RULES.enableAutomatedSync.outsidePlan>[1]) => DESTRUCTIVE_RULES.enableAutomatedSync.outsidePlan(p, input);
     expect(enable(plan, { instance: 'demo', expected: null, automated: { prune: true, selfHeal: true } })).toBeUndefined();
     expect(enable(plan, { instance: 'demo', expected: null, automated: { prune: false, selfHeal: true } })).toMatch(/sets automated/);
     expect(enable(planSync(app(), 'demo', { enableAutomatedSync: false }), { instance: 'demo', expected: null, automated: { prune: true, selfHeal: true } })).toMatch(/does not change automated sync/);
