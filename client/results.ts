@@ -10,8 +10,8 @@ import type { DiagnosticBundleDetails, DownloadLink } from '../common/diagnostic
 import type { RunbookResult } from '../common/runbook';
 import type { DynamoDbExportDetails } from '../common/dynamodb-backup';
 import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../common/dynamodb-backup';
-import type { RecreateClaimPlan } from '../common/recreate-claim-plan';
-import type { SyncPlan } from '../common/sync-plan';
+import type { RecreateClaimDetails, RecreateClaimPlan } from '../common/recreate-claim-plan';
+import type { SyncDetails, SyncPlan } from '../common/sync-plan';
 
 /** A result that came back as JSON: a RunbookResult when it has an outcome and an audit record. */
 export function asRunbookResult(result: unknown): RunbookResult<unknown> | undefined {
@@ -69,6 +69,24 @@ export function bundleLines(d: DiagnosticBundleDetails, download?: DownloadLink)
 }
 
 /** The details of a finished run, for the runbooks that have a rendering; [] otherwise. */
+function syncLines(d: SyncDetails): string[] {
+  const op = d.operation;
+  return [
+    `  ${d.application}: ${d.final.syncStatus}, ${d.final.health} at ${d.final.resolvedRevision ?? '?'} (runs ${d.final.syncedRevision ?? '?'})`,
+    `  hard refresh consumed (reconciled at ${d.refresh.reconciledAt ?? '?'})`,
+    `  sync ${op.phase ?? '?'} at ${op.revision ?? '?'}${op.prune ? ' with prune' : ''}: ${op.message ?? ''}`,
+    ...(d.final.leftToPrune ? [`  left to prune (the policy does not prune): ${d.final.leftToPrune.join(', ')}`] : []),
+    `  automated sync: ${d.automatedSync.changed ? `${JSON.stringify(d.automatedSync.before)} -> ${JSON.stringify(d.automatedSync.after)}` : `unchanged (${JSON.stringify(d.automatedSync.after)})`}`,
+  ];
+}
+
+function recreateClaimLines(d: RecreateClaimDetails): string[] {
+  return [
+    `  claim ${d.claim.name}: ${d.claim.deletedUid} deleted, ${d.claim.uid} created (${seconds(d.durations.deleteSeconds)} delete, ${seconds(d.durations.recreateSeconds)} recreate)`,
+    ...d.tables.map((t) => `  ${t.tableName}: ${t.status}, ${t.itemsAfter} items (before ${t.itemsBefore}${t.existedBefore ? '' : ', missing'}), ${t.digestAfter === t.digestBefore ? 'item digest matches' : 'ITEM DIGEST DIFFERS'}`),
+  ];
+}
+
 export function resultLines(result: unknown, download?: DownloadLink): string[] {
   const r = asRunbookResult(result);
   if (!r?.details) return [];
@@ -81,6 +99,10 @@ export function resultLines(result: unknown, download?: DownloadLink): string[] 
       return exportLines(r.details as DynamoDbExportDetails);
     case RUNBOOKS.dynamodbImport:
       return importLines(r.details as DynamoDbImportDetails);
+    case RUNBOOKS.sync:
+      return syncLines(r.details as SyncDetails);
+    case RUNBOOKS.recreateClaim:
+      return recreateClaimLines(r.details as RecreateClaimDetails);
     default:
       return [];
   }
