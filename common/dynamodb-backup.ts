@@ -322,8 +322,16 @@ export interface ClaimInfo {
   conditions: { type: string; status: string; reason?: string; message?: string }[];
   composite?: { name: string; uid?: string };
   managedTables: ManagedTableInfo[];
-  /** Each managed Table's conditions (why a claim is stuck); apart from managedTables, which must not change between a plan and its delete. */
-  managedTableConditions?: { name: string; tableName: string; conditions: { type: string; status: string; reason?: string; message?: string }[] }[];
+  /**
+   * Each managed Table's conditions and the key schema it wants (why a claim is stuck, or its table is
+   * not what it manages); apart from managedTables, which must not change between a plan and its delete.
+   */
+  managedTableStatus?: {
+    name: string;
+    tableName: string;
+    conditions: { type: string; status: string; reason?: string; message?: string }[];
+    keySchema?: { attributeName: string; keyType: string }[];
+  }[];
   /**
    * What would keep the claim's deletion from finishing, had it started: a paused claim, composite or
    * Table (Crossplane does not reconcile it, deletion included), or one a Usage protects (Crossplane's

@@ -79,9 +79,22 @@ export function stuckReasons(claim: ClaimInfo, snapshots: TableSnapshot[]): stri
   }
   if (!claim.conditions.some((c) => c.type === 'Ready')) reasons.push('claim has no Ready condition yet');
   if (!claim.composite) reasons.push('claim has no composite resource');
-  for (const t of claim.managedTableConditions ?? []) {
+  for (const t of claim.managedTableStatus ?? []) {
     for (const c of t.conditions) {
       if ((c.type === 'Ready' || c.type === 'Synced') && c.status !== 'True') reasons.push(`Table ${t.name} (${t.tableName}) ${c.type}=${c.status}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${c.message}` : ''}`);
+    }
+    // provider-aws takes over a table of the same name whatever its keys, and reports it Ready: the guide's name conflict.
+    const live = snapshots.find((s) => s.tableName === t.tableName)?.definition?.keySchema;
+    const keys = (k: { name: string; type: string }[]) => k.map((x) => `${x.name} ${x.type}`).join(', ');
+    if (t.keySchema && live) {
+      const wanted = keys(t.keySchema.map((k) => ({ name: k.attributeName, type: k.keyType })));
+      const has = keys(live.map((k) => ({ name: k.AttributeName, type: k.KeyType })));
+      if (wanted !== has) {
+        reasons.push(
+          `table ${t.tableName} has key ${has}, but its Table ${t.name} wants ${wanted}: a table of that name existed before the claim and was taken over (name conflict); ` +
+            'recreating the claim deletes it (it is empty) and creates it as the Table says',
+        );
+      }
     }
   }
   for (const s of snapshots) {

@@ -42,8 +42,9 @@ async function expectEveryTableUnchanged(instance: string, before: Record<string
   for (const base of Object.keys(before)) expectSameItems(`${base}-${instance}`, after[base], before[base]!);
 }
 
-async function putItem(tableName: string, key: string, id: string): Promise<void> {
-  await dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { [key]: { S: id }, note: { S: 'written by a writer' } } }));
+async function putItem(tableName: string, key: Record<string, string>): Promise<void> {
+  const item = Object.fromEntries(Object.entries(key).map(([k, v]) => [k, { S: v }]));
+  await dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { ...item, note: { S: 'written by a writer' } } }));
 }
 
 async function tableStatus(tableName: string): Promise<string | undefined> {
@@ -100,7 +101,7 @@ describe('recreate-claim runbook on real Crossplane', { timeout: 420_000 }, () =
   it('one item in one table refuses the run before the approval, naming recover-dynamodb; the claim and every table stay as they were', async () => {
     const instance = uniqueInstance('rc-one-item');
     await seedForTest(instance, empty);
-    await putItem(`matches-${instance}`, 'match_id', 'm-1');
+    await putItem(`matches-${instance}`, { match_id: 'm-1', match_date: '2026-12-03' });
     const stateBefore = await instanceState(kube, instance);
     const before = await instanceItems(dynamodb, instance);
 
@@ -122,7 +123,7 @@ describe('recreate-claim runbook on real Crossplane', { timeout: 420_000 }, () =
       const plan = (await awaitApprovalGate(handle)).plan as RecreateClaimPlan;
       expect(plan.refusals).toEqual([]);
       // A writer writes while the plan waits for its approval.
-      await putItem(`users-${instance}`, 'user_id', 'u-late');
+      await putItem(`users-${instance}`, { user_id: 'u-late' });
       await approveAs(handle, 'alice');
       return handle.result().then(() => undefined, (e: unknown) => e);
     }, workerOptions);
@@ -136,7 +137,7 @@ describe('recreate-claim runbook on real Crossplane', { timeout: 420_000 }, () =
   it('the delete activity itself refuses a claim any of whose tables holds an item, whoever schedules it', async () => {
     const instance = uniqueInstance('rc-guard');
     await seedForTest(instance, empty);
-    await putItem(`feedback-${instance}`, 'feedback_id', 'f-1');
+    await putItem(`feedback-${instance}`, { feedback_id: 'f-1' });
     const claimUid = (await readClaim(kube, instance))!.metadata.uid!;
     const before = await instanceItems(dynamodb, instance);
     const activities = createDynamoDbClaimActivities(aws);
@@ -149,7 +150,9 @@ describe('recreate-claim runbook on real Crossplane', { timeout: 420_000 }, () =
     await expectEveryTableUnchanged(instance, before);
   });
 
-  it('a claim stuck creating (its table name taken by a table of another key schema, the guide\'s name conflict) is recreated and Ready with the right tables', async () => {
+  // provider-aws v0.52 takes over a same-named table whatever its keys and reports it Ready, so a claim that
+  // stays stuck creating could not be made on this stack: the scenario is the guide's name conflict itself.
+  it('a claim whose table was taken over from a same-named table with another key (the guide\'s name conflict): the plan says so, and the table comes back with the Table\'s key', async () => {
     const instance = uniqueInstance('rc-stuck');
     const users = `users-${instance}`;
     // Created outside Crossplane before the claim, with another key: the guide's "name conflict".
@@ -159,9 +162,9 @@ describe('recreate-claim runbook on real Crossplane', { timeout: 420_000 }, () =
     await waitFor(`${users} ACTIVE`, async () => (await tableStatus(users)) === 'ACTIVE');
     await seedForTest(instance, { ...empty, wait: false });
     try {
-      await waitFor(`claim ${instance}-dynamodb seen by Crossplane`, async () => Boolean((await readClaim(kube, instance))?.status?.conditions?.length), 60_000);
+      await waitFor(`claim ${instance}-dynamodb Ready`, async () => conditionStatus((await readClaim(kube, instance))?.status?.conditions, 'Ready') === 'True', 120_000);
       const { plan, result } = await approved(instance);
-      expect(plan.stuck.join('\n')).not.toMatch(/nothing looks stuck/);
+      expect(plan.stuck).toEqual([expect.stringMatching(new RegExp(`^table ${users} has key id HASH, but its Table .* wants user_id HASH: .*name conflict`))]);
       expect(result.outcome, result.reason).toBe('succeeded');
       const claim = await readClaim(kube, instance);
       expect(conditionStatus(claim?.status?.conditions, 'Ready')).toBe('True');

@@ -132,10 +132,11 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
       spec,
       labels: claim.metadata.labels ?? {},
       conditions: (claim.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, ...(c.message ? { message: c.message } : {}) })),
-      managedTableConditions: sorted.map((t) => ({
+      managedTableStatus: sorted.map((t) => ({
         name: t.metadata.name,
         tableName: managedTableInfo(t).tableName,
         conditions: (t.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, ...(c.message ? { message: c.message } : {}) })),
+        ...(Array.isArray(t.spec.forProvider.keySchema) ? { keySchema: t.spec.forProvider.keySchema as { attributeName: string; keyType: string }[] } : {}),
       })),
       composite: composite ? { name: composite.metadata.name, uid: composite.metadata.uid } : ref ? { name: ref.name } : undefined,
       managedTables,

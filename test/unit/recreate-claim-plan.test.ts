@@ -65,7 +65,7 @@ describe('the recreate-claim plan', () => {
   it('says why the claim is stuck: its conditions, its Tables\', tables missing or not ACTIVE; missing tables are allowed', () => {
     const stuck = claim({
       conditions: [{ type: 'Ready', status: 'False', reason: 'Creating' }],
-      managedTableConditions: [{ name: 'demo-dynamodb-x-users', tableName: 'users-demo', conditions: [{ type: 'Synced', status: 'False', reason: 'ReconcileError', message: 'create failed: ResourceInUseException' }] }],
+      managedTableStatus: [{ name: 'demo-dynamodb-x-users', tableName: 'users-demo', conditions: [{ type: 'Synced', status: 'False', reason: 'ReconcileError', message: 'create failed: ResourceInUseException' }] }],
     });
     const snapshots = [snapshot('users-demo', 0, false), snapshot('matches-demo', 0, true, 'CREATING'), snapshot('feedback-demo', 0)];
     expect(stuckReasons(stuck, snapshots)).toEqual([
@@ -77,6 +77,14 @@ describe('the recreate-claim plan', () => {
     const plan = buildRecreateClaimPlan(facts(stuck, snapshots));
     expect(plan.refusals).toEqual([]);
     expect(plan.tables[0]).toMatchObject({ tableName: 'users-demo', exists: false, onDelete: 'missing' });
+  });
+
+  it('names a table taken over from a same-named table with other keys (the guide\'s name conflict)', () => {
+    const taken = claim({ managedTableStatus: [{ name: 'demo-dynamodb-x-users', tableName: 'users-demo', conditions: [{ type: 'Ready', status: 'True' }], keySchema: [{ attributeName: 'user_id', keyType: 'HASH' }] }] });
+    const definition = { keySchema: [{ AttributeName: 'id', KeyType: 'HASH' as const }] } as TableSnapshot['definition'];
+    const snapshots = [{ ...snapshot('users-demo', 0), definition }, snapshot('matches-demo', 0), snapshot('feedback-demo', 0)];
+    expect(stuckReasons(taken, snapshots)).toEqual([expect.stringMatching(/^table users-demo has key id HASH, but its Table demo-dynamodb-x-users wants user_id HASH: .*name conflict/)]);
+    expect(stuckReasons(taken, [{ ...snapshot('users-demo', 0), definition: { keySchema: [{ AttributeName: 'user_id', KeyType: 'HASH' }] } as TableSnapshot['definition'] }])).toEqual([]);
   });
 
   it('a table its Table orphans stays in place (empty), for the recreated claim to take over', () => {
