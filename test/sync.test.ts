@@ -161,6 +161,30 @@ describe('sync runbook', { timeout: 240_000 }, () => {
     }
   });
 
+  it('an operation in progress (a failing sync that retries) is waited out, not overwritten: the runbook\'s own sync runs after it', async () => {
+    const instance = uniqueInstance('sync-busy');
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
+    await driftApiImage(instance);
+    // Someone syncs a revision that cannot apply, with retries: the operation stays Running for about 10 s.
+    await kube.custom.patchNamespacedCustomObject(
+      {
+        ...APPLICATION,
+        namespace: ARGOCD_NAMESPACE,
+        name: `virtual-coffee-${instance}`,
+        body: { operation: { sync: { revision: repo.fixtures.immutableSelector }, initiatedBy: { username: 'someone-else' }, retry: { limit: 2, backoff: { duration: '5s', factor: 1 } } } },
+      },
+      MERGE_PATCH,
+    );
+    await waitFor('the other sync to retry', async () => ((await readApp(kube, instance)).status?.operationState?.retryCount ?? 0) >= 1);
+    const { plan, result } = await approvedSync(instance);
+    expect(plan.risks.join('\n')).toMatch(/an operation is in progress/);
+    expect(result.outcome, result.reason).toBe('succeeded');
+    const after = await readApp(kube, instance);
+    expect(after.status?.operationState?.operation.info?.find((i) => i.name === SYNC_CHANGE_INFO)?.value).toMatch(/\/sync$/);
+    expect(after.status?.sync).toMatchObject({ status: 'Synced', revision: CURRENT });
+    expect(after.status?.history?.at(-1)?.revision).toBe(CURRENT);
+  });
+
   it('a branch moved to manifests that do not generate: the hard refresh sees it, and the run fails with Argo CD\'s reason', async () => {
     const instance = uniqueInstance('sync-broken');
     const branch = `test/${instance}`;
