@@ -17,6 +17,7 @@ import { approvals, approveAs, awaitApprovalGate } from '../test-support/approve
 import { instanceItems } from '../test-support/dynamodb';
 import type { ItemsByCanonicalText } from '../test-support/dynamodb';
 import { approveIfAsked, instanceState, messages, readClaim } from '../test-support/recovery';
+import { rogueAttempts } from '../test-support/rogue';
 import { seedForTest } from '../test-support/seed';
 import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
 
@@ -148,6 +149,24 @@ describe('recreate-claim runbook on real Crossplane', { timeout: 420_000 }, () =
     expect(refused).toMatch(new RegExp(`refusing to delete claim ${instance}-dynamodb, which owns .* without a backup: feedback-${instance} holds items; use runbook recover-dynamodb ${instance}`));
     expect((await readClaim(kube, instance))?.metadata.uid).toBe(claimUid);
     await expectEveryTableUnchanged(instance, before);
+  });
+
+  it('deleting or creating the claim, stopping the writers and pausing sync refuse a run of the recreate-claim type without its approval, even with every table empty', async () => {
+    const instance = uniqueInstance('rc-rogue');
+    await seedForTest(instance, empty);
+    const stateBefore = await instanceState(kube, instance);
+    const results = await withWorker(
+      ({ client, taskQueue }) =>
+        rogueAttempts(client, taskQueue, 'recreateClaim', instance, [
+          { label: 'deleteEmptyDynamoDbClaim', activity: 'deleteEmptyDynamoDbClaim', input: { instance, uid: stateBefore.claimUid } },
+          { label: 'createDynamoDbClaim', activity: 'createDynamoDbClaim', input: { instance, spec: { parameters: { instance } }, labels: {}, recreatedBy: 'rogue' } },
+          { label: 'quiesceWriters', activity: 'quiesceWriters', input: { instance, changedBy: 'rogue' } },
+          { label: 'pauseAutomatedSync', activity: 'pauseAutomatedSync', input: { instance, changedBy: 'rogue' } },
+        ]),
+      { ...workerOptions, workflows: 'rogue' },
+    );
+    for (const { label, outcome } of results) expect(outcome, label).toMatch(/needs the approval it acts on; none was given/);
+    expect(await instanceState(kube, instance)).toEqual(stateBefore);
   });
 
   // provider-aws v0.52 takes over a same-named table whatever its keys and reports it Ready, so a claim that

@@ -16,6 +16,7 @@ import { platformRepo } from '../platform-sim/platform-repo';
 import { waitFor } from '../platform-sim/seed';
 import { approvals, approveAs, awaitApprovalGate } from '../test-support/approvers';
 import { approveIfAsked, messages, readApp } from '../test-support/recovery';
+import { rogueAttempts } from '../test-support/rogue';
 import { seedForTest } from '../test-support/seed';
 import { awsClients, uniqueInstance, withWorker } from '../test-support/stack';
 
@@ -183,6 +184,26 @@ describe('sync runbook', { timeout: 240_000 }, () => {
     expect(after.status?.operationState?.operation.info?.find((i) => i.name === SYNC_CHANGE_INFO)?.value).toMatch(/\/sync$/);
     expect(after.status?.sync).toMatchObject({ status: 'Synced', revision: CURRENT });
     expect(after.status?.history?.at(-1)?.revision).toBe(CURRENT);
+  });
+
+  it('the hard refresh, the sync request and the automated-sync patch each refuse a run of the sync type without its approval', async () => {
+    const instance = uniqueInstance('sync-rogue');
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
+    await driftApiImage(instance);
+    const before = await readApp(kube, instance);
+    const results = await withWorker(
+      ({ client, taskQueue }) =>
+        rogueAttempts(client, taskQueue, 'sync', instance, [
+          { label: 'requestHardRefresh', activity: 'requestHardRefresh', input: { instance, token: 'rogue' } },
+          { label: 'setDesiredRevision', activity: 'setDesiredRevision', input: { instance, changeId: 'rogue', expectedDesiredRevision: 'main', toRevision: 'main', requestSyncOf: 'main', prune: true, initiatedBy: 'rogue', reason: 'rogue' } },
+          { label: 'enableAutomatedSync', activity: 'enableAutomatedSync', input: { instance, expected: null, automated: { prune: true, selfHeal: true } } },
+        ]),
+      { ...workerOptions, workflows: 'rogue' },
+    );
+    for (const { label, outcome } of results) expect(outcome, label).toMatch(/needs the approval it acts on; none was given/);
+    const after = await readApp(kube, instance);
+    expect(runbookView(after)).toEqual(runbookView(before));
+    expect(after.metadata.annotations?.[REFRESH_ANNOTATION]).toBeUndefined();
   });
 
   it('a branch moved to manifests that do not generate: the hard refresh sees it, and the run fails with Argo CD\'s reason', async () => {
