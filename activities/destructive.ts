@@ -16,14 +16,18 @@ const WORKFLOW_TYPES = {
   unpin: 'unpin',
   dynamodbRecovery: 'dynamodbRecovery',
   dynamodbImport: 'dynamodbImport',
+  sync: 'sync',
+  recreateClaim: 'recreateClaim',
 } as const;
 
 interface RevisionPlan {
+  /** Sync plans (common/sync-plan.ts): 'sync'. */
+  action?: unknown;
   application?: unknown;
   from?: unknown;
   to?: unknown;
-  /** Rollback plans: how the sync prunes. */
-  sync?: { prune?: unknown };
+  /** Rollback plans: how the sync prunes; sync plans: the revision synced too. */
+  sync?: { prune?: unknown; revision?: unknown };
   /** Unpin plans. */
   prune?: unknown;
 }
@@ -39,15 +43,26 @@ function revisionsOf(side: unknown): { target?: string; synced?: string } {
   return {};
 }
 
+/** A sync keeps the Application's target revision and syncs exactly it, pruning only if the plan does. */
+function outsideSyncPlan(p: RevisionPlan, change: RevisionChange): string | undefined {
+  const revision = p.sync?.revision;
+  if (change.expectedDesiredRevision !== revision || change.toRevision !== revision) return `the approved plan keeps the target revision ${String(revision)}, not ${change.expectedDesiredRevision} → ${change.toRevision}`;
+  if (change.requestSyncOf !== revision) return `the approved plan syncs ${String(revision)}, not ${change.requestSyncOf}`;
+  if (change.prune && p.sync?.prune !== true) return 'the approved plan does not prune';
+  return undefined;
+}
+
 /**
  * Rollback and unpin set the Application's revision to the plan's target, or back to where it was
  * (the revert), and sync the target, or what ran before (the revert), pruning only if the plan does.
+ * The sync runbook requests a sync of the target revision it leaves as it is.
  */
 const setDesiredRevision: GuardRule<RevisionChange> = {
-  workflowTypes: [WORKFLOW_TYPES.rollback, WORKFLOW_TYPES.unpin],
+  workflowTypes: [WORKFLOW_TYPES.rollback, WORKFLOW_TYPES.unpin, WORKFLOW_TYPES.sync],
   outsidePlan(plan, change) {
     const p = (plan ?? {}) as RevisionPlan;
     if (p.application !== argoApplicationName(change.instance)) return `the approved plan is for ${String(p.application)}, not ${argoApplicationName(change.instance)}`;
+    if (p.action === 'sync') return outsideSyncPlan(p, change);
     const to = revisionsOf(p.to);
     const from = revisionsOf(p.from);
     const targets = [to.target, from.target].filter((r) => r !== undefined);
@@ -56,6 +71,40 @@ const setDesiredRevision: GuardRule<RevisionChange> = {
     if (!syncs.includes(change.requestSyncOf)) return `the approved plan syncs ${syncs.join(' or ')}, not ${change.requestSyncOf}`;
     const prune = p.sync?.prune ?? p.prune;
     if (change.prune && prune !== true) return 'the approved plan does not prune';
+    return undefined;
+  },
+};
+
+/** The parts of a sync plan (common/sync-plan.ts) its Argo CD writes are checked against. */
+interface SyncPlanParts {
+  action?: unknown;
+  application?: unknown;
+  hardRefresh?: unknown;
+  automatedSync?: { enable?: unknown; current?: unknown; patch?: { spec?: { syncPolicy?: { automated?: unknown } } } };
+}
+
+function sameApplication(plan: unknown, instance: string): string | undefined {
+  const p = (plan ?? {}) as SyncPlanParts;
+  if (p.action !== 'sync') return 'the approved plan is not a sync';
+  return p.application === argoApplicationName(instance) ? undefined : `the approved plan is for ${String(p.application)}, not ${argoApplicationName(instance)}`;
+}
+
+/** The hard refresh: only of the Application the sync plan names (it changes no spec, but it is a write). */
+const requestHardRefresh: GuardRule<{ instance: string }> = {
+  workflowTypes: [WORKFLOW_TYPES.sync],
+  outsidePlan: (plan, input) => sameApplication(plan, input.instance) ?? (((plan ?? {}) as SyncPlanParts).hardRefresh ? undefined : 'the approved plan does not refresh'),
+};
+
+/** Turning automated sync on: only when the plan says so, with exactly its patch, onto the policy it saw. */
+const enableAutomatedSync: GuardRule<{ instance: string; expected: unknown; automated: unknown }> = {
+  workflowTypes: [WORKFLOW_TYPES.sync],
+  outsidePlan(plan, input) {
+    const wrong = sameApplication(plan, input.instance);
+    if (wrong) return wrong;
+    const auto = ((plan ?? {}) as SyncPlanParts).automatedSync;
+    if (auto?.enable !== true || !auto.patch) return 'the approved plan does not change automated sync';
+    if (canonicalJson(auto.patch.spec?.syncPolicy?.automated) !== canonicalJson(input.automated)) return `the approved plan sets automated ${canonicalJson(auto.patch.spec?.syncPolicy?.automated)}, not ${canonicalJson(input.automated)}`;
+    if (canonicalJson(auto.current ?? null) !== canonicalJson(input.expected ?? null)) return 'the approved plan changes another automated sync policy';
     return undefined;
   },
 };
@@ -72,6 +121,8 @@ interface DataPlan {
 }
 
 const recoveryOnly = [WORKFLOW_TYPES.dynamodbRecovery];
+/** Steps the recovery and recreate-claim share: sync paused, writers stopped, the claim recreated from the planned spec. */
+const recoveryOrRecreate = [WORKFLOW_TYPES.dynamodbRecovery, WORKFLOW_TYPES.recreateClaim];
 
 function sameInstance(plan: unknown, instance: string): string | undefined {
   const p = (plan ?? {}) as DataPlan;
@@ -79,18 +130,20 @@ function sameInstance(plan: unknown, instance: string): string | undefined {
 }
 
 /** Pausing self-heal and stopping the writers: only for the instance the recovery plan names. */
-const instanceChange: GuardRule<{ instance: string }> = { workflowTypes: recoveryOnly, outsidePlan: (plan, input) => sameInstance(plan, input.instance) };
+const instanceChange: GuardRule<{ instance: string }> = { workflowTypes: recoveryOrRecreate, outsidePlan: (plan, input) => sameInstance(plan, input.instance) };
 
-const deleteDynamoDbClaim: GuardRule<{ instance: string; uid: string }> = {
-  workflowTypes: recoveryOnly,
-  outsidePlan(plan, input) {
-    const p = (plan ?? {}) as DataPlan;
-    if (sameInstance(plan, input.instance)) return sameInstance(plan, input.instance);
-    if (p.claim?.action !== 'delete-and-recreate') return 'the approved plan does not delete the claim';
-    if (p.claim.uid !== input.uid) return `the approved plan deletes claim ${String(p.claim.uid)}, not ${input.uid}`;
-    return undefined;
-  },
-};
+function deletesThisClaim(plan: unknown, input: { instance: string; uid: string }): string | undefined {
+  const p = (plan ?? {}) as DataPlan;
+  if (sameInstance(plan, input.instance)) return sameInstance(plan, input.instance);
+  if (p.claim?.action !== 'delete-and-recreate') return 'the approved plan does not delete the claim';
+  if (p.claim.uid !== input.uid) return `the approved plan deletes claim ${String(p.claim.uid)}, not ${input.uid}`;
+  return undefined;
+}
+
+const deleteDynamoDbClaim: GuardRule<{ instance: string; uid: string }> = { workflowTypes: recoveryOnly, outsidePlan: deletesThisClaim };
+
+/** recreate-claim deletes the planned claim without a backup: the activity itself refuses unless every table it owns is empty. */
+const deleteEmptyDynamoDbClaim: GuardRule<{ instance: string; uid: string }> = { workflowTypes: [WORKFLOW_TYPES.recreateClaim], outsidePlan: deletesThisClaim };
 
 const deleteOrphanedTable: GuardRule<{ tableName: string }> = {
   workflowTypes: recoveryOnly,
@@ -102,7 +155,7 @@ const deleteOrphanedTable: GuardRule<{ tableName: string }> = {
 
 /** The claim is recreated from exactly the spec the plan showed. */
 const createDynamoDbClaim: GuardRule<{ instance: string; spec: Record<string, unknown> }> = {
-  workflowTypes: recoveryOnly,
+  workflowTypes: recoveryOrRecreate,
   outsidePlan(plan, input) {
     const p = (plan ?? {}) as DataPlan;
     if (sameInstance(plan, input.instance)) return sameInstance(plan, input.instance);
@@ -135,9 +188,12 @@ const importBackupSegment: GuardRule<{ location: BackupLocation; targetTable: st
 
 export const DESTRUCTIVE_RULES = {
   setDesiredRevision,
+  requestHardRefresh,
+  enableAutomatedSync,
   pauseAutomatedSync: instanceChange,
   quiesceWriters: instanceChange,
   deleteDynamoDbClaim,
+  deleteEmptyDynamoDbClaim,
   deleteOrphanedTable,
   createDynamoDbClaim,
   importBackupSegment,

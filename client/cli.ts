@@ -16,11 +16,13 @@ import { registerImportDynamoDb } from './commands/import-dynamodb';
 import { registerKeys } from './commands/keys';
 import { registerList } from './commands/list';
 import { registerRecoverDynamoDb } from './commands/recover-dynamodb';
+import { registerRecreateClaim } from './commands/recreate-claim';
 import { registerRollback } from './commands/rollback';
 import { registerShow } from './commands/show';
 import { registerStatus } from './commands/status';
 import { registerTriage } from './commands/triage';
 import { registerValidate } from './commands/validate';
+import { registerSync } from './commands/sync';
 import { registerUnpin } from './commands/unpin';
 import { registerWatch } from './commands/watch';
 import { InstanceBusyError } from './runbooks';
@@ -40,8 +42,10 @@ export function buildCli(): Command {
     registerValidate,
     registerRollback,
     registerUnpin,
+    registerSync,
     registerDiagnostics,
     registerRecoverDynamoDb,
+    registerRecreateClaim,
     registerExportDynamoDb,
     registerImportDynamoDb,
     registerList,

@@ -10,6 +10,8 @@ import type { DiagnosticBundleDetails, DownloadLink } from '../common/diagnostic
 import type { RunbookResult } from '../common/runbook';
 import type { DynamoDbExportDetails } from '../common/dynamodb-backup';
 import type { DynamoDbImportDetails, DynamoDbImportPlan } from '../common/dynamodb-backup';
+import type { RecreateClaimDetails, RecreateClaimPlan } from '../common/recreate-claim-plan';
+import type { SyncDetails, SyncPlan } from '../common/sync-plan';
 
 /** A result that came back as JSON: a RunbookResult when it has an outcome and an audit record. */
 export function asRunbookResult(result: unknown): RunbookResult<unknown> | undefined {
@@ -67,6 +69,24 @@ export function bundleLines(d: DiagnosticBundleDetails, download?: DownloadLink)
 }
 
 /** The details of a finished run, for the runbooks that have a rendering; [] otherwise. */
+function syncLines(d: SyncDetails): string[] {
+  const op = d.operation;
+  return [
+    `  ${d.application}: ${d.final.syncStatus}, ${d.final.health} at ${d.final.resolvedRevision ?? '?'} (runs ${d.final.syncedRevision ?? '?'})`,
+    `  hard refresh consumed (reconciled at ${d.refresh.reconciledAt ?? '?'})`,
+    `  sync ${op.phase ?? '?'} at ${op.revision ?? '?'}${op.prune ? ' with prune' : ''}: ${op.message ?? ''}`,
+    ...(d.final.leftToPrune ? [`  left to prune (the policy does not prune): ${d.final.leftToPrune.join(', ')}`] : []),
+    `  automated sync: ${d.automatedSync.changed ? `${JSON.stringify(d.automatedSync.before)} -> ${JSON.stringify(d.automatedSync.after)}` : `unchanged (${JSON.stringify(d.automatedSync.after)})`}`,
+  ];
+}
+
+function recreateClaimLines(d: RecreateClaimDetails): string[] {
+  return [
+    `  claim ${d.claim.name}: ${d.claim.deletedUid} deleted, ${d.claim.uid} created (${seconds(d.durations.deleteSeconds)} delete, ${seconds(d.durations.recreateSeconds)} recreate)`,
+    ...d.tables.map((t) => `  ${t.tableName}: ${t.status}, ${t.itemsAfter} items (before ${t.itemsBefore}${t.existedBefore ? '' : ', missing'}), ${t.digestAfter === t.digestBefore ? 'item digest matches' : 'ITEM DIGEST DIFFERS'}`),
+  ];
+}
+
 export function resultLines(result: unknown, download?: DownloadLink): string[] {
   const r = asRunbookResult(result);
   if (!r?.details) return [];
@@ -79,6 +99,10 @@ export function resultLines(result: unknown, download?: DownloadLink): string[] 
       return exportLines(r.details as DynamoDbExportDetails);
     case RUNBOOKS.dynamodbImport:
       return importLines(r.details as DynamoDbImportDetails);
+    case RUNBOOKS.sync:
+      return syncLines(r.details as SyncDetails);
+    case RUNBOOKS.recreateClaim:
+      return recreateClaimLines(r.details as RecreateClaimDetails);
     default:
       return [];
   }
@@ -128,5 +152,30 @@ export function importPlanLines(plan: DynamoDbImportPlan): string[] {
         `  ${t.targetTable}: ${t.backupItems} items to import${t.targetTable !== t.tableName ? ` from ${t.tableName}` : ''}; holds ${t.targetItemsBefore} now${t.overwritesSameKeyItems ? ' (items with a key in the backup are overwritten, the others kept)' : ''}`,
     ),
     ...(plan.allowNonEmptyTargets ? ['  non-empty tables allowed: afterwards every backup item must be there and equal, and no table smaller than now'] : []),
+  ];
+}
+
+export function syncPlanLines(plan: SyncPlan): string[] {
+  const { current, sync, automatedSync } = plan;
+  return [
+    `  ${plan.application}: ${current.syncStatus}, ${current.health}${current.healthMessage ? ` (${current.healthMessage})` : ''}; runs ${current.syncedRevision ?? 'unknown'}, target resolved to ${current.resolvedRevision ?? 'unknown'}`,
+    ...current.errors.map((e) => `  Argo CD reports ${e}`),
+    `  1. hard refresh (${plan.hardRefresh.annotation}=${plan.hardRefresh.value}), waited for until Argo CD has refreshed`,
+    `  2. sync of the target revision ${sync.revision}${sync.prune ? ' with prune' : ' without prune'} (${sync.pruneBecause})${sync.syncOptions.length ? `, sync options ${sync.syncOptions.join(', ')}` : ''}; waited for until Synced and Healthy`,
+    `  3. ${automatedSync.note}${automatedSync.patch ? `: ${JSON.stringify(automatedSync.patch)}` : ''}`,
+    ...plan.risks.map((r) => `  risk: ${r}`),
+    ...plan.refusals.map((r) => `  REFUSED: ${r}`),
+  ];
+}
+
+export function recreateClaimPlanLines(plan: RecreateClaimPlan): string[] {
+  const { claim, writers, autoSync } = plan;
+  return [
+    `  claim ${claim.namespace}/${claim.name} (uid ${claim.uid}${claim.composite ? `, composite ${claim.composite}` : ''}): delete and recreate from ${JSON.stringify(claim.spec)}`,
+    ...plan.stuck.map((s) => `  why: ${s}`),
+    ...plan.tables.map((t) => `  ${t.tableName}: ${t.exists ? `${t.status ?? 'exists'}, ${t.items} items` : 'missing'}; ${t.onDelete}`),
+    `  writers stopped during the run: ${writers.apiDeployment ? `${writers.apiDeployment.name} ${writers.apiDeployment.replicas} -> 0 replicas` : 'no API Deployment'}, ${writers.cronJob ? `CronJob ${writers.cronJob.name} suspended` : 'no CronJob'}`,
+    `  Argo CD ${autoSync.application}: ${autoSync.pausedDuringRun ? `automated sync${autoSync.selfHeal ? ' and self-heal' : ''} paused during the run` : 'automated sync is off'}`,
+    ...plan.refusals.map((r) => `  REFUSED: ${r}`),
   ];
 }

@@ -11,16 +11,20 @@ import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS } from '../common/defini
 import type { DiagnosticBundleInput } from '../common/diagnostics';
 import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import { validateInstanceName } from '../common/instance';
+import type { RecreateClaimInput } from '../common/recreate-claim-plan';
 import type { RollbackInput, UnpinInput } from '../common/rollback';
 import type { TriageInput } from '../common/triage';
+import type { SyncInput } from '../common/sync-plan';
 import {
   diagnosticBundleWorkflow,
   dynamodbExportWorkflow,
   dynamodbImportWorkflow,
   dynamodbRecoveryWorkflow,
   instanceStatusWorkflow,
+  recreateClaimWorkflow,
   rollbackWorkflow,
   triageWorkflow,
+  syncWorkflow,
   unpinWorkflow,
   workflowIdFor,
 } from '../common/workflows';
@@ -123,4 +127,12 @@ export function startDynamoDbExport(client: Client, taskQueue: string, input: Dy
 
 export function startTriage(client: Client, taskQueue: string, input: TriageInput): Promise<RunbookHandle<typeof triageWorkflow>> {
   return startRunbook(client, triageWorkflow, input, { taskQueue });
+}
+
+export function startSync(client: Client, taskQueue: string, input: SyncInput): Promise<RunbookHandle<typeof syncWorkflow>> {
+  return startRunbook(client, syncWorkflow, input, { taskQueue });
+}
+
+export function startRecreateClaim(client: Client, taskQueue: string, input: RecreateClaimInput): Promise<RunbookHandle<typeof recreateClaimWorkflow>> {
+  return startRunbook(client, recreateClaimWorkflow, input, { taskQueue });
 }

@@ -46,6 +46,8 @@ export function snapshotOf(app: Application): ApplicationSnapshot {
     history: (app.status?.history ?? []).map((h) => ({ id: h.id, revision: h.revision ?? h.revisions?.[0] ?? '', deployedAt: h.deployedAt })),
     automatedSync,
     selfHeal: Boolean(automated?.selfHeal),
+    ...(automated ? { automatedPolicy: { ...automated } } : {}),
+    ...(app.status?.reconciledAt ? { reconciledAt: app.status.reconciledAt } : {}),
     prune: automatedSync && Boolean(automated?.prune),
     syncOptions: app.spec.syncPolicy?.syncOptions ?? [],
     multiSource: (app.spec.sources?.length ?? 0) > 0,

@@ -319,9 +319,19 @@ export interface ClaimInfo {
   /** The spec as `make deploy-instance` applies it: no resourceRef, no status. */
   spec: Record<string, unknown>;
   labels: Record<string, string>;
-  conditions: { type: string; status: string; reason?: string }[];
+  conditions: { type: string; status: string; reason?: string; message?: string }[];
   composite?: { name: string; uid?: string };
   managedTables: ManagedTableInfo[];
+  /**
+   * Each managed Table's conditions and the key schema it wants (why a claim is stuck, or its table is
+   * not what it manages); apart from managedTables, which must not change between a plan and its delete.
+   */
+  managedTableStatus?: {
+    name: string;
+    tableName: string;
+    conditions: { type: string; status: string; reason?: string; message?: string }[];
+    keySchema?: { attributeName: string; keyType: string }[];
+  }[];
   /**
    * What would keep the claim's deletion from finishing, had it started: a paused claim, composite or
    * Table (Crossplane does not reconcile it, deletion included), or one a Usage protects (Crossplane's

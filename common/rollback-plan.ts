@@ -18,7 +18,8 @@ export interface ChangeRun {
   reason: string;
 }
 
-function change(run: ChangeRun, kind: 'rollback' | 'revert' | 'unpin', fields: Omit<RevisionChange, 'instance' | 'changeId' | 'initiatedBy' | 'reason'>): RevisionChange {
+/** A change named after its run and kind (`<workflow ID>/<run ID>/<kind>`), initiated by the requester for the run's reason. */
+export function revisionChange(run: ChangeRun, kind: 'rollback' | 'revert' | 'unpin' | 'sync', fields: Omit<RevisionChange, 'instance' | 'changeId' | 'initiatedBy' | 'reason'>): RevisionChange {
   return { instance: run.instance, changeId: `${run.workflowId}/${run.runId}/${kind}`, initiatedBy: `vcp-runbooks:${run.requester}`, reason: run.reason, ...fields };
 }
 
@@ -27,7 +28,7 @@ function change(run: ChangeRun, kind: 'rollback' | 'revert' | 'unpin', fields: O
  * an Application already pinned keeps the branch it had.
  */
 export function rollbackChange(plan: RollbackPlan, run: ChangeRun, alreadyPinned: boolean): RevisionChange {
-  return change(run, 'rollback', {
+  return revisionChange(run, 'rollback', {
     expectedDesiredRevision: plan.from.desiredRevision,
     toRevision: plan.to.revision,
     requestSyncOf: plan.to.revision,
@@ -41,7 +42,7 @@ export function rollbackChange(plan: RollbackPlan, run: ChangeRun, alreadyPinned
 /** Back to where the Application was, syncing what ran before (not the branch's head, which may have moved since the plan). */
 export function revertChange(plan: RollbackPlan, run: ChangeRun, why: string): RevisionChange {
   return {
-    ...change(run, 'revert', {
+    ...revisionChange(run, 'revert', {
       expectedDesiredRevision: plan.to.revision,
       toRevision: plan.from.desiredRevision,
       requestSyncOf: plan.from.syncedRevision ?? plan.from.desiredRevision,
@@ -77,7 +78,7 @@ export function planUnpin(app: ApplicationSnapshot, branch: string | undefined):
 
 /** To the branch, syncing its head; the pin's annotations go. */
 export function unpinChange(plan: UnpinPlan, run: ChangeRun): RevisionChange {
-  return change(run, 'unpin', {
+  return revisionChange(run, 'unpin', {
     expectedDesiredRevision: plan.from,
     toRevision: plan.to,
     requestSyncOf: plan.to,

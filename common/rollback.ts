@@ -50,6 +50,10 @@ export interface ApplicationSnapshot {
   history: HistorySummary[];
   automatedSync: boolean;
   selfHeal: boolean;
+  /** spec.syncPolicy.automated as written (absent: no automated sync); `enabled: false` turns it off while kept. */
+  automatedPolicy?: { prune?: boolean; selfHeal?: boolean; enabled?: boolean };
+  /** status.reconciledAt: when Argo CD last compared the Application with its target (whole seconds). */
+  reconciledAt?: string;
   /** Whether the sync policy prunes (automated sync with prune); the runbooks' syncs follow it. */
   prune: boolean;
   syncOptions: string[];

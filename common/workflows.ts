@@ -16,9 +16,11 @@ import type {
   DynamoDbRecoveryInput,
 } from './dynamodb-backup';
 import type { InstanceStatusInput, InstanceStatusReport } from './instance-status';
+import type { RecreateClaimDetails, RecreateClaimInput } from './recreate-claim-plan';
 import type { RollbackDetails, RollbackInput, UnpinDetails, UnpinInput } from './rollback';
 import type { RunbookOptions, RunbookResult } from './runbook';
 import type { TriageInput, TriageReport } from './triage';
+import type { SyncDetails, SyncInput } from './sync-plan';
 
 /** How a workflow's runs are identified, which decides what Temporal refuses or shares. */
 type WorkflowIdScheme =
@@ -114,6 +116,20 @@ export const triageWorkflow = defineWorkflow<TriageInput, RunbookResult<TriageRe
   summary: (input) => `Triage of ${input.instance}`,
 });
 
+export const syncWorkflow = defineWorkflow<SyncInput, RunbookResult<SyncDetails>>()({
+  workflowType: 'sync',
+  runbook: RUNBOOKS.sync,
+  ids: 'destructive',
+  summary: (input) => `Sync ${input.instance}${input.enableAutomatedSync ? ' and turn automated sync on' : ''}`,
+});
+
+export const recreateClaimWorkflow = defineWorkflow<RecreateClaimInput, RunbookResult<RecreateClaimDetails>>()({
+  workflowType: 'recreateClaim',
+  runbook: RUNBOOKS.recreateClaim,
+  ids: 'destructive',
+  summary: (input) => `Recreate the DynamoDB claim of ${input.instance} (empty tables only)`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -124,6 +140,8 @@ export const WORKFLOWS = {
   dynamodbExport: dynamodbExportWorkflow,
   dynamodbImport: dynamodbImportWorkflow,
   triage: triageWorkflow,
+  sync: syncWorkflow,
+  recreateClaim: recreateClaimWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */

@@ -8,8 +8,10 @@ import { dynamodbExport } from './dynamodb-export';
 import { dynamodbImport } from './dynamodb-import';
 import { dynamodbRecovery } from './dynamodb-recovery';
 import { instanceStatus } from './instance-status';
+import { recreateClaim } from './recreate-claim';
 import { rollback } from './rollback';
+import { sync } from './sync';
 import { triage } from './triage';
 import { unpin } from './unpin';
 
-export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, rollback, triage, unpin };
+export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, recreateClaim, rollback, sync, triage, unpin };

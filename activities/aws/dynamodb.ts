@@ -25,8 +25,30 @@ export async function countItemsByScan(
   return count;
 }
 
+/** What a table holds, by one consistent Scan of Limit 1: whether it exists and holds any item (without counting them all). */
+export async function tableEmptiness(dynamodb: DynamoDBClient, tableName: string): Promise<TableEmptiness> {
+  try {
+    const page = await untilNotThrottled(() => dynamodb.send(new ScanCommand({ TableName: tableName, Limit: 1, ConsistentRead: true })));
+    return { tableName, exists: true, holdsItems: (page.Items?.length ?? 0) > 0 || page.LastEvaluatedKey !== undefined };
+  } catch (err) {
+    if (err instanceof ResourceNotFoundException) return { tableName, exists: false, holdsItems: false };
+    throw err;
+  }
+}
+
+export interface TableEmptiness {
+  tableName: string;
+  exists: boolean;
+  holdsItems: boolean;
+}
+
 export function createDynamoDbActivities({ dynamodb }: { dynamodb: DynamoDBClient }) {
   return {
+    /** Whether each table exists and holds any item (a Scan of Limit 1 each); read-only. */
+    async checkTablesEmpty(tableNames: string[]): Promise<TableEmptiness[]> {
+      return Promise.all(tableNames.map((tableName) => tableEmptiness(dynamodb, tableName)));
+    },
+
     /** Status and item count of each of the instance's platform tables; read-only. */
     async describeInstanceTables(instance: string): Promise<TableStatus[]> {
       return Promise.all(

@@ -11,11 +11,15 @@ import { getOrUndefined, MERGE_PATCH } from './client';
 import { deploymentAvailable } from './platform';
 import { assessRollout, describeOperation, snapshotOf, SYNC_CHANGE_INFO } from '../../common/argocd';
 import type { DeploymentView } from '../../common/argocd';
+import { canonicalJson } from '../../common/canonical';
 import { argoApplicationName } from '../../common/instance';
-import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS } from '../../common/platform';
+import { APPLICATION, ARGOCD_NAMESPACE, INSTANCE_DEPLOYMENTS, REFRESH_ANNOTATION } from '../../common/platform';
 import type { Application } from '../../common/platform';
 import { APPLICATION_ANNOTATIONS } from '../../common/rollback';
 import type { ApplicationSnapshot, RevisionChange, RolloutExpectation, RolloutState } from '../../common/rollback';
+import { REFRESH_TIMESTAMP_ANNOTATION } from '../../common/sync-plan';
+import type { AutomatedPolicy } from '../../common/sync-plan';
+import { notYet } from '../not-ready';
 
 export class ApplicationNotFoundError extends Error {
   override readonly name = 'ApplicationNotFoundError';
@@ -26,6 +30,11 @@ function deploymentView(name: string, d: V1Deployment | undefined): DeploymentVi
   const current = (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0);
   const stalled = d.status?.conditions?.find((c) => c.type === 'Progressing' && c.status === 'False' && c.reason === 'ProgressDeadlineExceeded');
   return { name, exists: true, available: deploymentAvailable(d), progressDeadlineExceeded: current && stalled ? (stalled.message ?? 'no message') : undefined };
+}
+
+/** Whether an Application's automated-sync policy is the one wanted (its own keys compared, `enabled` absent meaning true). */
+function samePolicy(live: AutomatedPolicy | undefined, wanted: AutomatedPolicy): boolean {
+  return live !== undefined && Object.entries(wanted).every(([k, v]) => (live as Record<string, unknown>)[k] === v) && live.enabled !== false;
 }
 
 export function createArgoCdActivities({ kube }: { kube: KubeClients }) {
@@ -118,6 +127,63 @@ export function createArgoCdActivities({ kube }: { kube: KubeClients }) {
       };
       await kube.custom.patchNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: current.name, body }, MERGE_PATCH);
       return { changeId: change.changeId, changedAt: new Date().toISOString() };
+    },
+
+    /**
+     * Asks the application controller for a hard refresh (manifest cache invalidated, the target
+     * resolved again), as `argocd app get --hard-refresh` does in v3.6: the refresh annotation and a
+     * refresh timestamp unique to this request (`token`). Returns status.reconciledAt as it was.
+     */
+    async requestHardRefresh(input: { instance: string; token: string }): Promise<{ reconciledAtBefore?: string }> {
+      const app = await read(input.instance);
+      const body = { metadata: { annotations: { [REFRESH_ANNOTATION]: 'hard', [REFRESH_TIMESTAMP_ANNOTATION]: input.token } } };
+      await kube.custom.patchNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: app.metadata.name, body }, MERGE_PATCH);
+      return { reconciledAtBefore: app.status?.reconciledAt };
+    },
+
+    /**
+     * Polled: the controller has consumed the hard refresh. It removes both annotations only after it
+     * persisted the status of a reconcile that began with them (persistReconciliationStatus, v3.6.1;
+     * the timestamp guards a request that arrives mid-reconcile), so their absence means the refresh
+     * ran; status.reconciledAt (whole seconds) is then no older than before.
+     */
+    async checkHardRefreshed(input: { instance: string; token: string; reconciledAtBefore?: string }): Promise<{ reconciledAt?: string }> {
+      const app = await read(input.instance);
+      const annotations = app.metadata.annotations ?? {};
+      const reconciledAt = app.status?.reconciledAt;
+      if (annotations[REFRESH_ANNOTATION] !== undefined || annotations[REFRESH_TIMESTAMP_ANNOTATION] === input.token) {
+        throw notYet(`Argo CD has not consumed the hard refresh of ${app.metadata.name} yet (reconciled at ${reconciledAt ?? 'never'})`);
+      }
+      if (!reconciledAt || (input.reconciledAtBefore && Date.parse(reconciledAt) < Date.parse(input.reconciledAtBefore))) {
+        throw notYet(`${app.metadata.name} has no reconciliation newer than ${input.reconciledAtBefore ?? 'none'} yet`);
+      }
+      return { reconciledAt };
+    },
+
+    /**
+     * The guide's `kubectl patch ... '{"spec":{"syncPolicy":{"automated":{"prune":true,"selfHeal":true}}}}'`:
+     * a JSON merge patch of `patch`, only onto the policy the plan saw (`expected`; null: none) and only
+     * while no parent manages the Application. Idempotent: a policy already as wanted is left alone.
+     */
+    async enableAutomatedSync(input: { instance: string; expected: AutomatedPolicy | null; automated: AutomatedPolicy }): Promise<{ before: AutomatedPolicy | null; after: AutomatedPolicy | null; changed: boolean }> {
+      const app = await read(input.instance);
+      const live = app.spec.syncPolicy?.automated;
+      if (samePolicy(live, input.automated)) return { before: live ?? null, after: live ?? null, changed: false };
+      const current = snapshotOf(app);
+      if (current.owners.length > 0) {
+        const by = current.owners.map((o) => `${o.kind} ${o.name}`).join(', ');
+        throw ApplicationFailure.create({ type: 'ApplicationOwned', message: `not changing ${app.metadata.name}'s sync policy: it is managed by ${by}, which would undo it`, nonRetryable: true });
+      }
+      if (canonicalJson(live ?? null) !== canonicalJson(input.expected)) {
+        throw ApplicationFailure.create({
+          type: 'PlanNoLongerHolds',
+          message: `${app.metadata.name}'s automated sync policy is now ${JSON.stringify(live ?? null)}, not ${JSON.stringify(input.expected)} as planned; re-plan`,
+          nonRetryable: true,
+        });
+      }
+      const body = { metadata: { resourceVersion: app.metadata.resourceVersion }, spec: { syncPolicy: { automated: input.automated } } };
+      const patched = (await kube.custom.patchNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE, name: app.metadata.name, body }, MERGE_PATCH)) as Application;
+      return { before: live ?? null, after: patched.spec.syncPolicy?.automated ?? null, changed: true };
     },
 
     /**

@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { KubeClients } from './client';
 import { getOrUndefined, isConflict } from './client';
 import { firstTableNotActive, tablesStillThere } from '../aws/dynamodb-table-waits';
+import { tableEmptiness } from '../aws/dynamodb';
 import { notYet } from '../not-ready';
 import type { EvidenceDeps } from '../aws/backup-evidence';
 import { requireVerifiedBackup } from '../aws/backup-evidence';
@@ -130,12 +131,44 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
       resourceVersion: claim.metadata.resourceVersion!,
       spec,
       labels: claim.metadata.labels ?? {},
-      conditions: (claim.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason })),
+      conditions: (claim.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, ...(c.message ? { message: c.message } : {}) })),
+      managedTableStatus: sorted.map((t) => ({
+        name: t.metadata.name,
+        tableName: managedTableInfo(t).tableName,
+        conditions: (t.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, ...(c.message ? { message: c.message } : {}) })),
+        ...(Array.isArray(t.spec.forProvider.keySchema) ? { keySchema: t.spec.forProvider.keySchema as { attributeName: string; keyType: string }[] } : {}),
+      })),
       composite: composite ? { name: composite.metadata.name, uid: composite.metadata.uid } : ref ? { name: ref.name } : undefined,
       managedTables,
       ...(deletionBlockers.length > 0 ? { deletionBlockers } : {}),
       ...(restoredFrom ? { restoredFrom: { manifest: restoredFrom, sha256: annotations[CLAIM_ANNOTATIONS.restoredFromSha256] ?? '' } } : {}),
     };
+  }
+
+  /**
+   * Deletes the claim, only the planned incarnation (UID precondition), only when nothing blocks its
+   * deletion and `precondition` (given every table it owns now) does not refuse. Idempotent.
+   */
+  async function deleteClaimIf(input: { instance: string; uid: string }, precondition: (owned: string[], what: string) => Promise<void>): Promise<{ deleted: boolean }> {
+    const claim = await readClaim(input.instance);
+    if (!claim || claim.metadata.uid !== input.uid) return { deleted: false };
+    const described = await describeClaim(input.instance, claim);
+    const owned = ownedTables(input.instance, described.managedTables);
+    const what = `delete claim ${claim.metadata.name}, which owns ${owned.join(', ')}`;
+    if (described.deletionBlockers) throw deletionBlocked(`refusing to ${what}: ${described.deletionBlockers.join('; ')}`);
+    await precondition(owned, what);
+    try {
+      await kube.custom.deleteNamespacedCustomObject({
+        ...DYNAMODB_CLAIM,
+        namespace: input.instance,
+        name: claimName(input.instance),
+        body: { preconditions: { uid: input.uid } },
+      });
+    } catch (err) {
+      if (isConflict(err)) return { deleted: false };
+      throw err;
+    }
+    return { deleted: true };
   }
 
   return {
@@ -154,29 +187,32 @@ export function createDynamoDbClaimActivities(deps: { kube: KubeClients; dynamod
      * deletes them all. Idempotent.
      */
     async deleteDynamoDbClaim(input: { instance: string; uid: string; backup: BackupRef }): Promise<{ deleted: boolean }> {
-      const claim = await readClaim(input.instance);
-      if (!claim || claim.metadata.uid !== input.uid) return { deleted: false };
-      const described = await describeClaim(input.instance, claim);
-      const owned = ownedTables(input.instance, described.managedTables);
-      const what = `delete claim ${claim.metadata.name}, which owns ${owned.join(', ')}`;
-      if (described.deletionBlockers) throw deletionBlocked(`refusing to ${what}: ${described.deletionBlockers.join('; ')}`);
-      const manifest = await requireVerifiedBackup(deps, input.backup, owned, what);
-      if (manifest.instance !== input.instance) {
-        throw ApplicationFailure.create({ type: 'BackupNotVerified', message: `refusing to ${what}: the backup is of instance ${String(manifest.instance)}`, nonRetryable: true });
-      }
-      try {
-        await kube.custom.deleteNamespacedCustomObject({
-          ...DYNAMODB_CLAIM,
-          namespace: input.instance,
-          name: claimName(input.instance),
-          body: { preconditions: { uid: input.uid } },
-        });
-      } catch (err) {
-        if (isConflict(err)) return { deleted: false };
-        throw err;
-      }
-      return { deleted: true };
+      return deleteClaimIf(input, async (owned, what) => {
+        const manifest = await requireVerifiedBackup(deps, input.backup, owned, what);
+        if (manifest.instance !== input.instance) {
+          throw ApplicationFailure.create({ type: 'BackupNotVerified', message: `refusing to ${what}: the backup is of instance ${String(manifest.instance)}`, nonRetryable: true });
+        }
+      });
     },
+
+    /**
+     * recreate-claim's delete: the planned claim (UID precondition), without a backup, so only while
+     * every table it owns is empty or missing, checked here right before the delete (a Scan of Limit
+     * 1 each), whoever scheduled it. Idempotent.
+     */
+    async deleteEmptyDynamoDbClaim(input: { instance: string; uid: string }): Promise<{ deleted: boolean }> {
+      return deleteClaimIf(input, async (owned, what) => {
+        const holding = (await Promise.all(owned.map((t) => tableEmptiness(dynamodb, t)))).filter((t) => t.holdsItems).map((t) => t.tableName);
+        if (holding.length > 0) {
+          throw ApplicationFailure.create({
+            type: 'TablesNotEmpty',
+            message: `refusing to ${what} without a backup: ${holding.join(', ')} ${holding.length > 1 ? 'hold' : 'holds'} items; use runbook recover-dynamodb ${input.instance}`,
+            nonRetryable: true,
+          });
+        }
+      });
+    },
+
 
     /**
      * Polled: the claim, its composite and every managed Table object it had are gone, and every

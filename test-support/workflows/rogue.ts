@@ -44,3 +44,11 @@ export function rollback(_input: RogueInput) {
 export function dynamodbRecovery(_input: RogueInput) {
   return rogue();
 }
+
+export function sync(_input: RogueInput) {
+  return rogue();
+}
+
+export function recreateClaim(_input: RogueInput) {
+  return rogue();
+}

@@ -24,7 +24,7 @@ export async function deleteClaim(r: Recovery, found: Discovery, plan: DynamoDbR
 }
 
 /** What must not have changed between the plan and the delete: the claim, its composite, every Table it owns. */
-function claimIdentity(claim: ClaimInfo) {
+export function claimIdentity(claim: ClaimInfo) {
   return { uid: claim.uid, spec: claim.spec, composite: claim.composite?.name, managedTables: claim.managedTables };
 }
 
@@ -103,6 +103,6 @@ async function requireSameKeys(r: Recovery, tables: RestoredTable[]): Promise<vo
   }
 }
 
-function claimObject(instance: string): string {
+export function claimObject(instance: string): string {
   return `virtualcoffeedynamodbclaims.virtualcoffee.io/${instance}/${instance}-dynamodb`;
 }

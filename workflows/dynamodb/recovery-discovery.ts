@@ -119,11 +119,11 @@ export async function discoverRecovery(
  * source, so it would turn the paused automated sync back on mid-recovery, and self-heal would
  * restart the writers and re-create the deleted claim.
  */
-export function ownedApplicationRefusal(app: { name: string; owners: { kind: string; name: string }[] }): string {
+export function ownedApplicationRefusal(app: { name: string; owners: { kind: string; name: string }[] }, runbook: 'recovery' | 'recreate-claim' = 'recovery'): string {
   const owners = app.owners.map((o) => `${o.kind} ${o.name}`).join(', ');
   return (
-    `recovery refused, nothing changed: Application ${app.name} is managed by ${owners}, which rewrites its spec and would undo the pause of ` +
-    'automated sync mid-recovery (self-heal would restart the writers and re-create the deleted claim); stop the parent from updating it ' +
+    `${runbook} refused, nothing changed: Application ${app.name} is managed by ${owners}, which rewrites its spec and would undo the pause of ` +
+    `automated sync mid-${runbook === 'recovery' ? 'recovery' : 'run'} (self-heal would restart the writers${runbook === 'recovery' ? ' and re-create the deleted claim' : ''}); stop the parent from updating it ` +
     '(ApplicationSet: spec.syncPolicy.applicationsSync create-only; parent Application: automated sync off), take the Application out of its management, and retry'
   );
 }

@@ -122,8 +122,18 @@ export async function approve(r: Recovery, plan: DynamoDbRecoveryPlan, resumed: 
   });
 }
 
+/** What pausing sync and stopping the writers need of a run: the recovery's, and recreate-claim's. */
+export interface WriterStop<Step extends string> {
+  readonly runbook: Runbook<Step | 'pause-sync' | 'quiesce'>;
+  readonly instance: string;
+  readonly changedBy: string;
+  readonly quiesce: boolean;
+  /** While set, the cleanups keep the writers stopped and sync paused (the recovery, after its delete). */
+  readonly holdForResume: boolean;
+}
+
 /** 3. Self-heal would scale the writers back up and re-create the deleted claim. */
-export async function pauseSync(r: Recovery, plan: DynamoDbRecoveryPlan): Promise<void> {
+export async function pauseSync<Step extends string>(r: WriterStop<Step>, plan: { autoSync: { application: string } }): Promise<void> {
   const { runbook, instance } = r;
   await runbook.step('pause-sync', async () => {
     runbook.onCleanup('restore Argo CD automated sync', async () => {
@@ -137,7 +147,7 @@ export async function pauseSync(r: Recovery, plan: DynamoDbRecoveryPlan): Promis
 }
 
 /** 4. API to 0 replicas, CronJob suspended, running Jobs finished (unless the caller opted out). */
-export async function quiesceWriters(r: Recovery): Promise<void> {
+export async function quiesceWriters<Step extends string>(r: WriterStop<Step>): Promise<void> {
   const { runbook, instance } = r;
   if (!r.quiesce) return runbook.skip('quiesce', 'opted out: writes may land during the recovery');
   await runbook.step('quiesce', async () => {
