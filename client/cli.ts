@@ -16,7 +16,9 @@ import { registerImportDynamoDb } from './commands/import-dynamodb';
 import { registerKeys } from './commands/keys';
 import { registerList } from './commands/list';
 import { registerRecoverDynamoDb } from './commands/recover-dynamodb';
+import { registerRestart } from './commands/restart';
 import { registerRollback } from './commands/rollback';
+import { registerRunMatchingJob } from './commands/run-matching-job';
 import { registerShow } from './commands/show';
 import { registerStatus } from './commands/status';
 import { registerTriage } from './commands/triage';
@@ -40,6 +42,8 @@ export function buildCli(): Command {
     registerValidate,
     registerRollback,
     registerUnpin,
+    registerRestart,
+    registerRunMatchingJob,
     registerDiagnostics,
     registerRecoverDynamoDb,
     registerExportDynamoDb,

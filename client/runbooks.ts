@@ -11,6 +11,8 @@ import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS } from '../common/defini
 import type { DiagnosticBundleInput } from '../common/diagnostics';
 import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import { validateInstanceName } from '../common/instance';
+import type { RunMatchingJobInput } from '../common/matching-job-plan';
+import type { RestartInput } from '../common/restart-plan';
 import type { RollbackInput, UnpinInput } from '../common/rollback';
 import type { TriageInput } from '../common/triage';
 import {
@@ -19,8 +21,10 @@ import {
   dynamodbImportWorkflow,
   dynamodbRecoveryWorkflow,
   instanceStatusWorkflow,
+  restartWorkflow,
   rollbackWorkflow,
   triageWorkflow,
+  runMatchingJobWorkflow,
   unpinWorkflow,
   workflowIdFor,
 } from '../common/workflows';
@@ -84,7 +88,7 @@ export async function startRunbook<D extends AnyWorkflowDefinition>(
     const runbook = holder.typedSearchAttributes.get(RUNBOOK_NAME);
     const status = holder.typedSearchAttributes.get(RUNBOOK_STATUS);
     throw new InstanceBusyError(
-      `instance ${instance} is held by ${runbook ?? holder.type} run ${workflowId} (run ${holder.runId}), ` +
+      `${workflowId.startsWith('shared/') ? workflowId.slice('shared/'.length) : `instance ${instance}`} is held by ${runbook ?? holder.type} run ${workflowId} (run ${holder.runId}), ` +
         `${status ?? holder.status.name} since ${holder.startTime.toISOString()}; wait for it, or cancel it first`,
       workflowId,
       definition.workflowType,
@@ -123,4 +127,13 @@ export function startDynamoDbExport(client: Client, taskQueue: string, input: Dy
 
 export function startTriage(client: Client, taskQueue: string, input: TriageInput): Promise<RunbookHandle<typeof triageWorkflow>> {
   return startRunbook(client, triageWorkflow, input, { taskQueue });
+}
+
+/** `kubectl rollout restart` of the instance's API or frontend (the instance's lock), or of the AWS provider (the provider's own lock). */
+export function startRestart(client: Client, taskQueue: string, input: RestartInput): Promise<RunbookHandle<typeof restartWorkflow>> {
+  return startRunbook(client, restartWorkflow, input, { taskQueue });
+}
+
+export function startRunMatchingJob(client: Client, taskQueue: string, input: RunMatchingJobInput): Promise<RunbookHandle<typeof runMatchingJobWorkflow>> {
+  return startRunbook(client, runMatchingJobWorkflow, input, { taskQueue });
 }

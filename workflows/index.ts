@@ -8,8 +8,10 @@ import { dynamodbExport } from './dynamodb-export';
 import { dynamodbImport } from './dynamodb-import';
 import { dynamodbRecovery } from './dynamodb-recovery';
 import { instanceStatus } from './instance-status';
+import { restart } from './restart';
 import { rollback } from './rollback';
+import { runMatchingJob } from './run-matching-job';
 import { triage } from './triage';
 import { unpin } from './unpin';
 
-export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, rollback, triage, unpin };
+export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, restart, rollback, runMatchingJob, triage, unpin };
