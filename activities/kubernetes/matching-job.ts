@@ -96,7 +96,7 @@ export function createMatchingJobActivities({ kube }: { kube: KubeClients }) {
     async checkMatchingJob(input: { instance: string; jobName: string }): Promise<MatchingJobReport> {
       const job = await getOrUndefined(kube.batch.readNamespacedJob({ name: input.jobName, namespace: input.instance }));
       if (!job) throw refuse('JobNotFound', `Job ${input.instance}/${input.jobName} disappeared while it ran`);
-      const status = jobOutcome(job as JobObject);
+      const status = jobOutcome(job);
       if (!status) {
         const waiting = `Job ${input.jobName}: ${job.status?.active ?? 0} active, ${job.status?.succeeded ?? 0} succeeded, ${job.status?.failed ?? 0} failed`;
         heartbeat({ waitingFor: waiting });
