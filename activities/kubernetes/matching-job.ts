@@ -26,6 +26,9 @@ import type { CronJobObject, JobObject, MatchingJobChange, MatchingJobReport } f
 import { MATCHING_CRONJOB } from '../../common/platform';
 import { redactText } from '../../common/redact';
 
+/** How long after a Job's end its last pod's log may still be missing before it is reported so. */
+const LOG_GRACE_MS = 20_000;
+
 function refuse(type: string, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true });
 }
@@ -39,13 +42,16 @@ export function createMatchingJobActivities({ kube }: { kube: KubeClients }) {
     return pods.sort((a, b) => created(a) - created(b)).at(-1);
   }
 
-  async function podLogTail(instance: string, pod: V1Pod): Promise<string[]> {
+  /** The pod's last lines; a log not readable yet is waited for a little (the kubelet may lag the pod's end), then reported missing. */
+  async function podLogTail(instance: string, pod: V1Pod, endedAt: Date | undefined): Promise<string[]> {
     const name = pod.metadata?.name ?? '';
     try {
       const log = await kube.raw.text(apiPath('api/v1', 'namespaces', instance, 'pods', name, 'log'), { tailLines: LOG_TAIL_LINES, limitBytes: LOG_TAIL_BYTES });
       return logTail(redactText(log));
     } catch (err) {
-      return [`(no log: ${err instanceof Error ? err.message : String(err)})`];
+      const message = err instanceof Error ? err.message : String(err);
+      if (endedAt && Date.now() - endedAt.getTime() < LOG_GRACE_MS) throw notYet(`the Job ended; waiting for pod ${name}'s log (${message})`);
+      return [`(no log: ${message})`];
     }
   }
 
@@ -112,7 +118,7 @@ export function createMatchingJobActivities({ kube }: { kube: KubeClients }) {
         failed: job.status?.failed ?? 0,
         exitCode,
         pod: pod?.metadata?.name,
-        logTail: pod ? await podLogTail(input.instance, pod) : [],
+        logTail: pod ? await podLogTail(input.instance, pod, condition?.lastTransitionTime ? new Date(condition.lastTransitionTime) : undefined) : [],
         reason: condition?.reason ? `${condition.reason}${condition.message ? `: ${condition.message}` : ''}` : undefined,
       };
     },
