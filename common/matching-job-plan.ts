@@ -29,7 +29,7 @@ export interface RunMatchingJobInput {
 
 /** The parts of a CronJob the plan and the Job read (batch/v1). */
 export interface CronJobObject {
-  metadata?: { name?: string; namespace?: string; uid?: string; annotations?: Record<string, string> };
+  metadata?: { name?: string; namespace?: string; uid?: string; annotations?: Record<string, string>; deletionTimestamp?: string };
   spec?: {
     suspend?: boolean;
     jobTemplate?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Record<string, unknown> };
@@ -105,6 +105,7 @@ export function runningJobs(jobs: JobObject[], own?: string): string[] {
 /** The plan: the CronJob exists, no Job of it runs, and this run's Job name. */
 export function planMatchingJob(instance: string, cronJob: CronJobObject | undefined, jobs: JobObject[], jobName: string, quiesced: boolean): MatchingJobPlan {
   if (!cronJob?.metadata?.uid) throw new InvalidInputError(`CronJob ${instance}/${MATCHING_CRONJOB} does not exist; nothing to run`);
+  if (cronJob.metadata.deletionTimestamp) throw new InvalidInputError(`CronJob ${instance}/${MATCHING_CRONJOB} is being deleted; nothing to run`);
   if (quiesced) throw new InvalidInputError(`CronJob ${instance}/${MATCHING_CRONJOB} was suspended by a DynamoDB recovery that has not restored it; finish that first`);
   const running = runningJobs(jobs, jobName);
   if (running.length > 0) throw new InvalidInputError(`a Job of ${MATCHING_CRONJOB} is already running (${running.join(', ')}); wait for it (concurrencyPolicy Forbid)`);

@@ -61,7 +61,12 @@ export function createMatchingJobActivities({ kube }: { kube: KubeClients }) {
       const cron = await readCronJob(instance);
       const jobs = (await kube.batch.listNamespacedJob({ namespace: instance })).items.filter((j) => ownedByCronJob(j as JobObject));
       return {
-        cronJob: cron ? { metadata: { name: cron.metadata?.name, namespace: instance, uid: cron.metadata?.uid, annotations: cron.metadata?.annotations }, spec: { suspend: cron.spec?.suspend } } : undefined,
+        cronJob: cron
+          ? {
+              metadata: { name: cron.metadata?.name, namespace: instance, uid: cron.metadata?.uid, annotations: cron.metadata?.annotations, deletionTimestamp: cron.metadata?.deletionTimestamp?.toISOString() },
+              spec: { suspend: cron.spec?.suspend },
+            }
+          : undefined,
         jobs: jobs.map((j) => ({
           metadata: { name: j.metadata?.name, annotations: j.metadata?.annotations, ownerReferences: j.metadata?.ownerReferences?.map((o) => ({ kind: o.kind, name: o.name })) },
           status: { active: j.status?.active, succeeded: j.status?.succeeded, failed: j.status?.failed, conditions: j.status?.conditions?.map((c) => ({ type: c.type, status: c.status, reason: c.reason })) },
@@ -83,7 +88,7 @@ export function createMatchingJobActivities({ kube }: { kube: KubeClients }) {
         throw refuse('JobNameTaken', `Job ${instance}/${jobName} exists and was not created by this run`);
       }
       const cron = await readCronJob(instance);
-      if (!cron || cron.metadata?.uid !== change.cronJobUid) throw refuse('PlanNoLongerHolds', `CronJob ${instance}/${MATCHING_CRONJOB} (uid ${change.cronJobUid}) no longer exists; start a new run`);
+      if (!cron || cron.metadata?.uid !== change.cronJobUid || cron.metadata.deletionTimestamp) throw refuse('PlanNoLongerHolds', `CronJob ${instance}/${MATCHING_CRONJOB} (uid ${change.cronJobUid}) no longer exists; start a new run`);
       const jobs = (await kube.batch.listNamespacedJob({ namespace: instance })).items as JobObject[];
       const running = runningJobs(jobs, jobName);
       if (running.length > 0) throw refuse('JobAlreadyRunning', `a Job of ${MATCHING_CRONJOB} is already running (${running.join(', ')}); wait for it (concurrencyPolicy Forbid)`);

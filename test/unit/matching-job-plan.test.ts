@@ -57,6 +57,9 @@ describe('run-matching-job plan', () => {
       'a Job of virtual-coffee-matching-cronjob is already running (virtual-coffee-matching-cronjob-29400000)',
     );
     expect(() => planMatchingJob('demo', cronJob, [], 'j', true)).toThrow(/suspended by a DynamoDB recovery/);
+    expect(() => planMatchingJob('demo', { ...cronJob, metadata: { ...cronJob.metadata, deletionTimestamp: '2026-12-03T00:00:00Z' } }, [], 'j', false)).toThrow(
+      'CronJob demo/virtual-coffee-matching-cronjob is being deleted; nothing to run',
+    );
   });
 
   it('does not count the run\'s own Job as another running one (a retried plan after the create)', () => {
