@@ -82,8 +82,13 @@ export async function waitForApprovalGate(handle: WorkflowHandle, timeoutMs = 12
   for (;;) {
     // The caller stopped waiting (the run ended another way): no query may outlive its connection.
     if (signal?.aborted) throw new Error(`stopped waiting for ${handle.workflowId}'s approval gate`);
-    // The query fails until the first workflow task has run; keep polling until the deadline.
-    const snapshot = await handle.query(progressQuery).catch(() => undefined);
+    // The query fails until the first workflow task has run, and waits for a worker while none polls:
+    // each query gets at most what is left of the wait (a late answer is dropped).
+    const left = Math.max(deadline - Date.now(), pollMs);
+    const snapshot = await Promise.race([
+      handle.query(progressQuery).catch(() => undefined),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), Math.min(left, 10_000)).unref()),
+    ]);
     if (snapshot?.status === 'AwaitingApproval' && snapshot.approval) return snapshot;
     if (snapshot && ENDED.includes(snapshot.status)) {
       throw new ApprovalGateNotReached(`${handle.workflowId} ended (${snapshot.status}) before asking for approval`, 'ended', snapshot);
