@@ -135,6 +135,30 @@ describe('restart runbook', () => {
     expect(after.spec?.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION]).toBeUndefined();
   }, 240_000);
 
+  it('re-checks after the approval: a rollout started while it waited fails the run, and the restart patches nothing', async () => {
+    const instance = uniqueInstance('rs-late');
+    await seedForTest(instance, { sizes: tiny, automatedSync: false });
+
+    const { err, changed } = await withWorker(async ({ client, taskQueue }) => {
+      const handle = await startRestart(client, taskQueue, input(instance, 'api'));
+      await awaitApprovalGate(handle);
+      // While the approver reads the plan, someone deploys a new template (its pods never become ready).
+      await kube.apps.patchNamespacedDeployment(
+        { name: API_DEPLOYMENT, namespace: instance, body: { spec: { template: { metadata: { annotations: { [CRASH_LOOP_ANNOTATION]: 'true' } } } } } },
+        MERGE_PATCH,
+      );
+      const changed = await until('the new rollout to be observed', () => readDeployment(instance, API_DEPLOYMENT), (d) => d.status?.observedGeneration === d.metadata?.generation);
+      await approveAs(handle, 'alice', 'approve', 'restart it');
+      return { err: await handle.result().catch((e: unknown) => e), changed };
+    }, workerOptions);
+
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(failureMessages(err)).toMatch(new RegExp(`a rollout started after the approval, not restarting: Deployment ${instance}/${API_DEPLOYMENT}: `));
+    const after = await readDeployment(instance, API_DEPLOYMENT);
+    expect(restartView(after)).toEqual(restartView(changed));
+    expect(after.spec?.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION]).toBeUndefined();
+  }, 240_000);
+
   it('a rejected approval changes nothing', async () => {
     const instance = uniqueInstance('rs-reject');
     await seedForTest(instance, { sizes: tiny, automatedSync: false });
