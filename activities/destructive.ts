@@ -7,6 +7,8 @@
 import { canonicalJson } from '../common/canonical';
 import type { BackupLocation } from '../common/dynamodb-backup';
 import { argoApplicationName } from '../common/instance';
+import type { MatchingJobChange } from '../common/matching-job-plan';
+import type { RestartChange } from '../common/restart-plan';
 import type { RevisionChange } from '../common/rollback';
 import type { GuardRule } from './approval-guard';
 
@@ -18,6 +20,8 @@ const WORKFLOW_TYPES = {
   dynamodbImport: 'dynamodbImport',
   sync: 'sync',
   recreateClaim: 'recreateClaim',
+  restart: 'restart',
+  runMatchingJob: 'runMatchingJob',
 } as const;
 
 interface RevisionPlan {
@@ -186,7 +190,43 @@ const importBackupSegment: GuardRule<{ location: BackupLocation; targetTable: st
   },
 };
 
+/** The parts of a restart plan the rule reads (common/restart-plan.ts). */
+interface RestartPlanView {
+  instance?: unknown;
+  deployment?: { namespace?: unknown; name?: unknown; uid?: unknown };
+  generation?: unknown;
+}
+
+/** `kubectl rollout restart` of exactly the Deployment (namespace, name, UID, generation) the approved plan names. */
+const restartDeployment: GuardRule<RestartChange> = {
+  workflowTypes: [WORKFLOW_TYPES.restart],
+  outsidePlan(plan, change) {
+    const p = (plan ?? {}) as RestartPlanView;
+    if (p.instance !== change.instance) return `the approved plan is for instance ${String(p.instance)}, not ${change.instance}`;
+    const d = p.deployment ?? {};
+    if (d.namespace !== change.namespace || d.name !== change.name || d.uid !== change.uid) {
+      return `the approved plan restarts Deployment ${String(d.namespace)}/${String(d.name)} (uid ${String(d.uid)}), not ${change.namespace}/${change.name} (uid ${change.uid})`;
+    }
+    if (p.generation !== change.generation) return `the approved plan restarts generation ${String(p.generation)}, not ${change.generation}`;
+    return undefined;
+  },
+};
+
+/** The one Job the approved plan names, from the CronJob (UID) it names, in its instance. */
+const createMatchingJob: GuardRule<MatchingJobChange> = {
+  workflowTypes: [WORKFLOW_TYPES.runMatchingJob],
+  outsidePlan(plan, change) {
+    const p = (plan ?? {}) as { instance?: unknown; jobName?: unknown; cronJob?: { uid?: unknown } };
+    if (p.instance !== change.instance) return `the approved plan is for instance ${String(p.instance)}, not ${change.instance}`;
+    if (p.jobName !== change.jobName) return `the approved plan creates Job ${String(p.jobName)}, not ${change.jobName}`;
+    if (p.cronJob?.uid !== change.cronJobUid) return `the approved plan runs CronJob uid ${String(p.cronJob?.uid)}, not ${change.cronJobUid}`;
+    return undefined;
+  },
+};
+
 export const DESTRUCTIVE_RULES = {
+  restartDeployment,
+  createMatchingJob,
   setDesiredRevision,
   requestHardRefresh,
   enableAutomatedSync,

@@ -19,6 +19,8 @@ import { createArgoCdSyncPauseActivities } from './kubernetes/argocd-sync-pause'
 import { createDynamoDbClaimActivities } from './kubernetes/dynamodb-claim';
 import { createWriterActivities } from './kubernetes/writers';
 import { createTriageActivities } from './triage/evidence';
+import { createDeploymentActivities } from './kubernetes/deployments';
+import { createMatchingJobActivities } from './kubernetes/matching-job';
 import type { ApprovalConfig } from '../common/runbook';
 import type { StagingArea } from './diagnostics/staging';
 import { guardActivities } from './approval-guard';
@@ -62,6 +64,8 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createWriterActivities(deps),
     ...createDynamoDbClaimActivities(deps),
     ...createTriageActivities(deps),
+    ...createDeploymentActivities(deps),
+    ...createMatchingJobActivities(deps),
   };
 }
 

@@ -45,18 +45,67 @@ export function buildApproval(
 
 const ENDED: ProgressSnapshot['status'][] = ['Succeeded', 'Failed', 'Rejected', 'TimedOut', 'Cancelled', 'Planned'];
 
-/** Waits until the run asks for approval; returns its progress (plan, digest). Fails if it ends first. */
-export async function waitForApprovalGate(handle: WorkflowHandle, timeoutMs = 120_000, signal?: AbortSignal): Promise<ProgressSnapshot> {
+/** The run did not reach its approval gate: it ended first, or not within the wait. */
+export class ApprovalGateNotReached extends Error {
+  override readonly name = 'ApprovalGateNotReached';
+  constructor(
+    message: string,
+    readonly why: 'ended' | 'timeout',
+    readonly last?: ProgressSnapshot,
+  ) {
+    super(message);
+  }
+}
+
+/** The step a run is at (the running one, else the last done), for "waiting for the gate" lines. */
+export function currentStep(snapshot: ProgressSnapshot): string {
+  const running = snapshot.steps.find((s) => s.state === 'running');
+  const step = running ?? [...snapshot.steps].reverse().find((s) => s.state === 'done' || s.state === 'failed');
+  return step ? `${step.title} (${step.state})` : 'not started';
+}
+
+export interface GateWaitOptions {
+  signal?: AbortSignal;
+  /** Called when the run's step or status changes while it has not reached the gate. */
+  onProgress?: (snapshot: ProgressSnapshot) => void;
+  pollMs?: number;
+}
+
+/**
+ * Waits until the run asks for approval, polling its progress query; returns its progress (plan,
+ * digest). Throws ApprovalGateNotReached if it ends first or `timeoutMs` passes.
+ */
+export async function waitForApprovalGate(handle: WorkflowHandle, timeoutMs = 120_000, options: GateWaitOptions | AbortSignal = {}): Promise<ProgressSnapshot> {
+  const { signal, onProgress, pollMs = 150 } = options instanceof AbortSignal ? { signal: options } : options;
   const deadline = Date.now() + timeoutMs;
+  let shown: string | undefined;
   for (;;) {
     // The caller stopped waiting (the run ended another way): no query may outlive its connection.
     if (signal?.aborted) throw new Error(`stopped waiting for ${handle.workflowId}'s approval gate`);
-    // The query fails until the first workflow task has run; keep polling until the deadline.
-    const snapshot = await handle.query(progressQuery).catch(() => undefined);
+    // The query fails until the first workflow task has run, and waits for a worker while none polls:
+    // each query gets at most what is left of the wait (a late answer is dropped).
+    const left = Math.max(deadline - Date.now(), pollMs);
+    const snapshot = await Promise.race([
+      handle.query(progressQuery).catch(() => undefined),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), Math.min(left, 10_000)).unref()),
+    ]);
     if (snapshot?.status === 'AwaitingApproval' && snapshot.approval) return snapshot;
-    if (snapshot && ENDED.includes(snapshot.status)) throw new Error(`${handle.workflowId} ended (${snapshot.status}) before asking for approval`);
-    if (Date.now() > deadline) throw new Error(`${handle.workflowId} did not reach its approval gate within ${timeoutMs} ms (status ${snapshot?.status ?? 'unknown'})`);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    if (snapshot && ENDED.includes(snapshot.status)) {
+      throw new ApprovalGateNotReached(`${handle.workflowId} ended (${snapshot.status}) before asking for approval`, 'ended', snapshot);
+    }
+    if (snapshot && onProgress) {
+      const now = `${snapshot.status} ${currentStep(snapshot)}`;
+      if (now !== shown) onProgress(snapshot);
+      shown = now;
+    }
+    if (Date.now() > deadline) {
+      throw new ApprovalGateNotReached(
+        `${handle.workflowId} did not reach its approval gate within ${timeoutMs} ms (status ${snapshot?.status ?? 'unknown'}, at ${snapshot ? currentStep(snapshot) : 'unknown step'})`,
+        'timeout',
+        snapshot,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
 

@@ -17,7 +17,9 @@ import { registerKeys } from './commands/keys';
 import { registerList } from './commands/list';
 import { registerRecoverDynamoDb } from './commands/recover-dynamodb';
 import { registerRecreateClaim } from './commands/recreate-claim';
+import { registerRestart } from './commands/restart';
 import { registerRollback } from './commands/rollback';
+import { registerRunMatchingJob } from './commands/run-matching-job';
 import { registerShow } from './commands/show';
 import { registerStatus } from './commands/status';
 import { registerTriage } from './commands/triage';
@@ -43,6 +45,8 @@ export function buildCli(): Command {
     registerRollback,
     registerUnpin,
     registerSync,
+    registerRestart,
+    registerRunMatchingJob,
     registerDiagnostics,
     registerRecoverDynamoDb,
     registerRecreateClaim,

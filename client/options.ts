@@ -41,6 +41,15 @@ export const parseLimit = wholeNumber(1, 10_000);
 /** Below 100 ms the polling would load the server for no visible gain. */
 export const parseInterval = wholeNumber(100, 600_000, ' of milliseconds');
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** How long `approve` waits for a run to reach its gate: `0`, `90s`, `2m`, `1h` (at most 1 hour), in milliseconds. */
+export function parseWaitDuration(value: string): number {
+  const m = /^(\d{1,7})(ms|s|m|h)?$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * DURATION_UNITS[m[2] ?? 's']! : NaN;
+  if (!(ms >= 0 && ms <= 3_600_000)) invalid('a duration such as 0, 30s, 2m or 1h (at most 1h)');
+  return ms;
+}
+
 // C0 and C1 controls, and the Unicode line separators and bidirectional overrides that make text
 // in an audit record or a terminal read other than it is.
 const CONTROL = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;

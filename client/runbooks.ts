@@ -12,6 +12,8 @@ import type { DiagnosticBundleInput } from '../common/diagnostics';
 import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import { validateInstanceName } from '../common/instance';
 import type { RecreateClaimInput } from '../common/recreate-claim-plan';
+import type { RunMatchingJobInput } from '../common/matching-job-plan';
+import type { RestartInput } from '../common/restart-plan';
 import type { RollbackInput, UnpinInput } from '../common/rollback';
 import type { TriageInput } from '../common/triage';
 import type { SyncInput } from '../common/sync-plan';
@@ -25,6 +27,8 @@ import {
   rollbackWorkflow,
   triageWorkflow,
   syncWorkflow,
+  restartWorkflow,
+  runMatchingJobWorkflow,
   unpinWorkflow,
   workflowIdFor,
 } from '../common/workflows';
@@ -88,7 +92,7 @@ export async function startRunbook<D extends AnyWorkflowDefinition>(
     const runbook = holder.typedSearchAttributes.get(RUNBOOK_NAME);
     const status = holder.typedSearchAttributes.get(RUNBOOK_STATUS);
     throw new InstanceBusyError(
-      `instance ${instance} is held by ${runbook ?? holder.type} run ${workflowId} (run ${holder.runId}), ` +
+      `${workflowId.startsWith('shared/') ? workflowId.slice('shared/'.length) : `instance ${instance}`} is held by ${runbook ?? holder.type} run ${workflowId} (run ${holder.runId}), ` +
         `${status ?? holder.status.name} since ${holder.startTime.toISOString()}; wait for it, or cancel it first`,
       workflowId,
       definition.workflowType,
@@ -135,4 +139,13 @@ export function startSync(client: Client, taskQueue: string, input: SyncInput): 
 
 export function startRecreateClaim(client: Client, taskQueue: string, input: RecreateClaimInput): Promise<RunbookHandle<typeof recreateClaimWorkflow>> {
   return startRunbook(client, recreateClaimWorkflow, input, { taskQueue });
+}
+
+/** `kubectl rollout restart` of the instance's API or frontend (the instance's lock), or of the AWS provider (the provider's own lock). */
+export function startRestart(client: Client, taskQueue: string, input: RestartInput): Promise<RunbookHandle<typeof restartWorkflow>> {
+  return startRunbook(client, restartWorkflow, input, { taskQueue });
+}
+
+export function startRunMatchingJob(client: Client, taskQueue: string, input: RunMatchingJobInput): Promise<RunbookHandle<typeof runMatchingJobWorkflow>> {
+  return startRunbook(client, runMatchingJobWorkflow, input, { taskQueue });
 }

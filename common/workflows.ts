@@ -17,6 +17,8 @@ import type {
 } from './dynamodb-backup';
 import type { InstanceStatusInput, InstanceStatusReport } from './instance-status';
 import type { RecreateClaimDetails, RecreateClaimInput } from './recreate-claim-plan';
+import type { RunMatchingJobDetails, RunMatchingJobInput } from './matching-job-plan';
+import type { RestartDetails, RestartInput } from './restart-plan';
 import type { RollbackDetails, RollbackInput, UnpinDetails, UnpinInput } from './rollback';
 import type { RunbookOptions, RunbookResult } from './runbook';
 import type { TriageInput, TriageReport } from './triage';
@@ -44,6 +46,12 @@ export interface WorkflowDefinition<Type extends string, Input extends WorkflowI
   readonly ids: WorkflowIdScheme;
   /** The one-line summary the Temporal UI shows for a run. */
   summary(input: Input): string;
+  /**
+   * For a destructive runbook whose run may change something every instance shares (the AWS
+   * provider) instead of the instance: the one lock of that shared thing (sharedWorkflowId), taken
+   * instead of the instance's. Undefined for a run that changes the instance.
+   */
+  sharedLock?(input: Input): string | undefined;
   /** Never set: carries the input and result types to the start functions. */
   readonly signature?: (input: Input) => Promise<Result>;
 }
@@ -130,6 +138,21 @@ export const recreateClaimWorkflow = defineWorkflow<RecreateClaimInput, RunbookR
   summary: (input) => `Recreate the DynamoDB claim of ${input.instance} (empty tables only)`,
 });
 
+export const restartWorkflow = defineWorkflow<RestartInput, RunbookResult<RestartDetails>>()({
+  workflowType: 'restart',
+  runbook: RUNBOOKS.restart,
+  ids: 'destructive',
+  sharedLock: (input) => (input.target === 'provider-aws' ? sharedWorkflowId('provider-aws') : undefined),
+  summary: (input) => `Restart ${input.target === 'provider-aws' ? 'the AWS provider' : `${input.target} of ${input.instance}`}`,
+});
+
+export const runMatchingJobWorkflow = defineWorkflow<RunMatchingJobInput, RunbookResult<RunMatchingJobDetails>>()({
+  workflowType: 'runMatchingJob',
+  runbook: RUNBOOKS.runMatchingJob,
+  ids: 'destructive',
+  summary: (input) => `Run the matching job of ${input.instance}`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -142,6 +165,8 @@ export const WORKFLOWS = {
   triage: triageWorkflow,
   sync: syncWorkflow,
   recreateClaim: recreateClaimWorkflow,
+  restart: restartWorkflow,
+  runMatchingJob: runMatchingJobWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */
@@ -158,6 +183,15 @@ export function destructiveWorkflowId(instance: string): string {
   return `destructive/${instance}`;
 }
 
+/**
+ * What every instance shares (the AWS provider in crossplane-system) has one lock of its own: changing
+ * it is not a change of the instance a run was started for, so it does not hold that instance's lock
+ * (nor block the instance's other runbooks), but two such runs, from any instances, never overlap.
+ */
+export function sharedWorkflowId(resource: string): string {
+  return `shared/${resource}`;
+}
+
 /** A dry run holds no lock: its ID is unique per request. */
 export function planWorkflowId(runbook: string, instance: string, nonce: string): string {
   return `plan/${runbook}/${instance}/${nonce}`;
@@ -168,12 +202,13 @@ export function planWorkflowId(runbook: string, instance: string, nonce: string)
  * IDs unique (a UUID from the client); alert-started runs use a fixed one per instance instead
  * (`ALERT_NONCE`), so a second alert attaches to the run the first one started.
  */
-export function workflowIdFor(definition: Pick<AnyWorkflowDefinition, 'runbook' | 'ids'>, input: WorkflowInput, nonce: string): string {
+export function workflowIdFor(definition: Pick<AnyWorkflowDefinition, 'runbook' | 'ids' | 'sharedLock'>, input: WorkflowInput, nonce: string): string {
   switch (definition.ids) {
     case 'per-instance':
       return `${definition.runbook}/${input.instance}`;
     case 'destructive':
-      return input.options?.dryRun ? planWorkflowId(definition.runbook, input.instance, nonce) : destructiveWorkflowId(input.instance);
+      if (input.options?.dryRun) return planWorkflowId(definition.runbook, input.instance, nonce);
+      return definition.sharedLock?.(input) ?? destructiveWorkflowId(input.instance);
     case 'per-request':
       return `${definition.runbook}/${input.instance}/${nonce}`;
   }

@@ -22,6 +22,8 @@ import { NOT_READY_YET } from '../activities/not-ready';
 import { createArgoCdSyncPauseActivities } from '../activities/kubernetes/argocd-sync-pause';
 import { createDynamoDbClaimActivities } from '../activities/kubernetes/dynamodb-claim';
 import { createWriterActivities } from '../activities/kubernetes/writers';
+import { createDeploymentActivities } from '../activities/kubernetes/deployments';
+import { createMatchingJobActivities } from '../activities/kubernetes/matching-job';
 import { COLLECTORS, DEFAULT_DIAGNOSTIC_LIMITS } from '../common/diagnostics';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../common/instance';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, FRONTEND_DEPLOYMENT, MATCHING_CRONJOB } from '../common/platform';
@@ -296,6 +298,42 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     expect(await outcome(kube.core.readNamespacedSecret({ name: 'anything', namespace: instance }))).toBe(403);
     expect(await outcome(kube.apps.readNamespacedDeployment({ name: API_DEPLOYMENT, namespace: instance }))).toBe('allowed');
   }, 240_000);
+  it('lets the restart and run-matching-job runbooks\' Kubernetes steps run as the worker ServiceAccount in a bound instance, and in crossplane-system only what the provider restart does', async () => {
+    const instance = uniqueInstance('rbac-fix');
+    await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
+    const kube = await asWorker();
+    const fix = { ...createDeploymentActivities({ kube }), ...createMatchingJobActivities({ kube }) };
+    const env = new MockActivityEnvironment();
+    const run = <R>(fn: () => Promise<R>): Promise<R> => env.run(fn);
+
+    // Restart the frontend: read it with its ReplicaSets, patch the restart annotation, poll the rollout.
+    const before = await run(() => fix.readRestartTarget({ instance, target: 'frontend' }));
+    const { generation } = await run(() =>
+      fix.restartDeployment({ instance, namespace: instance, name: before.name, uid: before.uid, generation: before.generation, restartedAt: '2026-12-03T00:00:00Z' }),
+    );
+    const after = await run(() => untilReady(() => fix.checkRestartRollout({ namespace: instance, name: before.name, generation, oldReplicaSet: before.currentReplicaSet })));
+    expect(after.currentReplicaSet).not.toBe(before.currentReplicaSet);
+
+    // Run the matching Job: read the CronJob and its Jobs, create the Job, poll it, read its pod's log.
+    const seen = await run(() => fix.readMatchingCronJob(instance));
+    const jobName = `manual-matching-rbac`;
+    expect(await run(() => fix.createMatchingJob({ instance, jobName, cronJobUid: seen.cronJob!.metadata!.uid!, run: 'rbac-test/1' }))).toEqual({ job: jobName, created: true });
+    const report = await run(() => untilReady(() => fix.checkMatchingJob({ instance, jobName })));
+    expect(report).toMatchObject({ status: 'Complete', exitCode: 0 });
+    expect(report.logTail.join('\n')).not.toMatch(/forbidden|no log/i);
+
+    // crossplane-system: list, get and patch Deployments, list ReplicaSets; nothing else, and nowhere else.
+    const cs = 'crossplane-system';
+    expect(await outcome(kube.apps.listNamespacedDeployment({ namespace: cs }))).toBe('allowed');
+    expect(await outcome(kube.apps.listNamespacedReplicaSet({ namespace: cs }))).toBe('allowed');
+    // Allowed but absent is 404; a denial is 403 before the lookup.
+    expect(await outcome(kube.apps.patchNamespacedDeployment({ name: 'provider-aws-none', namespace: cs, body: { metadata: { labels: { x: 'y' } } }, dryRun: 'All' }, MERGE_PATCH))).toBe(404);
+    expect(await outcome(kube.apps.deleteNamespacedDeployment({ name: 'provider-aws-none', namespace: cs }))).toBe(403);
+    expect(await outcome(kube.core.listNamespacedPod({ namespace: cs }))).toBe(403);
+    expect(await outcome(kube.batch.createNamespacedJob({ namespace: cs, dryRun: 'All', body: { metadata: { name: 'x' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'x', image: 'x' }] } } } } }))).toBe(403);
+    expect(await outcome(kube.apps.listNamespacedDeployment({ namespace: 'kube-system' }))).toBe(403);
+  }, 180_000);
+
   it('answers the same calls on the bound instance\'s own objects past authorization, and refuses them with 403 on other Deployments, CronJobs, claims and ConfigMaps in that namespace', async () => {
     const instance = uniqueInstance('rbac-names');
     await seedForTest(instance, { sizes: { users: 1, matches: 1, feedback: 1 }, automatedSync: false });
@@ -326,9 +364,9 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     const renamed = instanceCalls(kube, { ...instanceTarget(instance, pod), deployment: other, cronJob: other, configMap: other, claim: `${other}-dynamodb` });
     const named: CallName[] = ['get Deployment', 'scale Deployment', 'get CronJob', 'suspend CronJob', 'get claim', 'delete claim', 'get ConfigMap'];
     expect(await outcomes(renamed, named)).toEqual(everyCall(403, named));
-    // The frontend may be read (instance status) but not scaled: nothing scales it.
+    // The frontend may be read (instance status) and patched (the restart runbook's rollout restart).
     const frontend = instanceCalls(kube, { ...instanceTarget(instance, pod), deployment: FRONTEND_DEPLOYMENT });
-    expect(await outcomes(frontend, ['get Deployment', 'scale Deployment'])).toEqual({ 'get Deployment': 'allowed', 'scale Deployment': 403 });
+    expect(await outcomes(frontend, ['get Deployment', 'scale Deployment'])).toEqual({ 'get Deployment': 'allowed', 'scale Deployment': 'allowed' });
   }, 120_000);
 
   it('refuses with 403 every one of those calls in a platform instance without its binding, and the runbooks\' own activities there fail with 403', async () => {

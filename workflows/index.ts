@@ -9,9 +9,11 @@ import { dynamodbImport } from './dynamodb-import';
 import { dynamodbRecovery } from './dynamodb-recovery';
 import { instanceStatus } from './instance-status';
 import { recreateClaim } from './recreate-claim';
+import { restart } from './restart';
 import { rollback } from './rollback';
+import { runMatchingJob } from './run-matching-job';
 import { sync } from './sync';
 import { triage } from './triage';
 import { unpin } from './unpin';
 
-export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, recreateClaim, rollback, sync, triage, unpin };
+export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };

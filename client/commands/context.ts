@@ -23,6 +23,8 @@ export const EXIT = {
   approvalRefused: 4,
   instanceBusy: 5,
   temporalUnreachable: 6,
+  /** `approve`/`reject`: the run did not reach its approval gate within `--wait`, or ended before it. */
+  gateNotReached: 7,
 } as const;
 
 export class CliError extends Error {
