@@ -7,8 +7,9 @@ import { diagnosticBundle } from './diagnostic-bundle';
 import { dynamodbExport } from './dynamodb-export';
 import { dynamodbImport } from './dynamodb-import';
 import { dynamodbRecovery } from './dynamodb-recovery';
+import { fleetStatus } from './fleet-status';
 import { instanceStatus } from './instance-status';
 import { rollback } from './rollback';
 import { unpin } from './unpin';
 
-export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, rollback, unpin };
+export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, rollback, unpin };
