@@ -45,7 +45,8 @@ export const parseFleetConcurrency = wholeNumber(1, FLEET_CONCURRENCY.max);
 /** `status --all --prefix`: the beginning of an instance name. */
 export function parsePrefix(value: string): string {
   try {
-    return validateFleetStatusInput({ prefix: value }).prefix ?? invalid('a non-empty beginning of an instance name');
+    validateFleetStatusInput({ prefix: value });
+    return value;
   } catch (err) {
     if (err instanceof InvalidInputError) invalid(err.message);
     throw err;

@@ -59,7 +59,7 @@ export function validateFleetStatusInput(input: FleetStatusInput): { prefix?: st
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > FLEET_CONCURRENCY.max) {
     throw new InvalidInputError(`concurrency must be a whole number from 1 to ${FLEET_CONCURRENCY.max}, not ${JSON.stringify(concurrency)}`);
   }
-  return { ...(prefix ? { prefix } : {}), concurrency };
+  return { ...(prefix === undefined ? {} : { prefix }), concurrency };
 }
 
 /** The instances among the listed namespace names: valid instance names with the prefix, once each, sorted. */
