@@ -213,13 +213,15 @@ describe('fleet status (runbook status --all)', () => {
 
   it('the CLI refuses bad or conflicting options with exit 2 and starts nothing', async () => {
     const taskQueue = `fleet-cli-refusals-${uniqueInstance('q')}`;
+    // An instance of its own: were a check to let a start through, it would run under an ID no one else uses.
+    const instance = uniqueInstance('fleet-cli');
     const cases: [string[], RegExp][] = [
       [['status', '--all', '--prefix', 'Bad_Prefix'], /--prefix <prefix>' argument 'Bad_Prefix' is invalid\. prefix "Bad_Prefix" cannot begin an instance name/],
       [['status', '--all', '--prefix', ''], /cannot begin an instance name/],
       [['status', '--all', '--concurrency', '0'], /--concurrency <n>' argument '0' is invalid\. a whole number from 1 to 32/],
       [['status', '--all', '--concurrency', '33'], /a whole number from 1 to 32/],
-      [['status', '--all', 'demo'], /give an instance or --all, not both/],
-      [['status', 'demo', '--prefix', 'de'], /--prefix and --concurrency go with --all/],
+      [['status', '--all', instance], /give an instance or --all, not both/],
+      [['status', instance, '--prefix', 'fleet'], /--prefix and --concurrency go with --all/],
       [['status'], /give an instance, or --all for every instance/],
     ];
     for (const [args, message] of cases) {
