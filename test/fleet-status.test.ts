@@ -34,6 +34,8 @@ async function cli(args: string[], taskQueue: string): Promise<{ code: number; s
   try {
     const { stdout, stderr } = await exec(process.execPath, [path.join(__dirname, '..', 'bin', 'runbook.js'), ...args], {
       env: { ...process.env, VCP_KEY_DIR: keyDir, VCP_TASK_QUEUE: taskQueue, NODE_NO_WARNINGS: '1' },
+      // A CLI that hangs (a start no worker picks up) is killed rather than left behind.
+      timeout: 90_000,
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
