@@ -18,7 +18,8 @@ import { forEachLimit } from '../common/concurrency';
 import { FLEET_CONCURRENCY } from '../common/fleet-status';
 import type { FleetStatusReport } from '../common/fleet-status';
 import { argoApplicationName, dynamodbClaimName, instanceTableNames } from '../common/instance';
-import { deleteInstance, seedInstance } from '../platform-sim/seed';
+import { getOrUndefined } from '../activities/kubernetes/client';
+import { deleteInstance, seedInstance, waitFor } from '../platform-sim/seed';
 import { awsClients, config, withWorker } from '../test-support/stack';
 
 const run = promisify(execFile);
@@ -124,6 +125,10 @@ async function main(): Promise<void> {
   const aws = awsClients();
   const instances = Array.from({ length: args.instances }, (_, i) => `${PREFIX}${String(i).padStart(2, '0')}`);
   try {
+    // A namespace a previous run deleted may still be terminating: nothing can be created in it.
+    await forEachLimit(instances, 8, (instance) =>
+      waitFor(`namespace ${instance} to finish terminating`, async () => !(await getOrUndefined(aws.kube.core.readNamespace({ name: instance })))?.metadata?.deletionTimestamp, 300_000),
+    );
     const seedStarted = performance.now();
     // No items (status reads no item), one replica each; the first sync is waited for, the rest below.
     await forEachLimit(instances, args.seedConcurrency, async (instance) => {
