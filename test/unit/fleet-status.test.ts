@@ -3,11 +3,13 @@
  * checks, each row's problems (a failed read is a problem, not a crash), the concurrency bound, the
  * summary and its text table; and the fleet's workflow IDs, which name no instance.
  */
+import type { Client } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { fleetStatusLines } from '../../client/commands/status';
+import { startFleetStatus } from '../../client/runbooks';
 import { FLEET_CONCURRENCY, fleetRow, readFleet, selectInstances, summarizeFleet, validateFleetStatusInput } from '../../common/fleet-status';
-import type { FleetRow, InstanceReads } from '../../common/fleet-status';
+import type { FleetRow, FleetStatusInput, InstanceReads } from '../../common/fleet-status';
 import { InvalidInputError } from '../../common/instance';
 import type { ApplicationStatus, ClaimStatus, DeploymentStatus, TableStatus } from '../../common/instance-status';
 import { fleetStatusWorkflow, instanceStatusWorkflow, workflowIdFor } from '../../common/workflows';
@@ -203,8 +205,20 @@ describe('summarizeFleet', () => {
 
 describe('fleet workflow IDs', () => {
   it('are one per request and name no instance; an instance runbook without an instance is refused', () => {
-    expect(workflowIdFor(fleetStatusWorkflow, { prefix: 'a' } as never, 'n1')).toBe('fleet-status/n1');
+    const input: FleetStatusInput = { prefix: 'a', concurrency: 2 };
+    expect(workflowIdFor(fleetStatusWorkflow, input, 'n1')).toBe('fleet-status/n1');
     expect(workflowIdFor(fleetStatusWorkflow, {}, 'n2')).toBe('fleet-status/n2');
     expect(() => workflowIdFor(instanceStatusWorkflow, {}, 'n1')).toThrow(InvalidInputError);
+  });
+
+  it('take no instance: a fleet start naming one does not compile (compile-time: never called)', () => {
+    const typeChecksOnly = async (client: Client) => {
+      // @ts-expect-error a fleet status names no instance (no pseudo-instance either)
+      await startFleetStatus(client, 'q', { instance: 'fleet' });
+      const report = await (await startFleetStatus(client, 'q', { prefix: 'a' })).result();
+      const unhealthy: number = report.summary.unhealthy;
+      return unhealthy;
+    };
+    expect(typeof typeChecksOnly).toBe('function');
   });
 });
