@@ -9,7 +9,7 @@ TEST_ENV := .stack/test/env
 TEST_FAULTS_ENV := .stack/test-faults/env
 with_env = set -a; . $(1); set +a;
 
-.PHONY: help deps tools build lint typecheck test test-unit test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts bench-dynamodb
+.PHONY: help deps tools build lint typecheck test test-unit test-only stack-up stack-down seed worker demo clean record-histories demo-identities bench-diagnostics bench-alerts bench-dynamodb bench-fleet
 
 help:
 	@echo "make demo        start the local stack, seed the demo instance, run the runbooks, leave the UI up"
@@ -109,3 +109,9 @@ bench-alerts: deps
 bench-dynamodb: deps
 	VCP_STACK_PROFILE=test scripts/stack/up.sh
 	$(call with_env,$(TEST_ENV)) npx tsx bench/dynamodb.ts $(BENCH_ARGS)
+
+# `runbook status --all` over 50 seeded instances against the guide's per-instance commands run one
+# after another (issue 16; target <= 0.2x); BENCH_ARGS="--instances 10", "--runs 5", "--keep".
+bench-fleet: deps
+	VCP_STACK_PROFILE=test scripts/stack/up.sh
+	$(call with_env,$(TEST_ENV)) npx tsx bench/fleet-status.ts $(BENCH_ARGS)

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { RUNBOOKS } from '../common/definitions';
 import { MAX_PRESIGN_SECONDS } from '../common/diagnostics';
+import { FLEET_CONCURRENCY, validateFleetStatusInput } from '../common/fleet-status';
 import { parseS3Url, validateRecoveryTables } from '../common/dynamodb-backup';
 import type { ExportTuning, ImportTuning } from '../common/dynamodb-backup';
 import { InvalidInputError, instanceTableNames } from '../common/instance';
@@ -38,6 +39,19 @@ export const parseImportConcurrency = wholeNumber(1, 256);
 /** A download link's lifetime: SigV4 signatures last at most 7 days. */
 export const parseUrlExpiry = wholeNumber(1, MAX_PRESIGN_SECONDS, ' of seconds');
 export const parseLimit = wholeNumber(1, 10_000);
+/** Instances `status --all` reads at once. */
+export const parseFleetConcurrency = wholeNumber(1, FLEET_CONCURRENCY.max);
+
+/** `status --all --prefix`: the beginning of an instance name. */
+export function parsePrefix(value: string): string {
+  try {
+    validateFleetStatusInput({ prefix: value });
+    return value;
+  } catch (err) {
+    if (err instanceof InvalidInputError) invalid(err.message);
+    throw err;
+  }
+}
 /** Below 100 ms the polling would load the server for no visible gain. */
 export const parseInterval = wholeNumber(100, 600_000, ' of milliseconds');
 

@@ -10,6 +10,7 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/com
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS } from '../common/definitions';
 import type { DiagnosticBundleInput } from '../common/diagnostics';
 import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
+import type { FleetStatusInput } from '../common/fleet-status';
 import { validateInstanceName } from '../common/instance';
 import type { RecreateClaimInput } from '../common/recreate-claim-plan';
 import type { RunMatchingJobInput } from '../common/matching-job-plan';
@@ -22,6 +23,7 @@ import {
   dynamodbExportWorkflow,
   dynamodbImportWorkflow,
   dynamodbRecoveryWorkflow,
+  fleetStatusWorkflow,
   instanceStatusWorkflow,
   recreateClaimWorkflow,
   rollbackWorkflow,
@@ -32,7 +34,7 @@ import {
   unpinWorkflow,
   workflowIdFor,
 } from '../common/workflows';
-import type { AnyWorkflowDefinition, InputOf, WorkflowFunction, WorkflowInput } from '../common/workflows';
+import type { AnyWorkflowDefinition, FleetWorkflowInput, InputOf, WorkflowFunction, WorkflowInput } from '../common/workflows';
 
 export type RunbookHandle<D extends AnyWorkflowDefinition> = WorkflowHandleWithFirstExecutionRunId<WorkflowFunction<D>>;
 
@@ -52,7 +54,8 @@ export class InstanceBusyError extends WorkflowExecutionAlreadyStartedError {
  * Starts a run of `definition`. By its ID scheme: a status check attaches to the instance's running
  * one; a destructive runbook takes the instance's one destructive ID, which Temporal refuses while
  * another runs, whatever its runbook (InstanceBusyError names the holder), while its dry run gets a
- * plan ID of its own and changes nothing; read-only runbooks get an ID per request.
+ * plan ID of its own and changes nothing; read-only runbooks get an ID per request, and so do
+ * fleet-wide ones, which name no instance.
  */
 export async function startRunbook<D extends AnyWorkflowDefinition>(
   client: Client,
@@ -60,9 +63,9 @@ export async function startRunbook<D extends AnyWorkflowDefinition>(
   input: InputOf<D>,
   options: { taskQueue: string },
 ): Promise<RunbookHandle<D>> {
-  const common: WorkflowInput = input;
+  const common: WorkflowInput | FleetWorkflowInput = input;
   // Validated at the edge too, so a typo fails before anything reaches the server.
-  const instance = validateInstanceName(common.instance);
+  const instance = definition.ids === 'fleet' ? undefined : validateInstanceName(common.instance);
   const workflowId = workflowIdFor(definition, common, uuid4());
   const dryRun = Boolean(common.options?.dryRun);
   const summary = definition.summary(input);
@@ -72,14 +75,14 @@ export async function startRunbook<D extends AnyWorkflowDefinition>(
     args: [input] as Parameters<WorkflowFunction<D>>,
     typedSearchAttributes: [
       { key: RUNBOOK_NAME, value: definition.runbook },
-      { key: RUNBOOK_INSTANCE, value: instance },
+      ...(instance === undefined ? [] : [{ key: RUNBOOK_INSTANCE, value: instance }]),
     ],
     staticSummary: dryRun ? `Plan: ${summary}` : summary,
   };
   if (definition.ids === 'per-instance') {
     return client.workflow.start<WorkflowFunction<D>>(definition.workflowType, { ...start, workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING });
   }
-  if (definition.ids === 'per-request' || dryRun) return client.workflow.start<WorkflowFunction<D>>(definition.workflowType, start);
+  if (definition.ids === 'per-request' || definition.ids === 'fleet' || dryRun) return client.workflow.start<WorkflowFunction<D>>(definition.workflowType, start);
   try {
     return await client.workflow.start<WorkflowFunction<D>>(definition.workflowType, {
       ...start,
@@ -103,6 +106,11 @@ export async function startRunbook<D extends AnyWorkflowDefinition>(
 
 export function startInstanceStatus(client: Client, taskQueue: string, instance: string): Promise<RunbookHandle<typeof instanceStatusWorkflow>> {
   return startRunbook(client, instanceStatusWorkflow, { instance }, { taskQueue });
+}
+
+/** The fleet's status (`runbook status --all`): every instance, or those whose name starts with `input.prefix`. */
+export function startFleetStatus(client: Client, taskQueue: string, input: FleetStatusInput = {}): Promise<RunbookHandle<typeof fleetStatusWorkflow>> {
+  return startRunbook(client, fleetStatusWorkflow, input, { taskQueue });
 }
 
 export function startRollback(client: Client, taskQueue: string, input: RollbackInput): Promise<RunbookHandle<typeof rollbackWorkflow>> {

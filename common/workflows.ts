@@ -6,6 +6,8 @@
  * time that every implementation has its definition's signature. Pure code: safe in workflows.
  */
 import { RUNBOOKS } from './definitions';
+import type { FleetStatusInput, FleetStatusReport } from './fleet-status';
+import { InvalidInputError } from './instance';
 import type { DiagnosticBundleDetails, DiagnosticBundleInput } from './diagnostics';
 import type {
   DynamoDbExportDetails,
@@ -31,7 +33,9 @@ type WorkflowIdScheme =
   /** Changes the instance: the instance's one destructive ID, so one such run at a time (a dry run: a plan ID of its own). */
   | 'destructive'
   /** Read-only: a run of its own per request. */
-  | 'per-request';
+  | 'per-request'
+  /** Read-only, across instances: a run of its own per request, which names no instance (no RunbookInstance either). */
+  | 'fleet';
 
 /** Every runbook input names its instance; most carry the requester and options too. */
 export interface WorkflowInput {
@@ -39,7 +43,16 @@ export interface WorkflowInput {
   options?: RunbookOptions;
 }
 
-export interface WorkflowDefinition<Type extends string, Input extends WorkflowInput, Result> {
+/**
+ * The input of a runbook over many instances ('fleet' IDs): it names none. Not a pseudo-instance
+ * name: every instance name stays a DNS-1123 label that validateInstanceName accepts.
+ */
+export interface FleetWorkflowInput {
+  instance?: undefined;
+  options?: RunbookOptions;
+}
+
+export interface WorkflowDefinition<Type extends string, Input extends WorkflowInput | FleetWorkflowInput, Result> {
   readonly workflowType: Type;
   /** The RunbookName search attribute's value and the approval policy's key (RUNBOOKS for the product's). */
   readonly runbook: string;
@@ -64,7 +77,7 @@ export type WorkflowFunction<D extends AnyWorkflowDefinition> = D extends Workfl
 export type InputOf<D extends AnyWorkflowDefinition> = Parameters<WorkflowFunction<D>>[0];
 
 /** A definition with its input and result types: `defineWorkflow<Input, Result>()({ workflowType: ..., ... })`. */
-export function defineWorkflow<Input extends WorkflowInput, Result>() {
+export function defineWorkflow<Input extends WorkflowInput | FleetWorkflowInput, Result>() {
   return <const Type extends string>(definition: WorkflowDefinition<Type, Input, Result>) => definition;
 }
 
@@ -153,6 +166,13 @@ export const runMatchingJobWorkflow = defineWorkflow<RunMatchingJobInput, Runboo
   summary: (input) => `Run the matching job of ${input.instance}`,
 });
 
+export const fleetStatusWorkflow = defineWorkflow<FleetStatusInput, FleetStatusReport>()({
+  workflowType: 'fleetStatus',
+  runbook: RUNBOOKS.fleetStatus,
+  ids: 'fleet',
+  summary: (input) => `Fleet status${input.prefix ? ` of instances ${input.prefix}*` : ''}`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -167,6 +187,7 @@ export const WORKFLOWS = {
   recreateClaim: recreateClaimWorkflow,
   restart: restartWorkflow,
   runMatchingJob: runMatchingJobWorkflow,
+  fleetStatus: fleetStatusWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */
@@ -198,19 +219,22 @@ export function planWorkflowId(runbook: string, instance: string, nonce: string)
 }
 
 /**
- * The workflow ID a start of `definition` for `input` runs under. `nonce` makes per-request and plan
- * IDs unique (a UUID from the client); alert-started runs use a fixed one per instance instead
- * (`ALERT_NONCE`), so a second alert attaches to the run the first one started.
+ * The workflow ID a start of `definition` for `input` runs under. `nonce` makes per-request, fleet
+ * and plan IDs unique (a UUID from the client); alert-started runs use a fixed one per instance
+ * instead (`ALERT_NONCE`), so a second alert attaches to the run the first one started.
  */
-export function workflowIdFor(definition: Pick<AnyWorkflowDefinition, 'runbook' | 'ids' | 'sharedLock'>, input: WorkflowInput, nonce: string): string {
+export function workflowIdFor(definition: Pick<AnyWorkflowDefinition, 'runbook' | 'ids' | 'sharedLock'>, input: WorkflowInput | FleetWorkflowInput, nonce: string): string {
+  if (definition.ids === 'fleet') return `${definition.runbook}/${nonce}`;
+  const { instance } = input;
+  if (instance === undefined) throw new InvalidInputError(`${definition.runbook} runs on one instance: the input names none`);
   switch (definition.ids) {
     case 'per-instance':
-      return `${definition.runbook}/${input.instance}`;
+      return `${definition.runbook}/${instance}`;
     case 'destructive':
-      if (input.options?.dryRun) return planWorkflowId(definition.runbook, input.instance, nonce);
-      return definition.sharedLock?.(input) ?? destructiveWorkflowId(input.instance);
+      if (input.options?.dryRun) return planWorkflowId(definition.runbook, instance, nonce);
+      return definition.sharedLock?.(input as WorkflowInput) ?? destructiveWorkflowId(instance);
     case 'per-request':
-      return `${definition.runbook}/${input.instance}/${nonce}`;
+      return `${definition.runbook}/${instance}/${nonce}`;
   }
 }
 

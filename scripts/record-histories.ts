@@ -1,6 +1,6 @@
 /**
  * Records the event histories that the replay tests replay against the current workflow code:
- * the status workflow, the runbook machinery on every approval path (approve, reject, timeout,
+ * the status workflows (one instance, the fleet), the runbook machinery on every approval path (approve, reject, timeout,
  * quorum of two, cancellation, dry run), and each runbook's main paths (rollback, its revert, unpin,
  * bundle, recovery with its confirmation, a resumed recovery, export, import). Run it against a
  * running test stack (`make record-histories`) after a deliberate workflow change, and commit the
@@ -12,13 +12,14 @@ import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { decide, waitForApprovalGate } from '../client/approvals';
-import { startDiagnosticBundle, startDynamoDbExport, startDynamoDbImport, startDynamoDbRecovery, startInstanceStatus, startRollback, startUnpin } from '../client/runbooks';
+import { startDiagnosticBundle, startDynamoDbExport, startDynamoDbImport, startDynamoDbRecovery, startFleetStatus, startInstanceStatus, startRollback, startUnpin } from '../client/runbooks';
 import { progressQuery } from '../common/runbook';
 import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { generateApproverKey } from '../common/approval';
 import type { ApprovalPolicyOverrides } from '../common/approval';
 import type { ApprovalConfig } from '../common/runbook';
 import { instanceTableNames } from '../common/instance';
+import { INSTANCE_LABEL } from '../common/platform';
 import { parseApprovalConfig } from '../common/approval-config';
 import { destructiveWorkflowId, planWorkflowId } from '../common/workflows';
 import { createPlatformTables, ensureBackupBucket, seedInstanceTables } from './seed/aws';
@@ -65,6 +66,22 @@ async function main(): Promise<void> {
         await handle.result();
         await save('instance-status', handle);
       });
+    }
+    if (wanted('fleet-status')) {
+      // Two instance namespaces under a prefix of its own: one with tables, one bare (reads that find nothing).
+      const prefix = uniqueInstance('replay-fleet');
+      const [withTables, bare] = [`${prefix}-a`, `${prefix}-b`];
+      for (const name of [withTables, bare]) await aws.kube.core.createNamespace({ body: { metadata: { name, labels: { [INSTANCE_LABEL]: name } } } });
+      await seedInstanceTables(aws.dynamodb, withTables, { users: 1, matches: 1, feedback: 1 });
+      try {
+        await withWorker(async ({ client, taskQueue }) => {
+          const handle = await startFleetStatus(client, taskQueue, { prefix, concurrency: 2 });
+          await handle.result();
+          await save('fleet-status', handle);
+        });
+      } finally {
+        for (const name of [withTables, bare]) await deleteInstance(aws.kube, name);
+      }
     }
 
     const alice = generateApproverKey();

@@ -4,6 +4,7 @@
  * from the TokenRequest API) in an instance that has its binding, and the same identity is denied
  * what no activity does (Secrets, deleting a Deployment, editing a claim) and the same calls
  * anywhere else: kube-system, an instance without the binding, other objects of a bound instance.
+ * Cluster-wide it may list namespaces (fleet status finds the instances so) and nothing inside them.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -208,6 +209,10 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     expect(app).toMatchObject({ exists: true, syncedRevision: seededRevisions()[2] });
     const deployments = await run(() => activities.describeDeployments(instance));
     expect(deployments.every((d) => d.exists && d.available)).toBe(true);
+    // Fleet status: the instances (a list of namespaces), then each one's claim conditions and tables.
+    expect(await run(() => activities.listInstanceNamespaces())).toContain(instance);
+    expect(await run(() => activities.readClaimStatus(instance))).toEqual({ name: `${instance}-dynamodb`, exists: true, ready: 'True', synced: 'True' });
+    expect((await run(() => activities.describeTableStatuses(instance))).map((t) => t.status)).toEqual(['ACTIVE', 'ACTIVE', 'ACTIVE']);
     const snapshot = await run(() => activities.inspectApplication(instance));
     const change = await run(() => activities.setDesiredRevision({
       instance,
@@ -388,6 +393,10 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     expect(await outcome(run(() => activities.inspectApplication(unbound)))).toBe(403);
     expect(await outcome(run(() => activities.readWriters(unbound)))).toBe(403);
     expect(await outcome(run(() => activities.inspectDynamoDbClaim(unbound)))).toBe(403);
+    // Fleet status lists the unbound instance among the others but reads nothing inside it.
+    expect(await run(() => activities.listInstanceNamespaces())).toEqual(expect.arrayContaining([bound, unbound]));
+    expect(await outcome(run(() => activities.readClaimStatus(unbound)))).toBe(403);
+    expect(await outcome(run(() => activities.readApplicationStatus(unbound)))).toBe(403);
     const logs = await run(() => activities.collectDiagnostics({ bundleId: `rbac/${unbound}`, instance: unbound, collector: 'api-logs', limits: DEFAULT_DIAGNOSTIC_LIMITS }));
     expect({ status: logs.status, error: logs.error }).toEqual({ status: 'failed', error: expect.stringMatching(/\b403\b/) as unknown });
     // The bound instance's Application, one Role away in the same namespace, stays within reach.
@@ -406,6 +415,11 @@ describe('deploy/rbac.yaml with deploy/instance-rbac.yaml', () => {
     expect(await outcomes(anyTarget, ['scale Deployment', 'read pod log'])).toEqual({ 'scale Deployment': 403, 'read pod log': 403 });
     expect(await outcome(kube.core.listPodForAllNamespaces())).toBe(403);
     expect(await outcome(kube.apps.listDeploymentForAllNamespaces())).toBe(403);
+    // Fleet status may list namespaces (names and labels), but not read one, nor list every Application or claim.
+    expect(await outcome(kube.core.listNamespace({ labelSelector: 'virtualcoffee.io/instance' }))).toBe('allowed');
+    expect(await outcome(kube.core.readNamespace({ name: 'kube-system' }))).toBe(403);
+    expect(await outcome(kube.custom.listNamespacedCustomObject({ ...APPLICATION, namespace: ARGOCD_NAMESPACE }))).toBe(403);
+    expect(await outcome(kube.custom.listClusterCustomObject({ ...DYNAMODB_CLAIM }))).toBe(403);
   });
 
   it('grants a new instance the access the seed grants with the command in deploy/instance-rbac.yaml, and revokes it with its delete', async () => {

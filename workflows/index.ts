@@ -7,6 +7,7 @@ import { diagnosticBundle } from './diagnostic-bundle';
 import { dynamodbExport } from './dynamodb-export';
 import { dynamodbImport } from './dynamodb-import';
 import { dynamodbRecovery } from './dynamodb-recovery';
+import { fleetStatus } from './fleet-status';
 import { instanceStatus } from './instance-status';
 import { recreateClaim } from './recreate-claim';
 import { restart } from './restart';
@@ -16,4 +17,4 @@ import { sync } from './sync';
 import { triage } from './triage';
 import { unpin } from './unpin';
 
-export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };
+export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };

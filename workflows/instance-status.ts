@@ -5,6 +5,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { applicationProblems, deploymentProblems, tableProblems } from '../common/instance-status';
 import type { InstanceStatusInput, InstanceStatusReport } from '../common/instance-status';
 import { validateInstanceName } from '../common/instance';
 import { validateInput } from './runbook/validation';
@@ -26,15 +27,9 @@ export async function instanceStatus(input: InstanceStatusInput): Promise<Instan
   ]);
 
   const problems = [
-    ...(application.exists ? [] : [`Argo CD Application ${application.name} does not exist`]),
-    ...(application.exists && application.syncStatus !== 'Synced' ? [`Application ${application.name} is ${application.syncStatus}`] : []),
-    ...(application.exists && application.health !== 'Healthy' ? [`Application ${application.name} health is ${application.health}`] : []),
-    ...deployments.filter((d) => !d.exists).map((d) => `Deployment ${d.name} does not exist`),
-    ...deployments
-      .filter((d) => d.exists && !d.available)
-      .map((d) => `Deployment ${d.name} has ${d.availableReplicas}/${d.replicas} replicas available`),
-    ...tables.filter((t) => !t.exists).map((t) => `table ${t.tableName} does not exist`),
-    ...tables.filter((t) => t.exists && t.status !== 'ACTIVE').map((t) => `table ${t.tableName} is ${t.status}`),
+    ...applicationProblems(application),
+    ...deploymentProblems(deployments),
+    ...tableProblems(tables),
     ...(backupBucket.exists ? [] : [`backup bucket ${backupBucket.bucket} does not exist`]),
   ];
   return {

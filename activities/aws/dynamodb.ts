@@ -64,5 +64,23 @@ export function createDynamoDbActivities({ dynamodb }: { dynamodb: DynamoDBClien
         }),
       );
     },
+
+    /**
+     * Each of the instance's platform tables' status by DescribeTable alone, no item count: a fleet
+     * read of 50 instances cannot afford a Scan of every table. Read-only.
+     */
+    async describeTableStatuses(instance: string): Promise<TableStatus[]> {
+      return Promise.all(
+        instanceTableNames(instance).map(async (tableName): Promise<TableStatus> => {
+          try {
+            const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+            return { tableName, exists: true, status: Table?.TableStatus };
+          } catch (err) {
+            if (err instanceof ResourceNotFoundException) return { tableName, exists: false };
+            throw err;
+          }
+        }),
+      );
+    },
   };
 }

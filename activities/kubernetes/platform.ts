@@ -1,11 +1,11 @@
-/** Read-only views of an instance's Argo CD Application and Deployments. */
+/** Read-only views of an instance's Argo CD Application, Deployments and DynamoDB claim, and of which instances there are. */
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { KubeClients } from './client';
 import { getOrUndefined } from './client';
-import type { ApplicationStatus, DeploymentStatus } from '../../common/instance-status';
-import { argoApplicationName } from '../../common/instance';
-import { APPLICATION, ARGOCD_NAMESPACE, deployedRevision, INSTANCE_DEPLOYMENTS } from '../../common/platform';
-import type { Application } from '../../common/platform';
+import type { ApplicationStatus, ClaimStatus, DeploymentStatus } from '../../common/instance-status';
+import { argoApplicationName, dynamodbClaimName } from '../../common/instance';
+import { APPLICATION, ARGOCD_NAMESPACE, conditionStatus, deployedRevision, DYNAMODB_CLAIM, INSTANCE_DEPLOYMENTS, INSTANCE_LABEL } from '../../common/platform';
+import type { Application, DynamoDbClaim } from '../../common/platform';
 
 /** Rolled out and available: the controller saw the latest spec, every replica is updated and available, no old ones linger. */
 export function deploymentAvailable(d: V1Deployment): boolean {
@@ -65,6 +65,32 @@ export function createPlatformReadActivities({ kube }: { kube: KubeClients }) {
           };
         }),
       );
+    },
+
+    /** The claim's Ready and Synced conditions (the guide's check-crossplane-status). */
+    async readClaimStatus(instance: string): Promise<ClaimStatus> {
+      const name = dynamodbClaimName(instance);
+      const claim = (await getOrUndefined(kube.custom.getNamespacedCustomObject({ ...DYNAMODB_CLAIM, namespace: instance, name }))) as DynamoDbClaim | undefined;
+      if (!claim) return { name, exists: false };
+      const conditions = claim.status?.conditions;
+      const message = conditions?.find((c) => (c.type === 'Ready' || c.type === 'Synced') && c.status !== 'True')?.message;
+      return { name, exists: true, ready: conditionStatus(conditions, 'Ready'), synced: conditionStatus(conditions, 'Synced'), ...(message ? { message } : {}) };
+    },
+
+    /**
+     * The names of the namespaces that carry the platform's instance label: the instances. A list of
+     * namespaces (names and labels only) is all the worker may see cluster-wide; what is inside each
+     * one it reads through that instance's own binding.
+     */
+    async listInstanceNamespaces(): Promise<string[]> {
+      const names: string[] = [];
+      let cont: string | undefined;
+      do {
+        const page = await kube.core.listNamespace({ labelSelector: INSTANCE_LABEL, limit: 500, _continue: cont });
+        names.push(...page.items.flatMap((ns) => (ns.metadata?.name && !ns.metadata.deletionTimestamp ? [ns.metadata.name] : [])));
+        cont = page.metadata?._continue || undefined;
+      } while (cont);
+      return names;
     },
   };
 }
