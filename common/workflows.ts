@@ -232,7 +232,7 @@ export function workflowIdFor(definition: Pick<AnyWorkflowDefinition, 'runbook' 
       return `${definition.runbook}/${instance}`;
     case 'destructive':
       if (input.options?.dryRun) return planWorkflowId(definition.runbook, instance, nonce);
-      return definition.sharedLock?.(input as WorkflowInput) ?? destructiveWorkflowId(instance);
+      return definition.sharedLock?.(input) ?? destructiveWorkflowId(instance);
     case 'per-request':
       return `${definition.runbook}/${instance}/${nonce}`;
   }
