@@ -161,7 +161,14 @@ export function matching(e: TriageEvidence): Finding[] {
       remedy: 'Read the log tail before running it again',
     });
   }
-  const missed = missedRun(e, cron.spec?.schedule, cron.spec?.startingDeadlineSeconds, cron.metadata?.creationTimestamp, cron.status?.lastSuccessfulTime);
+  // A manual run (the fix) counts as much as a scheduled one; the CronJob records only its own.
+  const lastManualSuccess = jobs
+    .filter((j) => j.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'))
+    .map((j) => Date.parse(String(j.status?.completionTime ?? j.metadata?.creationTimestamp)))
+    .reduce((a, b) => Math.max(a, b), 0);
+  const lastScheduledSuccess = cron.status?.lastSuccessfulTime ? Date.parse(String(cron.status.lastSuccessfulTime)) : 0;
+  const lastSuccess = Math.max(lastManualSuccess, lastScheduledSuccess);
+  const missed = missedRun(e, cron.spec?.schedule, cron.spec?.startingDeadlineSeconds, cron.metadata?.creationTimestamp, lastSuccess > 0 ? new Date(lastSuccess) : undefined);
   if (missed) {
     findings.push({
       id: `matching/missed-run/${MATCHING_CRONJOB}`,
@@ -170,7 +177,7 @@ export function matching(e: TriageEvidence): Finding[] {
       title: `No successful matching run since the one scheduled at ${missed.toISOString()}`,
       evidence: [
         { object: ref, field: 'spec.schedule', value: cron.spec?.schedule ?? '' },
-        { object: ref, field: 'status.lastSuccessfulTime', value: cron.status?.lastSuccessfulTime ? new Date(cron.status.lastSuccessfulTime).toISOString() : 'never' },
+        { object: ref, field: 'last successful run (status.lastSuccessfulTime or a manual Job)', value: lastSuccess > 0 ? new Date(lastSuccess).toISOString() : 'never' },
       ],
       guideSection: section,
       fix: { runbook: RUNBOOKS.runMatchingJob },

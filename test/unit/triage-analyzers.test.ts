@@ -164,6 +164,9 @@ describe('triage analyzers', () => {
     const report = analyze(e);
     expect(ids(e)).toEqual(expect.arrayContaining([`matching/suspended/${MATCHING_CRONJOB}`, 'matching/job-failed/manual-matching-1', `matching/missed-run/${MATCHING_CRONJOB}`]));
     expect(report.findings.find((f) => f.id === 'matching/job-failed/manual-matching-1')?.evidence.map((x) => x.logLine)).toContain('ERROR matching failed');
+    // The fix: a manual run that completed clears both the failed Job and the missed run.
+    e.jobs.push({ metadata: { name: 'manual-matching-2', creationTimestamp: new Date('2026-12-02T11:30:00Z'), annotations: { 'cronjob.kubernetes.io/instantiate': 'manual' } }, status: { completionTime: new Date('2026-12-02T11:31:00Z'), conditions: [{ type: 'Complete', status: 'True' }] } });
+    expect(ids(e).filter((id) => id.startsWith('matching/'))).toEqual([`matching/suspended/${MATCHING_CRONJOB}`]);
   });
 
   it('an analyzer that throws on unexpected evidence is reported, and the instance is not called healthy', () => {
