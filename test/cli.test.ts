@@ -26,6 +26,8 @@ import { exists, expectNothingStarted } from '../test-support/nothing-started';
 import { seedForTest } from '../test-support/seed';
 import { tableItems } from '../test-support/dynamodb';
 import { ensureBackupBucket } from '../scripts/seed/aws';
+import type { TriageReport } from '../common/triage';
+import { failMatchingRun } from '../platform-sim/faults';
 import { awsClients, config, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
 import type { DiagnosticBundleDetails } from '../common/diagnostics';
 import type { DownloadLink } from '../common/diagnostics';
@@ -130,6 +132,44 @@ describe('runbook CLI', () => {
       expect(bad.code).toBe(EXIT.usage);
       expect(bad.stderr).toMatch(/not a DNS-1123 label/);
     });
+  });
+
+  it('triage finds a failed matching run (exit 3), --fix starts the runbook it names behind its approval, and validate passes once it is fixed', async () => {
+    const instance = uniqueInstance('cli-triage');
+    await seedForTest(instance, { sizes: { users: 2, matches: 1, feedback: 1 }, automatedSync: false });
+    const job = await failMatchingRun(aws.kube, instance);
+    const approvals = await aliceApprovesBobRequests();
+    await withWorker(
+      async ({ taskQueue }) => {
+        const found = await cli(['triage', instance, '--as', 'bob', '-o', 'json'], taskQueue);
+        expect(found.code).toBe(EXIT.notSucceeded);
+        const report = json<TriageReport>(found.stdout);
+        expect(report.findings.map((f) => [f.id, f.severity])).toContainEqual([`matching/job-failed/${job}`, 'error']);
+        const failing = await cli(['validate', instance, '--as', 'bob', '-o', 'json'], taskQueue);
+        expect(failing.code).toBe(EXIT.notSucceeded);
+        expect(json<{ passed: boolean; checks: { check: string; passed: boolean }[] }>(failing.stdout)).toMatchObject({ passed: false, checks: [{ check: 'status', passed: true }, { check: 'triage', passed: false }] });
+
+        // A finding that is not there, or one without a runbook, starts nothing.
+        const unknown = await cli(['triage', instance, '--fix', 'matching/job-failed/nope', '--as', 'bob'], taskQueue);
+        expect(unknown.code).toBe(EXIT.usage);
+        expect(unknown.stderr).toMatch(/no finding matching\/job-failed\/nope/);
+
+        const started = await cli(['triage', instance, '--fix', `matching/job-failed/${job}`, '--as', 'bob', '-o', 'json'], taskQueue);
+        expect(started.code).toBe(EXIT.ok);
+        const { workflowId, runbook } = json<{ workflowId: string; runbook: string }>(started.stdout);
+        expect({ workflowId, runbook }).toEqual({ workflowId: `destructive/${instance}`, runbook: 'run-matching-job' });
+        // Behind its approval like any start: the requester cannot approve it, another identity can.
+        expect((await cli(['approve', workflowId, '--as', 'bob'], taskQueue)).code).toBe(EXIT.approvalRefused);
+        expect((await cli(['approve', workflowId, '--as', 'alice', '--comment', 'run it again'], taskQueue)).code).toBe(EXIT.ok);
+        const watched = await cli(['watch', workflowId], taskQueue);
+        expect(watched.code).toBe(EXIT.ok);
+
+        const passing = await cli(['validate', instance, '--as', 'bob'], taskQueue);
+        expect(passing.stdout).toMatch(new RegExp(`^${instance}: PASS`));
+        expect(passing.code).toBe(EXIT.ok);
+      },
+      { overrides: { approvals } },
+    );
   });
 
   it('rollback: start, list as waiting, refuse the requester\'s own approval (exit 4), approve as another, show the result; a second start exits 5', async () => {
