@@ -112,7 +112,7 @@ export async function* nativeExportItems(s3: S3Client, bucket: string, file: Nat
   const tap = new Md5Tap();
   let items = 0;
   let lineNumber = 0;
-  for await (const line of gunzipLines(response.Body as Readable, tap, file.key)) {
+  for await (const line of gunzipLines(response.Body as Readable, tap, `data file ${file.key}`)) {
     lineNumber++;
     if (line.trim().length === 0) continue;
     items++;
