@@ -15,6 +15,7 @@ import type { NativeExport } from '../../activities/aws/native-export';
 import { validateImport } from '../../common/dynamodb-import-plan';
 import { exportFolder, parseResumeFrom, resolveExportKey } from '../../common/dynamodb-native-export';
 import { importSource, parseManifestUrl } from '../../client/options';
+import { importPlanLines } from '../../client/results';
 import { buildNativeExport, everyTypeItems } from '../../test-support/native-export';
 import type { NativeExportFixture, NativeExportOptions } from '../../test-support/native-export';
 
@@ -155,6 +156,19 @@ describe('where a native export is accepted', () => {
     expect(() => validateImport({ instance: 'demo', from: 's3://exports/ddb/manifest-summary.json', tables: ['users-demo'], options }, 'demo')).toThrow(/<prefix>\/AWSDynamoDB\/<ExportId>\/manifest-summary.json/);
     expect(importSource(url)).toEqual({ s3Url: url, manifest: false });
     expect(() => importSource('/tmp/AWSDynamoDB/x/manifest-summary.json')).toThrow(/import it by the s3:\/\/ URL of its manifest-summary.json/);
+  });
+
+  it('the printed plan names the native export the staged manifest came from', () => {
+    const nativeExport = {
+      kind: 'dynamodb-native-export' as const, url, exportArn: 'arn:aws:dynamodb:us-east-1:1:table/users-prod/export/01234567890123-a1b2c3d4', tableArn: 'arn:aws:dynamodb:us-east-1:1:table/users-prod',
+      tableName: 'users-prod', exportTime: '2026-12-01T00:00:00.000Z', itemCount: 7, files: 2, summarySha256: 'a'.repeat(64), filesManifestSha256: 'b'.repeat(64),
+    };
+    const lines = importPlanLines({
+      source: url, kind: 'native-export', sourceBucket: 'exports', nativeExport, allowNonEmptyTargets: false, allowOtherInstance: false,
+      manifest: { url: 's3://backups/dynamodb-imports/demo/r/manifest.json', sha256: 'c'.repeat(64), createdAt: '2026-12-01T00:00:00.000Z' },
+      tables: [{ tableName: 'users-demo', targetTable: 'users-demo', backupItems: 7, targetItemsBefore: 0, overwritesSameKeyItems: false }],
+    });
+    expect(lines.join('\n')).toMatch(/DynamoDB native export, full, DYNAMODB_JSON, bucket exports\)\n  native export: arn:aws:dynamodb:\S+\/export\/01234567890123-a1b2c3d4 of users-prod at 2026-12-01T00:00:00.000Z, 7 items in 2 files/);
   });
 
   it('recover-dynamodb --resume-from: refused with the reason and the way to do it instead', () => {
