@@ -91,7 +91,7 @@ describe('DynamoDB native export as an import source', { timeout: 240_000 }, () 
     expectSameItems(await instanceItems(dynamodb, instance), { ...others, feedback: source });
   });
 
-  it('a tampered data file (a line removed, or one byte changed) is refused before any write; every table of the instance is unchanged', async () => {
+  it('a tampered data file (a line removed, or one byte changed), or items whose key does not fit the target, are refused before any write; every table of the instance is unchanged', async () => {
     const instance = uniqueInstance('ddb-native-bad');
     await seedForTest(instance, { sizes: { users: 4, matches: 3, feedback: 0 } });
     const feedback = `feedback-${instance}`;
@@ -110,20 +110,29 @@ describe('DynamoDB native export as an import source', { timeout: 240_000 }, () 
     const at = Math.floor(bytes.length / 2);
     bytes.writeUInt8(bytes.readUInt8(at) ^ 0x20, at);
     byteChanged.native.objects.set(byteChanged.victim, bytes);
+    // Whole and consistent, but its items' key is a number where the target's is a string: DynamoDB would reject them mid-import.
+    const wrongKey = buildNativeExport({
+      bucket: config.aws.backupBucket,
+      prefix: `native/${instance}`,
+      tableName: feedback,
+      items: everyTypeItems(30).map((item, i) => ({ ...item, feedback_id: { N: String(i) } })),
+    });
     await putNativeExport(s3, lineRemoved.native);
     await putNativeExport(s3, byteChanged.native);
+    await putNativeExport(s3, wrongKey);
 
     const failures = await withWorker(async ({ client, taskQueue }) => {
       const out: { asked: boolean; failure?: unknown }[] = [];
-      for (const { native } of [lineRemoved, byteChanged]) {
+      for (const native of [lineRemoved.native, byteChanged.native, wrongKey]) {
         out.push(await approveIfAsked<DynamoDbImportDetails>(await startDynamoDbImport(client, taskQueue, importInput(instance, native.url, feedback))));
       }
       return out;
     }, { overrides: { approvals } });
 
-    expect(failures.map((f) => f.asked)).toEqual([false, false]);
+    expect(failures.map((f) => f.asked)).toEqual([false, false, false]);
     expect(messages(failures[0]!.failure)).toMatch(new RegExp(`data file ${lineRemoved.victim.replace(/[.]/g, '\\.')} has MD5 \\S+, manifest-files.json says \\S+: altered or incomplete`));
     expect(messages(failures[1]!.failure)).toMatch(new RegExp(`data file ${byteChanged.victim.replace(/[.]/g, '\\.')} (has MD5 \\S+, manifest-files.json says|is not a whole gzip file)`));
+    expect(messages(failures[2]!.failure)).toMatch(/item 1: feedback_id is of type N, the table defines it as S/);
     expect(await stagedManifests(instance)).toEqual([]);
     expectSameItems(await instanceItems(dynamodb, instance), before);
   });

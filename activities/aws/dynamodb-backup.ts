@@ -21,7 +21,7 @@ import { exportSegment, putBackupObject, sha256Hex } from './dynamodb-export';
 import type { ExportCheckpoint, ExportSegmentInput, ExportTarget as ExportTargetDeps } from './dynamodb-export';
 import { BackupCorruptError, digestTableSegment, importSegment, verifyTableBackup } from './dynamodb-import';
 import type { ImportCheckpoint, ImportSegmentResult, TableVerification } from './dynamodb-import';
-import { ItemDigest, itemFromWire, MalformedItemError } from './dynamodb-items';
+import { checkKeyAttributes, ItemDigest, itemFromWire, MalformedItemError } from './dynamodb-items';
 import { applyTableSettings, compareWithCaptured, createNativeBackup, deleteTableIfExists, describeDefinition, snapshotTable } from './dynamodb-tables';
 import { nativeExportItems, readNativeExport } from './native-export';
 import { parseScanFile } from './scan-file';
@@ -129,6 +129,7 @@ class ChunkStager {
     private readonly target: Pick<ExportTargetDeps, 's3' | 'expectedBucketOwner'>,
     private readonly bucket: string,
     private readonly input: StageInput,
+    private readonly definition: TableDefinition,
   ) {
     this.chunkMaxItems = input.chunkMaxItems ?? DEFAULT_CHUNK_MAX_ITEMS;
   }
@@ -137,9 +138,11 @@ class ChunkStager {
     return this.digest.count;
   }
 
-  /** One item in DynamoDB JSON: checked, counted, digested, written as its own line. */
+  /** One item in DynamoDB JSON: checked (also against the target's keys), counted, digested, written as its own line. */
   async add(raw: unknown, where: string): Promise<void> {
-    this.digest.add(itemFromWire(raw, where));
+    const item = itemFromWire(raw, where);
+    checkKeyAttributes(item, this.definition, where);
+    this.digest.add(item);
     this.lines.push(JSON.stringify(raw));
     if (this.lines.length >= this.chunkMaxItems) await this.flush();
   }
@@ -154,7 +157,8 @@ class ChunkStager {
   }
 
   /** The last chunk, then the manifest; its location pinned by SHA-256. */
-  async finish(definition: TableDefinition, source?: NativeExportSource): Promise<BackupLocation> {
+  async finish(source?: NativeExportSource): Promise<BackupLocation> {
+    const { definition } = this;
     if (this.lines.length > 0) await this.flush();
     const { prefix, tableName } = this.input;
     const count = this.digest.count;
@@ -342,10 +346,10 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
       requireAllowedSourceBucket(deps, input.source.bucket);
       const definition = await definitionOf(input.tableName);
       const response = await s3.send(new GetObjectCommand({ Bucket: input.source.bucket, Key: input.source.key, ExpectedBucketOwner: expectedBucketOwner }));
-      const stager = new ChunkStager(target, backupBucket, input);
+      const stager = new ChunkStager(target, backupBucket, input, definition);
       try {
         for await (const raw of parseScanFile(response.Body as Readable)) await stager.add(raw, `${input.source.key} item ${stager.count + 1}`);
-        return await stager.finish(definition);
+        return await stager.finish();
       } catch (err) {
         return nonRetryable(err);
       }
@@ -363,7 +367,7 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
       try {
         const native = await readNativeExport(s3, input.source.bucket, input.source.key, expectedBucketOwner);
         const definition = await definitionOf(input.tableName);
-        const stager = new ChunkStager(target, backupBucket, input);
+        const stager = new ChunkStager(target, backupBucket, input, definition);
         for (const file of native.files) {
           let line = 0;
           for await (const raw of nativeExportItems(s3, input.source.bucket, file, expectedBucketOwner)) await stager.add(raw, `${file.key} item ${++line}`);
@@ -372,7 +376,7 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
           throw new BackupCorruptError(`the export's data files hold ${stager.count} items, manifest-summary.json says ${native.summary.itemCount}`);
         }
         const { summary } = native;
-        return await stager.finish(definition, {
+        return await stager.finish({
           kind: 'dynamodb-native-export',
           url: s3Url(input.source.bucket, input.source.key),
           exportArn: summary.exportArn,

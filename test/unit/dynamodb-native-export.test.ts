@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { canonicalItem, itemFromWire, itemToWire } from '../../activities/aws/dynamodb-items';
+import { canonicalItem, checkKeyAttributes, itemFromWire, itemToWire } from '../../activities/aws/dynamodb-items';
 import { nativeExportItems, readNativeExport } from '../../activities/aws/native-export';
 import type { NativeExport } from '../../activities/aws/native-export';
 import { validateImport } from '../../common/dynamodb-import-plan';
@@ -143,6 +143,19 @@ describe('reading a DynamoDB native export', () => {
     const g = fixture(everyTypeItems(1), { files: 1 });
     replaceDataFile(g, g.dataKeys[0]!, gzipSync('x'.repeat(5 * 1024 * 1024)), { consistent: true });
     await expect(readAll(g)).rejects.toThrow(/a line longer than 4194304 characters is not an item/);
+  });
+});
+
+describe('staged items fit the target table', () => {
+  it('refuses an item without the table key, or with a key or index key of another type; an absent index key is fine', () => {
+    const table = {
+      keySchema: [{ AttributeName: 'pk' }, { AttributeName: 'sk' }],
+      attributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'N' }, { AttributeName: 'gsi', AttributeType: 'B' }],
+    };
+    expect(() => checkKeyAttributes({ pk: { S: 'a' }, sk: { N: '1' }, other: { N: '2' } }, table, 'item 1')).not.toThrow();
+    expect(() => checkKeyAttributes({ pk: { S: 'a' } }, table, 'item 2')).toThrow(/item 2: lacks the table's key attribute sk/);
+    expect(() => checkKeyAttributes({ pk: { S: 'a' }, sk: { S: '1' } }, table, 'item 3')).toThrow(/item 3: sk is of type S, the table defines it as N/);
+    expect(() => checkKeyAttributes({ pk: { S: 'a' }, sk: { N: '1' }, gsi: { S: 'x' } }, table, 'item 4')).toThrow(/gsi is of type S, the table defines it as B/);
   });
 });
 
