@@ -11,6 +11,7 @@ import { MAX_PRESIGN_SECONDS } from '../common/diagnostics';
 import { FLEET_CONCURRENCY, validateFleetStatusInput } from '../common/fleet-status';
 import { parseS3Url, validateRecoveryTables } from '../common/dynamodb-backup';
 import type { ExportTuning, ImportTuning } from '../common/dynamodb-backup';
+import { isNativeExportKey, nativeResumeRefusal } from '../common/dynamodb-native-export';
 import { InvalidInputError, instanceTableNames } from '../common/instance';
 import { validateRollbackTarget } from '../common/rollback';
 import { DEFAULT_LINK_SECONDS } from './download-link';
@@ -162,17 +163,25 @@ export function parseManifestUrl(value: string): string {
   } catch (err) {
     invalid(err instanceof Error ? err.message : String(err));
   }
+  const native = nativeResumeRefusal(value);
+  if (native) invalid(native);
   if (!value.endsWith('/manifest.json')) invalid("the s3:// URL of a backup's manifest.json");
   return value;
 }
 
 /** Where an import reads from: an s3:// URL as given, or a local scan file (checked, not yet uploaded). */
 export function importSource(from: string): { s3Url: string; manifest: boolean } | ScanFile {
-  if (from.startsWith('s3://')) return { s3Url: from, manifest: parseS3Url(from).key.endsWith('manifest.json') };
+  if (from.startsWith('s3://')) {
+    const { key } = parseS3Url(from);
+    return { s3Url: from, manifest: !isNativeExportKey(key) && key.endsWith('manifest.json') };
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) throw new InvalidInputError(`--from ${from}: only s3:// URLs and local files are supported`);
   // Our manifests list chunks in S3, so a local one cannot be imported; only the guide's scan file can.
   if (path.basename(from).endsWith('manifest.json')) {
     throw new InvalidInputError(`--from ${from}: a local file must be \`aws dynamodb scan\` output; import a backup manifest by its s3:// URL`);
+  }
+  if (isNativeExportKey(path.basename(from))) {
+    throw new InvalidInputError(`--from ${from}: a DynamoDB native export lists its data files in S3; import it by the s3:// URL of its manifest-summary.json`);
   }
   return checkScanFile(from);
 }

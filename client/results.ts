@@ -143,10 +143,21 @@ export function recoveryPlanLines(plan: DynamoDbRecoveryPlan): string[] {
   ];
 }
 
+const IMPORT_KINDS: Record<DynamoDbImportPlan['kind'], string> = {
+  manifest: 'backup manifest',
+  'scan-file': '`aws dynamodb scan` output',
+  'native-export': 'DynamoDB native export, full, DYNAMODB_JSON',
+};
+
 export function importPlanLines(plan: DynamoDbImportPlan): string[] {
   return [
-    `  source: ${plan.source} (${plan.kind === 'manifest' ? 'backup manifest' : '`aws dynamodb scan` output'}, bucket ${plan.sourceBucket})`,
-    `  manifest: ${plan.manifest.url} (SHA-256 ${plan.manifest.sha256}${plan.manifest.instance ? `, instance ${plan.manifest.instance}` : ''})`,
+    `  source: ${plan.source} (${IMPORT_KINDS[plan.kind]}, bucket ${plan.sourceBucket})`,
+    ...(plan.nativeExport
+      ? [
+          `  native export: ${plan.nativeExport.exportArn} of ${plan.nativeExport.tableName} at ${plan.nativeExport.exportTime}, ${plan.nativeExport.itemCount} items in ${plan.nativeExport.files} files (checked: checksums, MD5 and count of every file)`,
+        ]
+      : []),
+    `  manifest: ${plan.manifest.url} (SHA-256 ${plan.manifest.sha256}${plan.manifest.instance ? `, instance ${plan.manifest.instance}` : ''}${plan.kind === 'manifest' ? '' : ', staged from the source'})`,
     ...plan.tables.map(
       (t) =>
         `  ${t.targetTable}: ${t.backupItems} items to import${t.targetTable !== t.tableName ? ` from ${t.tableName}` : ''}; holds ${t.targetItemsBefore} now${t.overwritesSameKeyItems ? ' (items with a key in the backup are overwritten, the others kept)' : ''}`,

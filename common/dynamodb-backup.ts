@@ -11,6 +11,7 @@
 import { InvalidInputError, validateInstanceName } from './instance';
 import type { RunbookOptions } from './runbook';
 import type { ManagementAction } from './platform';
+import type { NativeExportSource } from './dynamodb-native-export';
 
 export const BACKUP_FORMAT = 'vcp-runbooks/dynamodb-backup/v1';
 
@@ -73,6 +74,8 @@ export interface BackupManifest {
   claim?: { name: string; spec: Record<string, unknown>; labels: Record<string, string> };
   /** Every table the claim owned when the backup was taken (recovery backups): a resume requires all of them. */
   ownedTables?: string[];
+  /** A manifest staged from a DynamoDB native export: that export, as checked when staged. */
+  source?: NativeExportSource;
   tables: TableBackup[];
 }
 
@@ -270,11 +273,13 @@ export interface DynamoDbExportDetails {
 
 export interface DynamoDbImportPlan {
   source: string;
-  kind: 'manifest' | 'scan-file';
+  kind: 'manifest' | 'scan-file' | 'native-export';
   /** The bucket the source is read from: the backup bucket, or one listed in VCP_ALLOWED_SOURCE_BUCKETS. */
   sourceBucket: string;
-  /** The manifest imported (for a scan file, the one staged from it), pinned by its SHA-256. */
+  /** The manifest imported (for a scan file or a native export, the one staged from it), pinned by its SHA-256. */
   manifest: { url: string; sha256: string; instance?: string; createdAt: string };
+  /** A native export: its ARN, table, time and the SHA-256 of its two manifests, as checked when staged. */
+  nativeExport?: NativeExportSource;
   tables: {
     tableName: string;
     targetTable: string;

@@ -1,17 +1,19 @@
 /**
  * What a DynamoDB import reads, writes and is refused for. Pure code (the workflow imports it).
  * A manifest names its instance and maps to this instance's tables only when allowed; a file in the
- * `aws dynamodb scan` format holds one table, named by the caller.
+ * `aws dynamodb scan` format or a DynamoDB native export holds one table, named by the caller.
  */
 import { parseS3Url, validateRecoveryTables } from './dynamodb-backup';
+import type { NativeExportSource } from './dynamodb-native-export';
 import type { BackupLocation, DynamoDbImportInput, DynamoDbImportPlan, MergedTableResult, TableSnapshot } from './dynamodb-backup';
+import { exportFolder, isNativeExportKey } from './dynamodb-native-export';
 import { backupTableMapping } from './dynamodb-recovery-plan';
 import { InvalidInputError, instanceTableNames } from './instance';
 
 export interface ImportRequest {
   source: { bucket: string; key: string };
   kind: DynamoDbImportPlan['kind'];
-  /** The target tables asked for (for a scan file, exactly one). */
+  /** The target tables asked for (for a scan file or a native export, exactly one). */
   tables?: string[];
   /** This instance's tables: nothing else is written. */
   known: string[];
@@ -20,11 +22,15 @@ export interface ImportRequest {
 /** The input as the import reads it; a bad one is refused before anything is read. */
 export function validateImport(input: DynamoDbImportInput, instance: string): ImportRequest {
   const source = parseS3Url(input.from);
-  const kind = source.key.endsWith('manifest.json') ? ('manifest' as const) : ('scan-file' as const);
+  const kind = isNativeExportKey(source.key) ? ('native-export' as const) : source.key.endsWith('manifest.json') ? ('manifest' as const) : ('scan-file' as const);
+  if (kind === 'native-export') exportFolder(source.key);
   const known = instanceTableNames(instance);
   const tables = validateRecoveryTables(instance, input.tables, known);
   if (kind === 'scan-file' && tables?.length !== 1) {
     throw new InvalidInputError('a file in the `aws dynamodb scan` format holds one table: name the target with exactly one table');
+  }
+  if (kind === 'native-export' && tables?.length !== 1) {
+    throw new InvalidInputError('a DynamoDB native export holds one table: name the target with exactly one table');
   }
   for (const target of Object.values(input.targetTables ?? {})) validateRecoveryTables(instance, [target], known);
   return { source, kind, tables, known };
@@ -32,8 +38,8 @@ export function validateImport(input: DynamoDbImportInput, instance: string): Im
 
 /**
  * The backup's tables that are imported, each with the table it is written into: the mapping given,
- * else the same name (another instance's backup: the same base name, when allowed). A scan file is
- * staged under its target's own name. Every target must be one of this instance's tables.
+ * else the same name (another instance's backup: the same base name, when allowed). A scan file or
+ * a native export is staged under its target's own name. Every target must be one of this instance's tables.
  */
 export function importTargets<T extends { tableName: string }>(
   backup: { instance?: string; tables: T[] },
@@ -44,7 +50,7 @@ export function importTargets<T extends { tableName: string }>(
   const targetOf = kind === 'manifest' ? backupTableMapping(backup.instance, input.instance, Boolean(input.allowOtherInstance), input.from) : (t: string) => t;
   const targets = backup.tables
     .map((t) => ({ ...t, targetTable: input.targetTables?.[t.tableName] ?? targetOf(t.tableName) }))
-    .filter((t) => !tables || kind === 'scan-file' || tables.includes(t.targetTable));
+    .filter((t) => !tables || kind !== 'manifest' || tables.includes(t.targetTable));
   const foreign = targets.filter((t) => !known.includes(t.targetTable)).map((t) => `${t.tableName} → ${t.targetTable}`);
   if (foreign.length > 0) throw new InvalidInputError(`${input.from} holds tables that are not ${input.instance}'s (${foreign.join(', ')}): name the tables to import`);
   if (targets.length === 0) throw new InvalidInputError(`${input.from} holds none of the tables asked for (${tables?.join(', ')})`);
@@ -57,7 +63,7 @@ export interface ImportPlanFacts {
   /** The manifest imported (a scan file's staged one), its URL, and what it says about itself. */
   location: BackupLocation;
   url: string;
-  manifest: { instance?: string; createdAt: string };
+  manifest: { instance?: string; createdAt: string; source?: NativeExportSource };
   targets: { tableName: string; targetTable: string; items: number }[];
   /** The targets now, in the order of `targets`. */
   snapshots: TableSnapshot[];
@@ -71,6 +77,7 @@ export function buildImportPlan(facts: ImportPlanFacts): DynamoDbImportPlan {
     kind: facts.request.kind,
     sourceBucket: facts.request.source.bucket,
     manifest: { url: facts.url, sha256: location.manifestSha256, instance: facts.manifest.instance, createdAt: facts.manifest.createdAt },
+    ...(facts.manifest.source ? { nativeExport: facts.manifest.source } : {}),
     tables: facts.targets.map((t, i) => {
       const before = facts.snapshots[i]!.itemCount ?? 0;
       return { tableName: t.tableName, targetTable: t.targetTable, backupItems: t.items, targetItemsBefore: before, overwritesSameKeyItems: before > 0 };

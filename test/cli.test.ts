@@ -379,6 +379,8 @@ describe('runbook CLI', () => {
       [['import-dynamodb', instance, '--from', dir, '--tables', 'users'], /not a regular file/],
       [['import-dynamodb', instance, '--from', scanFile], /holds one table: name the table to import into with --tables/],
       [['import-dynamodb', instance, '--from', scanFile, '--tables', 'users,matches'], /holds one table/],
+      [['import-dynamodb', instance, '--from', `s3://${config.aws.backupBucket}/exports/AWSDynamoDB/01234567890123-a1b2c3d4/manifest-summary.json`], /a DynamoDB native export holds one table: name the table to import into with --tables/],
+      [['recover-dynamodb', instance, '--resume-from', `s3://${config.aws.backupBucket}/exports/AWSDynamoDB/01234567890123-a1b2c3d4/manifest-summary.json`], /is a DynamoDB native export: it holds one table and no claim spec/],
       [['import-dynamodb', instance, '--from', 'https://example.com/users.json', '--tables', 'users'], /only s3:\/\/ URLs and local files/],
       [['import-dynamodb', instance, '--tables', 'users'], /required option '--from <source>' not specified/],
     ];

@@ -1,12 +1,13 @@
 /**
  * The guide's "Import data if needed (requires custom script)": load a backup back into tables,
- * either one of our manifests or the guide's own `aws dynamodb scan` output file. Writes overwrite
+ * one of our manifests, the guide's own `aws dynamodb scan` output file, or a DynamoDB native export. Writes overwrite
  * items with the same key, so it is destructive: approval first, one per instance at a time.
  *
  * What is approved is what runs: the plan names the source bucket and the manifest's SHA-256, and
  * after the approval the manifest and the targets are checked again before the first write.
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
 import type { BackupSummary } from '../activities/aws/dynamodb-backup';
 import { s3Url, segmentsFor } from '../common/dynamodb-backup';
 import type { BackupLocation, DynamoDbImportDetails, DynamoDbImportInput, DynamoDbImportPlan, ImportedTable, MergedTableResult, TableRestoreResult } from '../common/dynamodb-backup';
@@ -22,7 +23,7 @@ import { OUTAGE_RETRY } from './runbook/retry';
 import { digestTable, importTables, requireEqual, snapshotTables, verifyBackup, verifyItemsPresent } from './dynamodb/steps';
 
 const IMPORT_STEPS = [
-  { name: 'stage', title: 'Locate the backup (a scan file is split into verified chunks)' },
+  { name: 'stage', title: 'Locate the backup (a scan file or a native export is split into verified chunks)' },
   { name: 'verify-backup', title: 'Verify the backup (checksums, counts, keys)' },
   { name: 'approve', title: 'Approval, then the manifest and the targets are checked again' },
   { name: 'import', title: 'Import the items' },
@@ -79,18 +80,21 @@ function setup(input: DynamoDbImportInput): Import {
   return { runbook, input, instance, request };
 }
 
-/** The manifest, or a scan file split into verified chunks under a manifest of its own; then what it holds. */
+/** The manifest, or a scan file or a native export split into verified chunks under a manifest of its own; then what it holds. */
 async function stage(im: Import): Promise<{ location: BackupLocation; summary: BackupSummary }> {
   const { input, request } = im;
-  const location = await im.runbook.step('stage', () =>
-    request.kind === 'manifest'
-      ? activity('locateBackup', 'Locate the backup manifest')(request.source)
-      : activity('stageScanFile', `Split ${input.from} into chunks`, { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { ...OUTAGE_RETRY, nonRetryableErrorTypes: ['MalformedItemError', 'BackupCorruptError', 'ResourceNotFoundException'] } })({
-          source: request.source,
-          tableName: request.tables![0]!,
-          prefix: `dynamodb-imports/${im.instance}/${workflowInfo().runId}`,
-        }),
-  );
+  const location = await im.runbook.step('stage', () => {
+    if (request.kind === 'manifest') return activity('locateBackup', 'Locate the backup manifest')(request.source);
+    const staging = {
+      source: request.source,
+      tableName: request.tables![0]!,
+      prefix: `dynamodb-imports/${im.instance}/${workflowInfo().runId}`,
+    };
+    const options: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { ...OUTAGE_RETRY, nonRetryableErrorTypes: ['MalformedItemError', 'BackupCorruptError', 'ResourceNotFoundException'] } };
+    return request.kind === 'native-export'
+      ? activity('stageNativeExport', `Check the native export ${input.from} and split it into chunks`, options)(staging)
+      : activity('stageScanFile', `Split ${input.from} into chunks`, options)(staging);
+  });
   return { location, summary: await activity('readBackupSummary', 'Read the backup manifest')(location) };
 }
 

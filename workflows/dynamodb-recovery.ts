@@ -9,7 +9,8 @@
  * workflows/dynamodb/: recovery-steps.ts up to the delete, claim-steps.ts, restore-steps.ts.
  */
 import { workflowInfo } from '@temporalio/workflow';
-import { parseS3Url, validateRecoveryTables } from '../common/dynamodb-backup';
+import { validateRecoveryTables } from '../common/dynamodb-backup';
+import { parseResumeFrom } from '../common/dynamodb-native-export';
 import type { DynamoDbRecoveryDetails, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import { RUNBOOKS } from '../common/definitions';
 import { instanceTableNames, validateInstanceName } from '../common/instance';
@@ -47,7 +48,7 @@ export async function dynamodbRecovery(input: DynamoDbRecoveryInput): Promise<Ru
 function setup(input: DynamoDbRecoveryInput): Recovery {
   const instance = validateInput(() => validateInstanceName(input.instance));
   const requestedTables = validateInput(() => validateRecoveryTables(instance, input.tables, instanceTableNames(instance)));
-  const resumeFrom = input.resumeFrom ? validateInput(() => parseS3Url(input.resumeFrom!)) : undefined;
+  const resumeFrom = input.resumeFrom ? validateInput(() => parseResumeFrom(input.resumeFrom!)) : undefined;
   const info = workflowInfo();
   const runbook = new Runbook({
     name: RUNBOOKS.dynamodbRecovery,

@@ -117,3 +117,26 @@ export function primaryKeyOf(item: Item, keyAttributes: string[]): string {
     })
     .join('\u0000');
 }
+
+/**
+ * What DynamoDB would reject mid-import, found before the first write: an item without one of the
+ * table's key attributes, or with a key or index key attribute of another type than the table
+ * defines (`S`, `N` or `B`).
+ */
+export function checkKeyAttributes(
+  item: Item,
+  table: { keySchema: { AttributeName: string }[]; attributeDefinitions: { AttributeName: string; AttributeType: string }[] },
+  where: string,
+): void {
+  for (const { AttributeName } of table.keySchema) {
+    if (!item[AttributeName]) throw new MalformedItemError(`${where}: lacks the table's key attribute ${AttributeName}`);
+  }
+  for (const { AttributeName, AttributeType } of table.attributeDefinitions) {
+    const value = item[AttributeName];
+    if (!value) continue;
+    const type = Object.entries(value).find(([, v]) => v !== undefined)?.[0];
+    if (type !== AttributeType) {
+      throw new MalformedItemError(`${where}: ${AttributeName} is of type ${type}, the table defines it as ${AttributeType} (a key or index key)`);
+    }
+  }
+}

@@ -1,6 +1,7 @@
 /**
- * `runbook import-dynamodb <instance>`: the guide's "Import data if needed", from one of our backups
- * or the guide's own `aws dynamodb scan` output (a local file is uploaded first). Asks for approval.
+ * `runbook import-dynamodb <instance>`: the guide's "Import data if needed", from one of our backups,
+ * the guide's own `aws dynamodb scan` output (a local file is uploaded first) or a DynamoDB native
+ * export in S3 (its manifest-summary.json). Asks for approval.
  */
 import { InvalidInputError, validateInstanceName } from '../../common/instance';
 import { identityOption, importConcurrencyOption, importSource, parseTableList, reasonOption, resolveTables, tuning } from '../options';
@@ -25,9 +26,9 @@ interface ImportOptions {
 export function registerImportDynamoDb({ program, output }: Cli): void {
   program
     .command('import-dynamodb <instance>')
-    .description("import a backup into the instance's tables: one of our manifests, or the guide's `aws dynamodb scan` output, from S3 or a local file (uploaded first) (asks for approval)")
-    .requiredOption('--from <source>', 's3://.../manifest.json, s3://... of a scan output file (in the backup bucket or one listed in VCP_ALLOWED_SOURCE_BUCKETS), or a local scan output file')
-    .option('--tables <names>', 'manifest: only these tables; scan file: the one table to import into (users,matches,feedback or full names)', parseTableList)
+    .description("import a backup into the instance's tables: one of our manifests, the guide's `aws dynamodb scan` output (from S3 or a local file, uploaded first), or a DynamoDB native export to S3 (asks for approval)")
+    .requiredOption('--from <source>', 's3://.../manifest.json, s3://.../AWSDynamoDB/<ExportId>/manifest-summary.json of a native export, s3://... of a scan output file (in the backup bucket or one listed in VCP_ALLOWED_SOURCE_BUCKETS), or a local scan output file')
+    .option('--tables <names>', 'manifest: only these tables; scan file or native export: the one table to import into (users,matches,feedback or full names)', parseTableList)
     .option('--allow-non-empty', 'import into tables that hold items: items with a key in the backup are overwritten, the others kept; afterwards every backup item must be there, equal, and no table smaller than planned')
     .option('--from-other-instance', 'accept a manifest of another instance (tables map by base name, users-a to users-b)')
     .addOption(importConcurrencyOption())
@@ -39,7 +40,7 @@ export function registerImportDynamoDb({ program, output }: Cli): void {
       const tables = resolveTables(instance, opts.tables);
       const source = importSource(opts.from);
       if (!('s3Url' in source && source.manifest) && tables?.length !== 1) {
-        throw new InvalidInputError('an `aws dynamodb scan` output file holds one table: name the table to import into with --tables <table>');
+        throw new InvalidInputError('an `aws dynamodb scan` output file or a DynamoDB native export holds one table: name the table to import into with --tables <table>');
       }
       const requester = requestedBy(opts.as);
       await withClient(async (client, config) => {
