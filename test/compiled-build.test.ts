@@ -64,7 +64,7 @@ describe('the compiled build (npm run build), run with node from dist/', () => {
       );
     const help = await cli(['--help']);
     expect(help.code).toBe(EXIT.ok);
-    expect(help.stdout).toMatch(/^  status <instance> /m);
+    expect(help.stdout).toMatch(/^  status \[options\] \[instance\] /m);
 
     const instance = uniqueInstance('compiled');
     await seedForTest(instance, { sizes: { users: 2, matches: 1, feedback: 1 }, automatedSync: false });
