@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../client/cli';
 import { initKey } from '../client/keys';
 import { seedForTest } from '../test-support/seed';
-import { config, uniqueInstance } from '../test-support/stack';
+import { ensureBackupBucket } from '../scripts/seed/aws';
+import { awsClients, config, uniqueInstance } from '../test-support/stack';
 import { defaultBuildId, PREBUILT_BUNDLE_FILE } from '../worker/workflow-bundle';
 import { freePort } from '../test-support/free-port';
 
@@ -68,6 +69,9 @@ describe('the compiled build (npm run build), run with node from dist/', () => {
 
     const instance = uniqueInstance('compiled');
     await seedForTest(instance, { sizes: { users: 2, matches: 1, feedback: 1 }, automatedSync: false });
+    // status checks the backup bucket too: this file must not depend on another having made it.
+    const aws = awsClients();
+    await ensureBackupBucket(aws.s3, config.aws.backupBucket).finally(() => aws.close());
     const taskQueue = `compiled-${randomBytes(4).toString('hex')}`;
     const approvers = path.join(mkdtempSync(path.join(tmpdir(), 'vcp-compiled-')), 'approvers.json');
     writeFileSync(approvers, '{}');
