@@ -12,7 +12,20 @@ import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { decide, waitForApprovalGate } from '../client/approvals';
-import { startDiagnosticBundle, startDynamoDbExport, startDynamoDbImport, startDynamoDbRecovery, startFleetStatus, startInstanceStatus, startRollback, startUnpin } from '../client/runbooks';
+import {
+  startDiagnosticBundle,
+  startDynamoDbExport,
+  startDynamoDbImport,
+  startDynamoDbRecovery,
+  startFleetStatus,
+  startInstanceStatus,
+  startRestart,
+  startRollback,
+  startRunMatchingJob,
+  startSync,
+  startTriage,
+  startUnpin,
+} from '../client/runbooks';
 import { progressQuery } from '../common/runbook';
 import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { generateApproverKey } from '../common/approval';
@@ -124,6 +137,26 @@ async function main(): Promise<void> {
           const bundle = await startDiagnosticBundle(client, taskQueue, { instance: rollbackInstance, options: { requestedBy } });
           await bundle.result();
           await save('diagnostic-bundle', bundle);
+        }
+
+        if (wanted('triage')) {
+          const triaged = await startTriage(client, taskQueue, { instance: rollbackInstance, options: { requestedBy } });
+          await triaged.result();
+          await save('triage', triaged);
+        }
+        // The guide's fixes, each approved: the API restarted, the matching job run, the Application synced.
+        const fixes = [
+          ['restart-approved', () => startRestart(client, taskQueue, { instance: rollbackInstance, target: 'api', reason: 'replay fixture', options: { requestedBy } })],
+          ['run-matching-job-approved', () => startRunMatchingJob(client, taskQueue, { instance: rollbackInstance, reason: 'replay fixture', options: { requestedBy } })],
+          ['sync-approved', () => startSync(client, taskQueue, { instance: rollbackInstance, reason: 'replay fixture', options: { requestedBy } })],
+        ] as const;
+        for (const [name, start] of fixes) {
+          if (!wanted(name)) continue;
+          const handle: WorkflowHandle = await start();
+          await waitForApprovalGate(handle);
+          await approve(handle);
+          await handle.result();
+          await save(name, handle);
         }
 
         if (wanted('dynamodb-recovery-confirmed', 'dynamodb-recovery-resumed')) {
