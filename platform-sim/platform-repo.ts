@@ -36,6 +36,8 @@ export const CRASH_LOOP_ANNOTATION = 'sim.virtualcoffee.io/crash-loop';
  * (5xx and exceptions), `auth-errors`, `matching-failure` (a matching Job's error). Healthy pods log none.
  */
 export const LOG_FAULTS_ANNOTATION = 'sim.virtualcoffee.io/log-faults';
+/** Pod-template annotation kwok's stages read to hold a pod in ImagePullBackOff (scripts/stack/kube/kwok-stages.yaml). */
+export const IMAGE_PULL_ERROR_ANNOTATION = 'sim.virtualcoffee.io/image-pull-error';
 /** Pod-template annotation kwok's stages read to fail a Job's pod with exit code 1 (scripts/stack/kube/kwok-stages.yaml). */
 export const JOB_FAILS_ANNOTATION = 'sim.virtualcoffee.io/job-fails';
 

@@ -21,7 +21,7 @@ import { startDiagnosticBundle, startTriage } from '../client/runbooks';
 import { API_DEPLOYMENT, APPLICATION, ARGOCD_NAMESPACE, CONFIG_MAP, DYNAMODB_CLAIM, FRONTEND_DEPLOYMENT, MANAGED_TABLE, MATCHING_CRONJOB } from '../common/platform';
 import type { DynamoDbClaim, ManagedTable } from '../common/platform';
 import type { Finding, TriageReport } from '../common/triage';
-import { CRASH_LOOP_ANNOTATION, JOB_FAILS_ANNOTATION, LOG_FAULTS_ANNOTATION } from '../platform-sim/platform-repo';
+import { CRASH_LOOP_ANNOTATION, IMAGE_PULL_ERROR_ANNOTATION, JOB_FAILS_ANNOTATION, LOG_FAULTS_ANNOTATION } from '../platform-sim/platform-repo';
 import { waitFor } from '../platform-sim/seed';
 import { ensureBackupBucket, platformTableDefinitions, seedInstanceTables } from '../scripts/seed/aws';
 import { seedForTest } from '../test-support/seed';
@@ -124,6 +124,21 @@ describe('triage (real stack)', () => {
       },
       STRATEGIC_MERGE_PATCH,
     );
+    // A Deployment whose image cannot be pulled (a tag that was never pushed).
+    await kube.apps.createNamespacedDeployment({
+      namespace: instance,
+      body: {
+        metadata: { name: 'virtual-coffee-docs' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'virtual-coffee-docs' } },
+          template: {
+            metadata: { labels: { app: 'virtual-coffee-docs' }, annotations: { [IMAGE_PULL_ERROR_ANNOTATION]: 'true' } },
+            spec: { containers: [{ name: 'docs', image: 'ghcr.io/virtual-coffee/docs:never-pushed' }] },
+          },
+        },
+      },
+    });
     await kube.core.createNamespacedPersistentVolumeClaim({
       namespace: instance,
       body: { metadata: { name: 'uploads' }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'no-such-class', resources: { requests: { storage: '1Gi' } } } },
@@ -158,6 +173,9 @@ describe('triage (real stack)', () => {
     // Pods with generated names: found by prefix.
     const crash = live.findings.find((f) => f.id.startsWith(`pods/crash-loop/${API_DEPLOYMENT}-`));
     const pending = live.findings.find((f) => f.id.startsWith(`pods/pending-resources/${FRONTEND_DEPLOYMENT}-`));
+    const imagePull = live.findings.find((f) => /^pods\/image-pull\/virtual-coffee-docs-[^/]+\/docs$/.test(f.id));
+    expect(imagePull?.title).toContain('ghcr.io/virtual-coffee/docs:never-pushed');
+    expect(imagePull?.evidence[0]?.value).toMatch(/^ImagePullBackOff: Back-off pulling image/);
     expect(crash, JSON.stringify(live.findings.map((f) => f.id))).toBeDefined();
     expect(pending).toBeDefined();
     expect(crash).toMatchObject({ severity: 'error', guideSection: 'Pods Not Starting', fix: { runbook: 'restart', target: 'api' } });
@@ -193,7 +211,7 @@ describe('triage (real stack)', () => {
     const offline = await runCliJson(['triage', '--bundle', file]);
     expect(offline.code).toBe(3);
     const offlineIds = (offline.json as TriageReport).findings.map((f) => f.id);
-    expect(offlineIds).toEqual(expect.arrayContaining([...expected, expect.stringMatching(/^pods\/crash-loop\//), expect.stringMatching(/^pods\/pending-resources\//)]));
+    expect(offlineIds).toEqual(expect.arrayContaining([...expected, crash!.id, pending!.id, imagePull!.id]));
   });
 
   it('table creation and the tables the API needs: a claim stuck on a missing Composition, a table missing', async () => {
