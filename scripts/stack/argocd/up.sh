@@ -55,10 +55,15 @@ spec:
   clusterResourceWhitelist: []
 YAML
 
+# A Unix socket's path is limited to 107 bytes.
+[ "${#argocd_state}" -le 90 ] || die "the stack's state directory path is too long for a Unix socket: $argocd_state"
 argocd_env=(
   ARGOCD_FAKE_IN_CLUSTER=true "KUBECONFIG=$KUBE_DIR/admin.kubeconfig" "TMPDIR=$argocd_state/tmp"
   "ARGOCD_TLS_DATA_PATH=$argocd_state/tls" "ARGOCD_SSH_DATA_PATH=$argocd_state/ssh" "ARGOCD_GNUPGHOME=$argocd_state/gpg"
   ARGOCD_GPG_ENABLED=false
+  # The repo server's git credential socket defaults to one fixed path in /tmp; two stacks starting
+  # together then unlink each other's socket and one fails with "address already in use".
+  "ARGOCD_ASK_PASS_SOCK=$argocd_state/askpass.sock"
 )
 # Plain gRPC on loopback. Branch heads are re-resolved after 10 s instead of 3 min, so a commit
 # pushed in a test is seen at the next refresh.
