@@ -13,6 +13,7 @@ import { createPlatformReadActivities } from './kubernetes/platform';
 import { createArgoCdActivities } from './kubernetes/argocd';
 import { createDiagnosticsActivities } from './diagnostics/collectors';
 import { createArchiveActivities } from './aws/archive';
+import { createBackupStagingActivities } from './aws/backup-staging';
 import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
 import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
 import { createArgoCdSyncPauseActivities } from './kubernetes/argocd-sync-pause';
@@ -59,6 +60,7 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createDiagnosticsActivities(deps),
     ...createArchiveActivities(deps),
     ...createDynamoDbBackupActivities(deps),
+    ...createBackupStagingActivities(deps),
     ...createDynamoDbVerifyActivities(deps),
     ...createArgoCdSyncPauseActivities(deps),
     ...createWriterActivities(deps),
