@@ -470,3 +470,29 @@ export function validateRecoveryTables(instance: string, tables: unknown, known:
   }
   return [...new Set(tables as string[])];
 }
+
+export const DRILL_FORMAT = 'vcp-runbooks/dynamodb-backup-drill/v1';
+
+/**
+ * Written beside the manifest after a restore drill restored the backup into scratch tables and
+ * compared them with it, passed or not; the catalog shows the newest one.
+ */
+export interface DrillRecord {
+  format: typeof DRILL_FORMAT;
+  manifestKey: string;
+  manifestSha256: string;
+  passed: boolean;
+  /** Why it failed, when it did. */
+  error?: string;
+  tables: { tableName: string; scratchTable: string; expectedItems: number; restoredItems?: number; expectedDigest: string; restoredDigest?: string }[];
+  startedAt: string;
+  finishedAt: string;
+  itemsPerSecond?: number;
+  drilledBy: { workflowId: string; runId: string };
+}
+
+/** Beside the manifest: `<folder of manifest.json>/drills/<finishedAt>-<runId>.json`, so they sort by time. */
+export function drillRecordKey(manifestKey: string, finishedAt: Date, runId: string): string {
+  const stamp = finishedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${manifestKey.slice(0, manifestKey.lastIndexOf('/') + 1)}drills/${stamp}-${runId}.json`;
+}
