@@ -13,6 +13,8 @@ const CREDENTIAL_ERROR = /AccessDenied|InvalidClientTokenId|UnrecognizedClientEx
 /** Quota and throughput errors the guide names under table creation. */
 const QUOTA_ERROR = /LimitExceededException|ProvisionedThroughputExceeded|ThrottlingException|quota|limit exceeded/i;
 const NAME_CONFLICT_ERROR = /ResourceInUseException|already exists/i;
+/** Crossplane's Ready=False reasons while a claim and its composite are still being made. */
+const CLAIM_PROGRESS_REASONS = new Set(['Creating', 'Waiting']);
 /** How long a claim may be creating its tables before triage calls it stuck (tables take a minute or two). */
 const CLAIM_CREATION_GRACE_MS = 5 * 60 * 1000;
 
@@ -134,7 +136,9 @@ export function tableCreation(e: TriageEvidence): Finding[] {
     const notReady = objects.flatMap((o) => o.conditions.filter((c) => c.status !== 'True').map((c) => ({ object: o, condition: c })));
     const shown = quota.length > 0 ? quota : notReady;
     // A claim is "Creating" for a while as a matter of course; stuck is an error said by Crossplane, or too long.
-    const failing = objects.some((o) => o.conditions.some((c) => c.status === 'False' && c.message));
+    // Ready=False Creating/Waiting carry a message too ("Claim is waiting for composite resource to
+    // become Ready"): that is progress, not Crossplane saying what is wrong.
+    const failing = objects.some((o) => o.conditions.some((c) => c.status === 'False' && c.message && !(c.type === 'Ready' && CLAIM_PROGRESS_REASONS.has(c.reason ?? ''))));
     const age = e.collectedAt && e.claim.metadata.creationTimestamp ? Date.parse(e.collectedAt) - Date.parse(e.claim.metadata.creationTimestamp) : Infinity;
     const stuck = failing || quota.length > 0 || age > CLAIM_CREATION_GRACE_MS;
     findings.push({

@@ -108,6 +108,9 @@ describe('triage analyzers', () => {
     e.claim!.status = { conditions: [{ type: 'Ready', status: 'False', reason: 'Creating' }] };
     const id = 'table-creation/claim-not-ready/demo-dynamodb';
     expect(analyze(e).findings.find((f) => f.id === id)).toMatchObject({ severity: 'info', title: expect.stringContaining('still creating') as unknown });
+    // Crossplane's own progress message is not an error.
+    e.claim!.status = { conditions: [{ type: 'Ready', status: 'False', reason: 'Waiting', message: 'Claim is waiting for composite resource to become Ready' }] };
+    expect(analyze(e).findings.find((f) => f.id === id)?.severity).toBe('info');
     e.claim!.metadata.creationTimestamp = '2026-12-02T11:50:00Z';
     expect(analyze(e).findings.find((f) => f.id === id)).toMatchObject({ severity: 'error', fix: { runbook: 'recreate-claim' } });
     e.claim!.metadata.creationTimestamp = '2026-12-02T11:59:00Z';
