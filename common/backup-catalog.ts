@@ -159,6 +159,10 @@ export function newestFirst(entries: readonly BackupEntry[]): BackupEntry[] {
   return [...entries].sort((a, b) => time(b) - time(a) || b.id.localeCompare(a.id));
 }
 
+export interface BackupCatalogInput {
+  instance: string;
+}
+
 export interface BackupCatalog {
   instance: string;
   bucket: string;

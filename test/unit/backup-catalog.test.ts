@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { backupIdParts, backupsInUse, catalogEntry, selectForRetention, validateRetentionPolicy } from '../../common/backup-catalog';
 import type { BackupEntry, BackupFolder, BackupUse, RetentionPolicy } from '../../common/backup-catalog';
 import { backupPrefix, DRILL_FORMAT, VERIFICATION_FORMAT } from '../../common/dynamodb-backup';
-import type { BackupManifest } from '../../common/dynamodb-backup';
+import type { BackupManifest, DrillRecord } from '../../common/dynamodb-backup';
 import { InvalidInputError } from '../../common/instance';
 
 const BUCKET = 'vcp-backups';
@@ -112,7 +112,7 @@ describe('catalog entries', () => {
   it('shows the newest drill of this manifest, and ignores one of another manifest', () => {
     const f = folder(1, 'run-a');
     const manifestKey = `${f.manifest!.prefix}/manifest.json`;
-    const drill = { format: DRILL_FORMAT, manifestKey, manifestSha256: f.manifestSha256!, passed: false, error: 'digest differs', tables: [], startedAt: '2026-12-10T10:00:00Z', finishedAt: '2026-12-10T10:01:00Z', drilledBy: { workflowId: 'w', runId: 'r' } } as const;
+    const drill: DrillRecord = { format: DRILL_FORMAT, manifestKey, manifestSha256: f.manifestSha256!, passed: false, error: 'digest differs', tables: [], startedAt: '2026-12-10T10:00:00Z', finishedAt: '2026-12-10T10:01:00Z', drilledBy: { workflowId: 'w', runId: 'r' } };
     expect(catalogEntry(INSTANCE, BUCKET, { ...f, newestDrill: drill }).drill).toEqual({ passed: false, at: '2026-12-10T10:01:00Z', error: 'digest differs', drilledBy: { workflowId: 'w', runId: 'r' } });
     expect(catalogEntry(INSTANCE, BUCKET, { ...f, newestDrill: { ...drill, manifestSha256: 'other' } }).drill).toBeUndefined();
   });
