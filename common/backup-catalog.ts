@@ -264,7 +264,7 @@ export function validateRetentionPolicy(input: { keep?: unknown; keepDays?: unkn
   if (keepDays !== undefined && (typeof keepDays !== 'number' || !Number.isFinite(keepDays) || keepDays <= 0 || keepDays > 36_500)) {
     throw new InvalidInputError(`keepDays must be a number of days above 0 (at most 36500), got ${JSON.stringify(keepDays)}`);
   }
-  return { keep: keep, keepDays: keepDays };
+  return { keep, keepDays };
 }
 
 /** Why a backup is kept; any one keeps it. */
