@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { WorkflowFailedError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackupCatalog, startBackupRetention, startDynamoDbExport, startDynamoDbImport } from '../client/runbooks';
@@ -192,5 +193,22 @@ describe('backup catalog and retention', { timeout: 600_000 }, () => {
     expect(await keysUnder(`${newest.prefix}/manifest.json`)).toEqual([newest.manifestKey]);
     expect(await keysUnder(`${older.prefix}/manifest.json`)).toEqual([older.manifestKey]);
     expectSameItems(await instanceItems(dynamodb, instance), before);
+  });
+
+  it('refuses a policy without keep or keepDays, keep 0, and a start naming no requester, each with a clear error', async () => {
+    const instance = uniqueInstance('bk-bad');
+    const failures = await withWorker(async ({ client, taskQueue }) => {
+      const failure = async (input: Record<string, unknown>) => {
+        const handle = await client.workflow.start('backupRetention', { taskQueue, workflowId: `backup-retention/${instance}/${Object.keys(input).join('-')}`, args: [{ instance, ...input }] });
+        return handle.result().then(
+          () => 'succeeded',
+          (err: unknown) => (err instanceof WorkflowFailedError ? String(err.cause?.message) : String(err)),
+        );
+      };
+      return [await failure({ options: { requestedBy } }), await failure({ keep: 0, options: { requestedBy } }), await failure({ keep: 2 })];
+    });
+    expect(failures[0]).toMatch(/needs --keep N .* or --keep-days D/);
+    expect(failures[1]).toMatch(/keep must be a whole number from 1/);
+    expect(failures[2]).toMatch(/options.requestedBy is required/);
   });
 });
