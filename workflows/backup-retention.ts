@@ -29,6 +29,9 @@ const RETENTION_STEPS = [
 
 type Retention = Runbook<StepsOf<typeof RETENTION_STEPS>>;
 
+/** Expired backups named in the run's UI details. */
+const MAX_NOTED = 20;
+
 export async function backupRetention(input: BackupRetentionInput): Promise<RunbookResult<BackupRetentionDetails>> {
   const instance = validateInput(() => validateInstanceName(input.instance));
   const policy = validateInput(() => validateRetentionPolicy(input));
@@ -79,7 +82,9 @@ async function select(runbook: Retention, catalog: BackupCatalog, policy: Retent
   runbook.setCounter('backups', catalog.entries.length);
   runbook.setCounter('kept', selection.keep.length);
   runbook.setCounter('expired', selection.expire.length);
-  for (const e of selection.expire) runbook.note(`expired ${e.id}: ${e.why}`);
+  // The UI's details stay short; the result and the audit list every one.
+  for (const e of selection.expire.slice(0, MAX_NOTED)) runbook.note(`expired ${e.id}: ${e.why}`);
+  if (selection.expire.length > MAX_NOTED) runbook.note(`… and ${selection.expire.length - MAX_NOTED} more expired`);
   return Promise.resolve(selection);
 }
 
