@@ -13,6 +13,7 @@ import { createPlatformReadActivities } from './kubernetes/platform';
 import { createArgoCdActivities } from './kubernetes/argocd';
 import { createDiagnosticsActivities } from './diagnostics/collectors';
 import { createArchiveActivities } from './aws/archive';
+import { createBackupCatalogActivities } from './aws/backup-catalog';
 import { createBackupStagingActivities } from './aws/backup-staging';
 import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
 import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
@@ -61,6 +62,7 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createArchiveActivities(deps),
     ...createDynamoDbBackupActivities(deps),
     ...createBackupStagingActivities(deps),
+    ...createBackupCatalogActivities(deps),
     ...createDynamoDbVerifyActivities(deps),
     ...createArgoCdSyncPauseActivities(deps),
     ...createWriterActivities(deps),

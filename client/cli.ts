@@ -6,6 +6,8 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { InvalidInputError } from '../common/instance';
+import { registerBackupsList } from './commands/backups-list';
+import { registerBackupsPrune } from './commands/backups-prune';
 import { registerCancel } from './commands/cancel';
 import { CliError, EXIT } from './commands/context';
 import type { Cli, Output } from './commands/context';
@@ -58,6 +60,8 @@ export function buildCli(): Command {
     registerDecisions,
     registerCancel,
     registerKeys,
+    registerBackupsList,
+    registerBackupsPrune,
   ]) {
     register(cli);
   }

@@ -8,6 +8,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Client, WorkflowHandleWithFirstExecutionRunId, WorkflowStartOptions } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS } from '../common/definitions';
+import type { BackupRetentionInput } from '../common/backup-catalog';
 import type { DiagnosticBundleInput } from '../common/diagnostics';
 import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import type { FleetStatusInput } from '../common/fleet-status';
@@ -19,6 +20,8 @@ import type { RollbackInput, UnpinInput } from '../common/rollback';
 import type { TriageInput } from '../common/triage';
 import type { SyncInput } from '../common/sync-plan';
 import {
+  backupCatalogWorkflow,
+  backupRetentionWorkflow,
   diagnosticBundleWorkflow,
   dynamodbExportWorkflow,
   dynamodbImportWorkflow,
@@ -156,4 +159,14 @@ export function startRestart(client: Client, taskQueue: string, input: RestartIn
 
 export function startRunMatchingJob(client: Client, taskQueue: string, input: RunMatchingJobInput): Promise<RunbookHandle<typeof runMatchingJobWorkflow>> {
   return startRunbook(client, runMatchingJobWorkflow, input, { taskQueue });
+}
+
+/** The instance's backup catalog (`runbook backups list`). Read-only. */
+export function startBackupCatalog(client: Client, taskQueue: string, instance: string): Promise<RunbookHandle<typeof backupCatalogWorkflow>> {
+  return startRunbook(client, backupCatalogWorkflow, { instance }, { taskQueue });
+}
+
+/** Retention of the instance's backups (`runbook backups prune`): deletes what the policy lets go, never the instance's tables. */
+export function startBackupRetention(client: Client, taskQueue: string, input: BackupRetentionInput): Promise<RunbookHandle<typeof backupRetentionWorkflow>> {
+  return startRunbook(client, backupRetentionWorkflow, input, { taskQueue });
 }

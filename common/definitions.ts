@@ -32,4 +32,6 @@ export const RUNBOOKS = {
   sync: 'sync',
   runMatchingJob: 'run-matching-job',
   recreateClaim: 'recreate-claim',
+  backupCatalog: 'backup-catalog',
+  backupRetention: 'backup-retention',
 } as const;

@@ -6,6 +6,7 @@
  * time that every implementation has its definition's signature. Pure code: safe in workflows.
  */
 import { RUNBOOKS } from './definitions';
+import type { BackupCatalog, BackupCatalogInput, BackupRetentionDetails, BackupRetentionInput } from './backup-catalog';
 import type { FleetStatusInput, FleetStatusReport } from './fleet-status';
 import { InvalidInputError } from './instance';
 import type { DiagnosticBundleDetails, DiagnosticBundleInput } from './diagnostics';
@@ -173,6 +174,26 @@ export const fleetStatusWorkflow = defineWorkflow<FleetStatusInput, FleetStatusR
   summary: (input) => `Fleet status${input.prefix ? ` of instances ${input.prefix}*` : ''}`,
 });
 
+export const backupCatalogWorkflow = defineWorkflow<BackupCatalogInput, BackupCatalog>()({
+  workflowType: 'backupCatalog',
+  runbook: RUNBOOKS.backupCatalog,
+  ids: 'per-instance',
+  summary: (input) => `Backup catalog of ${input.instance}`,
+});
+
+/**
+ * Deletes expired backups of the instance, never its tables: a run of its own per request, not the
+ * instance's destructive ID (a recovery holding that would otherwise block retention, and retention
+ * would block a recovery); two retention runs at once are safe (each re-checks before deleting).
+ */
+export const backupRetentionWorkflow = defineWorkflow<BackupRetentionInput, RunbookResult<BackupRetentionDetails>>()({
+  workflowType: 'backupRetention',
+  runbook: RUNBOOKS.backupRetention,
+  ids: 'per-request',
+  summary: (input) =>
+    `Backup retention of ${input.instance} (${[input.keep !== undefined ? `keep ${input.keep}` : '', input.keepDays !== undefined ? `keep ${input.keepDays} days` : ''].filter(Boolean).join(', ')})${input.dryRun ? ', dry run' : ''}`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -188,6 +209,8 @@ export const WORKFLOWS = {
   restart: restartWorkflow,
   runMatchingJob: runMatchingJobWorkflow,
   fleetStatus: fleetStatusWorkflow,
+  backupCatalog: backupCatalogWorkflow,
+  backupRetention: backupRetentionWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */

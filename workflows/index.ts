@@ -3,6 +3,8 @@
  * its definition in common/workflows.ts names (the type clients start); implementations.ts checks at
  * compile time that each has its definition's signature.
  */
+import { backupCatalog } from './backup-catalog';
+import { backupRetention } from './backup-retention';
 import { diagnosticBundle } from './diagnostic-bundle';
 import { dynamodbExport } from './dynamodb-export';
 import { dynamodbImport } from './dynamodb-import';
@@ -17,4 +19,4 @@ import { sync } from './sync';
 import { triage } from './triage';
 import { unpin } from './unpin';
 
-export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };
+export { backupCatalog, backupRetention, diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };

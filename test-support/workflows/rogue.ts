@@ -52,3 +52,8 @@ export function sync(_input: RogueInput) {
 export function recreateClaim(_input: RogueInput) {
   return rogue();
 }
+
+/** Under the retention runbook's own type: the delete activity must still apply the rules itself. */
+export function backupRetention(_input: RogueInput) {
+  return rogue();
+}
