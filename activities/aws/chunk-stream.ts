@@ -43,8 +43,11 @@ export async function* splitLines(pieces: AsyncIterable<Buffer | string>): Async
   }
 }
 
-/** Each line of a chunk as an item in DynamoDB JSON; a line that is not one is named by chunk and line number. */
-export async function* parseItemLines(lines: AsyncIterable<Line>, chunkKey: string): AsyncGenerator<Item> {
+/**
+ * Each line of a chunk as an item in DynamoDB JSON; a line that is not one, or an item `check`
+ * refuses, is named by chunk and line number.
+ */
+export async function* parseItemLines(lines: AsyncIterable<Line>, chunkKey: string, check?: (item: Item, where: string) => void): AsyncGenerator<Item> {
   for await (const { text, number } of lines) {
     const where = `chunk ${chunkKey} line ${number}`;
     let raw: unknown;
@@ -53,7 +56,9 @@ export async function* parseItemLines(lines: AsyncIterable<Line>, chunkKey: stri
     } catch (err) {
       throw new MalformedItemError(`${where}: not JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
     }
-    yield itemFromWire(raw, where);
+    const item = itemFromWire(raw, where);
+    check?.(item, where);
+    yield item;
   }
 }
 

@@ -21,11 +21,11 @@ import { pipeline, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import { BACKUP_FORMAT } from '../../common/dynamodb-backup';
-import type { BackupLocation, BackupManifest, ChunkRecord, TableBackup } from '../../common/dynamodb-backup';
+import type { BackupLocation, BackupManifest, ChunkRecord, TableBackup, TableDefinition } from '../../common/dynamodb-backup';
 import { parseItemLines, splitLines, writeInBatches } from './chunk-stream';
 import { sha256Hex } from './dynamodb-export';
 import type { Item } from './dynamodb-items';
-import { ItemDigest, primaryKeyOf } from './dynamodb-items';
+import { checkKeyAttributes, ItemDigest, primaryKeyOf } from './dynamodb-items';
 import { backoffDelayMs, DEFAULT_BACKOFF, untilNotThrottled } from './dynamodb-retry';
 import type { Backoff } from './dynamodb-retry';
 
@@ -137,8 +137,11 @@ async function openSpool(dir = tmpdir()) {
   };
 }
 
-/** A verified chunk's items one by one (gunzip -> lines -> items), then its item count against the manifest. */
-export async function* chunkItems(verified: VerifiedChunk): AsyncGenerator<Item> {
+/**
+ * A verified chunk's items one by one (gunzip -> lines -> items), then its item count against the
+ * manifest; `definition` given, every item's key and index key attributes are checked against it.
+ */
+export async function* chunkItems(verified: VerifiedChunk, definition?: TableDefinition): AsyncGenerator<Item> {
   const { chunk } = verified;
   const gunzip = createGunzip();
   // pipeline forwards a read error into the gunzip stream, which the loop below then throws.
@@ -156,7 +159,8 @@ export async function* chunkItems(verified: VerifiedChunk): AsyncGenerator<Item>
     }
   })();
   let count = 0;
-  for await (const item of parseItemLines(splitLines(plain), chunk.key)) {
+  const check = definition ? (item: Item, where: string) => checkKeyAttributes(item, definition, where) : undefined;
+  for await (const item of parseItemLines(splitLines(plain), chunk.key, check)) {
     count++;
     yield item;
   }
@@ -179,7 +183,7 @@ export interface TableVerification {
   duplicateKeys: number;
 }
 
-/** Reads a table's whole backup back: checksums, counts, digest, and no key twice. */
+/** Reads a table's whole backup back: checksums, counts, digest, key attribute types as the table defines them, and no key twice. */
 export async function verifyTableBackup(
   s3: S3Client,
   manifest: BackupManifest,
@@ -197,7 +201,7 @@ export async function verifyTableBackup(
     for (const chunk of segment.chunks) {
       const verified = await downloadVerifiedChunk({ s3, bucket: manifest.bucket, expectedBucketOwner }, chunk);
       try {
-        for await (const item of chunkItems(verified)) {
+        for await (const item of chunkItems(verified, table.definition)) {
           // 128 bits of a key hash keep the set small for large tables; collisions are negligible.
           const keyHash = createHash('sha256').update(primaryKeyOf(item, keyAttributes)).digest('base64').slice(0, 22);
           if (seen.has(keyHash)) duplicates++;
@@ -337,7 +341,7 @@ export async function importSegment(
       nextChunk = download(i + 1);
       let items = 0;
       const counted = async function* () {
-        for await (const item of chunkItems(verified)) {
+        for await (const item of chunkItems(verified, table.definition)) {
           items++;
           yield item;
         }

@@ -1,4 +1,5 @@
-/** The import's streaming path: lines across pieces, items by line number, bounded batches, verified chunks. */
+/** The import's streaming path: lines across pieces, items by line number, bounded batches, verified chunks; AWS errors typed by their code. */
+import { DynamoDBServiceException, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
@@ -13,7 +14,8 @@ import type { Line } from '../../activities/aws/chunk-stream';
 import { nonRetryable } from '../../activities/aws/dynamodb-backup';
 import { BackupCorruptError, chunkItems, downloadVerifiedChunk } from '../../activities/aws/dynamodb-import';
 import { MalformedItemError } from '../../activities/aws/dynamodb-items';
-import type { ChunkRecord } from '../../common/dynamodb-backup';
+import type { ChunkRecord, TableDefinition } from '../../common/dynamodb-backup';
+import { typedAwsError } from '../../worker/aws-error-types';
 
 async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -79,6 +81,24 @@ describe('parseItemLines', () => {
     const failure = await collect(parseItemLines(splitLines(pieces(`${lineOf(1)}\n{"id":{"X":"1"}}\n`)), 'c-7')).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(MalformedItemError);
     expect((failure as Error).message).toMatch(/^chunk c-7 line 2\.id: unknown AttributeValue type "X"/);
+  });
+});
+
+describe('typedAwsError', () => {
+  it('types an AWS error the SDK throws as its base class by its code, so nonRetryableErrorTypes can name it', () => {
+    const err = new DynamoDBServiceException({ name: 'ValidationException', $fault: 'client', $metadata: {}, message: 'The provided key element does not match the schema' });
+    const typed = typedAwsError(err);
+    expect(typed).toBeInstanceOf(ApplicationFailure);
+    expect((typed as ApplicationFailure).type).toBe('ValidationException');
+    expect((typed as ApplicationFailure).nonRetryable).toBe(false);
+    expect((typed as ApplicationFailure).cause).toBe(err);
+  });
+
+  it('leaves modelled AWS errors and our own errors as they are', () => {
+    const modelled = new ResourceNotFoundException({ $metadata: {}, message: 'no table' });
+    expect(typedAwsError(modelled)).toBe(modelled);
+    const ours = new MalformedItemError('x');
+    expect(typedAwsError(ours)).toBe(ours);
   });
 });
 
@@ -239,6 +259,14 @@ describe('a verified chunk', () => {
     const { client, read } = s3Of(longer);
     await expect(downloadVerifiedChunk({ s3: client, bucket: 'b' }, record())).rejects.toThrow(/more than the \d+ bytes the manifest says/);
     expect(read.pieces).toBeLessThanOrEqual(Math.ceil(gz.length / 100) + 1);
+  });
+
+  it("with the table's definition, an item whose key has another type fails naming chunk and line", async () => {
+    const definition = { keySchema: [{ AttributeName: 'id', KeyType: 'HASH' as const }], attributeDefinitions: [{ AttributeName: 'id', AttributeType: 'N' }] } as TableDefinition;
+    const verified = await downloadVerifiedChunk({ s3: s3Of(gz).client, bucket: 'b' }, record());
+    const failure = await collect(chunkItems(verified, definition)).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(MalformedItemError);
+    expect((failure as Error).message).toBe('chunk backups/t/c-0.json.gz line 1: id is of type S, the table defines it as N (a key or index key)');
   });
 
   it('an item count other than the manifest says fails the chunk', async () => {
