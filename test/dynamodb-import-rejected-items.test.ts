@@ -83,6 +83,7 @@ describe('DynamoDB import of items DynamoDB would reject', { timeout: 300_000 },
         const tampered = await withNumericKeyOnLine3(exported.details!.backup.url, users);
         await emptyUsers(users);
         const before = await instanceItems(dynamodb, instance);
+        verifyAttempts = 0; // the export verified its own backup
         const ended = await approveIfAsked<DynamoDbImportDetails>(await startDynamoDbImport(client, taskQueue, importInput(instance, tampered.url, [users])));
         return { failure: ended.failure, before, chunkKey: tampered.chunkKey };
       },
