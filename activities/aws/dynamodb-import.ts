@@ -3,7 +3,10 @@
  * length against the manifest before any line of it is parsed, and its item count once read) and
  * write them with BatchWriteItem, retrying UnprocessedItems until every item is written. A chunk is
  * streamed: its verified gzip bytes -> gunzip -> lines -> items -> batches of 25, a bounded number in
- * flight, so no chunk's parsed items are ever held. Chunks are the checkpoint unit: a retried attempt
+ * flight, so no chunk's parsed items are ever held. Only bytes that match the manifest are parsed; a
+ * line that does not parse, or an item count other than the manifest's, is found as the chunk is
+ * written (the items before it written too), which is why the import and recovery runbooks verify the
+ * whole backup first (verify-backup). Chunks are the checkpoint unit: a retried attempt
  * resumes at the first chunk not yet written (re-writing items is harmless: a put with the same item
  * is idempotent).
  */
