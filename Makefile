@@ -106,7 +106,7 @@ bench-alerts: deps
 	$(call with_env,$(TEST_ENV)) npx tsx bench/alerts.ts
 
 # DynamoDB export and import against their baselines (issue 6): 100k items; BENCH_ARGS="--items 1000000"
-# or "--rss-growth" (export at 100k and 1M), "--skip-cli", "--cpu-prof".
+# or "--rss-growth" (export at 100k and 1M), "--skip-cli", "--cpu-prof", "--import-only".
 bench-dynamodb: deps
 	VCP_STACK_PROFILE=test scripts/stack/up.sh
 	$(call with_env,$(TEST_ENV)) npx tsx bench/dynamodb.ts $(BENCH_ARGS)

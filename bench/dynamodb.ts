@@ -16,7 +16,8 @@
  *   make bench-dynamodb BENCH_ARGS="--rss-growth"         # export rows at 100k and at 1M: peak RSS growth
  *
  * Other flags: --skip-cli (no AWS CLI row), --cpu-prof (children write V8 CPU profiles; the folder
- * is printed). The AWS CLI is the one on PATH, else awscli from PyPI in a cached venv
+ * is printed), --import-only (only what the import's targets compare: our export, which builds the
+ * backup, then the bare writer and our import). The AWS CLI is the one on PATH, else awscli from PyPI in a cached venv
  * ($VCP_CACHE_DIR/awscli-<version>/), else its row says n/a and why.
  */
 import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, ScanCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
@@ -45,12 +46,13 @@ const CHILD = path.join(__dirname, 'dynamodb-child.ts');
 const AWSCLI_VERSION = '1.46.2';
 const SMALL = 100_000;
 const LARGE = 1_000_000;
-const TARGETS = { exportVsCli: 5, exportVsBare: 0.8, importVsSaturating: 0.85, rssGrowthMb: 64 };
+const TARGETS = { exportVsCli: 5, exportVsBare: 0.8, importVsSaturating: 0.85, rssGrowthMb: 64, importRssVsWriter: 1.5 };
 
 interface Options {
   items: number;
   rssGrowth: boolean;
   skipCli: boolean;
+  importOnly: boolean;
   cpuProfDir?: string;
 }
 
@@ -300,8 +302,10 @@ async function exportRows(
     console.error('export: aws dynamodb scan > file');
     rows.push(await guideScan(cli, run.source, items));
   }
-  console.error('export: bare pipeline');
-  rows.push(childRow('bare Scan + JSON + gzip -1 > /dev/null', await child('scan-bare', { table: run.source }, options)));
+  if (!options.importOnly) {
+    console.error('export: bare pipeline');
+    rows.push(childRow('bare Scan + JSON + gzip -1 > /dev/null', await child('scan-bare', { table: run.source }, options)));
+  }
   const totalSegments = segmentsFor(items);
   const prefix = `bench/dynamodb/${run.runId}-${items}`;
   run.prefixes.push(prefix);
@@ -323,9 +327,12 @@ async function importRows(aws: { dynamodb: DynamoDBClient }, run: Run, items: nu
   const measuredInto = async (name: string, table: string, report: ChildReport & Measured, segments?: number) =>
     rows.push(childRow(name, report, await countItems(aws.dynamodb, table), segments));
 
-  console.error('import: sequential BatchWriteItem');
-  let table = await fresh('sequential');
-  await measuredInto('sequential 25-item BatchWriteItem', table, await child('write-sequential', { table, from: 0, to: items }, options));
+  let table: string;
+  if (!options.importOnly) {
+    console.error('import: sequential BatchWriteItem');
+    table = await fresh('sequential');
+    await measuredInto('sequential 25-item BatchWriteItem', table, await child('write-sequential', { table, from: 0, to: items }, options));
+  }
   console.error('import: saturating writer');
   table = await fresh('saturating');
   await measuredInto('bare writer, 16 concurrent batches', table, await child('write-concurrent', { table, from: 0, to: items, concurrency: 16 }, options));
@@ -366,6 +373,13 @@ function ratioLine(what: string, ours: Row | undefined, base: Row | undefined, t
   return [what, `≥ ${target}x`, `${ratio.toFixed(2)}x`, ratio >= target ? 'met' : 'MISSED'];
 }
 
+/** Peak RSS of `ours` over `base`'s: at most `target` times. */
+function rssRatioLine(what: string, ours: Row | undefined, base: Row | undefined, target: number): string[] {
+  if (ours?.peakRssMb === undefined || base?.peakRssMb === undefined) return [what, `≤ ${target}x`, 'n/a', 'n/a'];
+  const ratio = ours.peakRssMb / base.peakRssMb;
+  return [what, `≤ ${target}x`, `${ratio.toFixed(2)}x (${mb(ours.peakRssMb)} / ${mb(base.peakRssMb)} MB)`, ratio <= target ? 'met' : 'MISSED'];
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function parseOptions(): Options {
@@ -375,6 +389,7 @@ function parseOptions(): Options {
       'rss-growth': { type: 'boolean', default: false },
       'skip-cli': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'import-only': { type: 'boolean', default: false },
     },
   });
   const rssGrowth = values['rss-growth'];
@@ -382,7 +397,9 @@ function parseOptions(): Options {
   const items = Number(raw);
   if (!Number.isInteger(items) || items < 1000) throw new Error(`--items must be an integer of at least 1000, got ${raw}`);
   if (rssGrowth && items <= SMALL) throw new Error(`--rss-growth compares ${SMALL} items with --items, which must be larger`);
-  return { items, rssGrowth, skipCli: values['skip-cli'], cpuProfDir: values['cpu-prof'] ? path.join(tmpdir(), `bench-dynamodb-prof-${Date.now()}`) : undefined };
+  const importOnly = values['import-only'];
+  if (rssGrowth && importOnly) throw new Error('--rss-growth measures the export; --import-only leaves it out');
+  return { items, rssGrowth, skipCli: values['skip-cli'] || importOnly, importOnly, cpuProfDir: values['cpu-prof'] ? path.join(tmpdir(), `bench-dynamodb-prof-${Date.now()}`) : undefined };
 }
 
 async function main(): Promise<void> {
@@ -433,11 +450,12 @@ async function main(): Promise<void> {
       ]);
       const find = (rows: Row[], prefix: string) => rows.find((r) => r.name.startsWith(prefix));
       const ourExport = find(exported.rows, 'our export');
-      printTable('Targets (items/s ratios)', [
+      printTable('Targets (items/s and peak RSS ratios)', [
         ['target', 'wanted', 'measured', ''],
         ratioLine('our export vs aws dynamodb scan', ourExport, cli ? find(exported.rows, 'aws') : undefined, TARGETS.exportVsCli),
         ratioLine('our export vs the bare pipeline', ourExport, find(exported.rows, 'bare'), TARGETS.exportVsBare),
         ratioLine('our import vs the saturating writer', find(imported, 'our import'), find(imported, 'bare writer'), TARGETS.importVsSaturating),
+        rssRatioLine("our import's peak RSS vs the saturating writer's", find(imported, 'our import'), find(imported, 'bare writer'), TARGETS.importRssVsWriter),
       ]);
       console.log('\nitems/s = items / work s: the work alone in each child (process s adds start-up; the CLI has only process s).');
       console.log("CPU s: the child's own user + system time, start-up included (dynalite's is not in it).");

@@ -5,6 +5,7 @@ import { createActivities } from '../activities';
 import type { ActivityDeps } from '../activities';
 import { STALE_STAGING_MS, StagingArea, stagingHostTaskQueue } from '../activities/diagnostics/staging';
 import { workflowsEntry } from './workflow-bundle';
+import { awsErrorTypes } from './aws-error-types';
 
 export interface RunbookWorkerOptions {
   connection: NativeConnection;
@@ -99,6 +100,7 @@ export async function createRunbookWorker(options: RunbookWorkerOptions): Promis
     taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: workflowsEntry() }),
     activities: { ...activities, ...extraActivities },
+    interceptors: { activity: [awsErrorTypes] },
     ...(workerDeploymentOptions ? { workerDeploymentOptions } : {}),
     // Export and import checkpoints travel in heartbeats: send them within a second, not the
     // default 80% of the heartbeat timeout, so a lost worker costs at most about a second of work.
@@ -111,6 +113,7 @@ export async function createRunbookWorker(options: RunbookWorkerOptions): Promis
     namespace,
     taskQueue: stagingTaskQueue,
     activities: pick(activities, ['buildDiagnosticArchive']),
+    interceptors: { activity: [awsErrorTypes] },
     maxHeartbeatThrottleInterval: '1 second',
   });
   return new RunbookWorker(shared, staging, stagingTaskQueue, stagingArea);

@@ -29,6 +29,8 @@ export interface DynamoDbBackupDeps {
   allowedSourceBuckets?: string[];
   /** Export and import segments one worker process runs at once (default 4): memory stays flat however many segments a large table has. */
   maxConcurrentSegments?: number;
+  /** The worker's staging directory: an imported chunk too large to hold in memory is spooled there while it is checked. */
+  stagingDir?: string;
 }
 
 export const DEFAULT_SEGMENTS_PER_WORKER = 4;
@@ -214,7 +216,7 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
           () => heartbeat(last),
           () =>
             importSegment(
-              target,
+              { ...target, spoolDir: deps.stagingDir },
               manifest,
               input,
               resumeFrom,
