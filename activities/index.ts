@@ -16,6 +16,7 @@ import { createArchiveActivities } from './aws/archive';
 import { createBackupStagingActivities } from './aws/backup-staging';
 import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
 import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
+import { createDrillActivities } from './aws/dynamodb-drill';
 import { createArgoCdSyncPauseActivities } from './kubernetes/argocd-sync-pause';
 import { createDynamoDbClaimActivities } from './kubernetes/dynamodb-claim';
 import { createWriterActivities } from './kubernetes/writers';
@@ -62,6 +63,8 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createDynamoDbBackupActivities(deps),
     ...createBackupStagingActivities(deps),
     ...createDynamoDbVerifyActivities(deps),
+    // Not approval-guarded: a drill writes only scratch tables of its own run, which these activities check themselves.
+    ...createDrillActivities(deps),
     ...createArgoCdSyncPauseActivities(deps),
     ...createWriterActivities(deps),
     ...createDynamoDbClaimActivities(deps),

@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { InvalidInputError } from '../common/instance';
+import { registerBackupsDrill } from './commands/backups-drill';
 import { registerCancel } from './commands/cancel';
 import { CliError, EXIT } from './commands/context';
 import type { Cli, Output } from './commands/context';
@@ -58,6 +59,7 @@ export function buildCli(): Command {
     registerDecisions,
     registerCancel,
     registerKeys,
+    registerBackupsDrill,
   ]) {
     register(cli);
   }

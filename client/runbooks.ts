@@ -9,6 +9,7 @@ import type { Client, WorkflowHandleWithFirstExecutionRunId, WorkflowStartOption
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS } from '../common/definitions';
 import type { DiagnosticBundleInput } from '../common/diagnostics';
+import type { BackupDrillInput } from '../common/dynamodb-drill';
 import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import type { FleetStatusInput } from '../common/fleet-status';
 import { validateInstanceName } from '../common/instance';
@@ -19,6 +20,7 @@ import type { RollbackInput, UnpinInput } from '../common/rollback';
 import type { TriageInput } from '../common/triage';
 import type { SyncInput } from '../common/sync-plan';
 import {
+  backupDrillWorkflow,
   diagnosticBundleWorkflow,
   dynamodbExportWorkflow,
   dynamodbImportWorkflow,
@@ -156,4 +158,9 @@ export function startRestart(client: Client, taskQueue: string, input: RestartIn
 
 export function startRunMatchingJob(client: Client, taskQueue: string, input: RunMatchingJobInput): Promise<RunbookHandle<typeof runMatchingJobWorkflow>> {
   return startRunbook(client, runMatchingJobWorkflow, input, { taskQueue });
+}
+
+/** A restore drill of a backup into scratch tables (read-only for the instance: never its lock). */
+export function startBackupDrill(client: Client, taskQueue: string, input: BackupDrillInput): Promise<RunbookHandle<typeof backupDrillWorkflow>> {
+  return startRunbook(client, backupDrillWorkflow, input, { taskQueue });
 }

@@ -17,6 +17,7 @@ import type {
   DynamoDbRecoveryDetails,
   DynamoDbRecoveryInput,
 } from './dynamodb-backup';
+import type { BackupDrillDetails, BackupDrillInput } from './dynamodb-drill';
 import type { InstanceStatusInput, InstanceStatusReport } from './instance-status';
 import type { RecreateClaimDetails, RecreateClaimInput } from './recreate-claim-plan';
 import type { RunMatchingJobDetails, RunMatchingJobInput } from './matching-job-plan';
@@ -173,6 +174,14 @@ export const fleetStatusWorkflow = defineWorkflow<FleetStatusInput, FleetStatusR
   summary: (input) => `Fleet status${input.prefix ? ` of instances ${input.prefix}*` : ''}`,
 });
 
+/** Read-only (scratch tables of its own only): an ID per request, never the instance's destructive lock. */
+export const backupDrillWorkflow = defineWorkflow<BackupDrillInput, RunbookResult<BackupDrillDetails>>()({
+  workflowType: 'backupDrill',
+  runbook: RUNBOOKS.backupDrill,
+  ids: 'per-request',
+  summary: (input) => `Restore drill of ${input.instance}${input.backup ? ` (${input.backup})` : ' (newest verified backup)'}`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -188,6 +197,7 @@ export const WORKFLOWS = {
   restart: restartWorkflow,
   runMatchingJob: runMatchingJobWorkflow,
   fleetStatus: fleetStatusWorkflow,
+  backupDrill: backupDrillWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */

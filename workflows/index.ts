@@ -3,6 +3,7 @@
  * its definition in common/workflows.ts names (the type clients start); implementations.ts checks at
  * compile time that each has its definition's signature.
  */
+import { backupDrill } from './backup-drill';
 import { diagnosticBundle } from './diagnostic-bundle';
 import { dynamodbExport } from './dynamodb-export';
 import { dynamodbImport } from './dynamodb-import';
@@ -17,4 +18,4 @@ import { sync } from './sync';
 import { triage } from './triage';
 import { unpin } from './unpin';
 
-export { diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };
+export { backupDrill, diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };
