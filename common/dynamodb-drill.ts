@@ -33,11 +33,14 @@ export interface BackupDrillDetails {
   error?: string;
 }
 
-/** `<12 hex digits of the run ID>`: short enough for long table names, unique enough per run. */
+/**
+ * The run ID's last 12 hex digits: short enough for long table names, and random (run IDs are UUIDv7,
+ * whose first 12 digits are the start's millisecond, so two drills started together would share them).
+ */
 export function drillRunTag(runId: string): string {
   const hex = runId.replace(/[^0-9a-fA-F]/g, '').toLowerCase();
   if (hex.length < 12) throw new InvalidInputError(`run ID ${JSON.stringify(runId)} has fewer than 12 hex digits`);
-  return hex.slice(0, 12);
+  return hex.slice(-12);
 }
 
 export const SCRATCH_PREFIX = 'drill-';

@@ -283,7 +283,7 @@ describe('restore drills', { timeout: 300_000 }, () => {
     const users = manifest.tables.find((t) => t.tableName === `users-${instance}`)!;
     const location = { bucket, prefix: manifest.prefix, manifestKey: parseS3Url(url).key, manifestSha256: createHash('sha256').update(JSON.stringify(manifest, null, 1)).digest('hex') };
     const before = await instanceItems(dynamodb, instance);
-    const otherRun = scratchTableName('7a7a7a7a-7a7a-4a7a-8a7a-7a7a7a7a7a7a', `users-${instance}`, 0);
+    const otherRun = scratchTableName('5f0c6a1e-8d2b-4c3a-9e7f-ffffffffffff', `users-${instance}`, 0);
 
     for (const table of [`users-${instance}`, `feedback-${instance}`, otherRun]) {
       expect(await refusal(() => activities.deleteScratchTable({ instance, scratchTable: table }))).toMatch(new RegExp(`^ScratchTableRefused: refusing to touch table ${table}`));
