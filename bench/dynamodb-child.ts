@@ -150,22 +150,33 @@ async function importAll(args: { location: BackupLocation; table: string; target
  * a scratch table from the captured definition, every segment imported, every segment digested and
  * compared with the manifest, the scratch table deleted. Items are the restored count.
  */
-async function drillAll(args: { location: BackupLocation; table: string; scratchTable: string; segments: number[] }): Promise<{ items: number; result: { mismatches: string[] } }> {
+async function drillAll(args: { location: BackupLocation; table: string; scratchTable: string; segments: number[] }): Promise<{ items: number; result: { mismatches: string[]; phases: Record<string, number> } }> {
   const deps = { dynamodb, s3, expectedBucketOwner: config.aws.expectedBucketOwner };
   const manifest = await readManifest(s3, args.location, deps.expectedBucketOwner);
   const backup = tableOf(manifest, args.table);
+  // Seconds per phase, so a slow drill says where its time went.
+  const phases: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (phase: string) => {
+    phases[phase] = (performance.now() - mark) / 1000;
+    mark = performance.now();
+  };
   await verifyTableBackup(s3, manifest, args.table, () => undefined, deps.expectedBucketOwner);
+  lap('verify');
   await dynamodb.send(new CreateTableCommand(scratchTableSpec(backup.definition, args.scratchTable, { instance: 'bench', runId: 'bench' }) as CreateTableCommandInput));
   await waitUntilTableExists({ client: dynamodb, maxWaitTime: 60 }, { TableName: args.scratchTable });
+  lap('create');
   try {
     const slots = new SegmentSlots(DEFAULT_SEGMENTS_PER_WORKER);
     await Promise.all(
       args.segments.map((segment) => slots.run(() => undefined, () => importSegment(deps, manifest, { tableName: args.table, targetTable: args.scratchTable, segment }, undefined, () => undefined, () => undefined))),
     );
+    lap('import');
     const parts = await Promise.all(args.segments.map((segment) => digestTableSegment(dynamodb, args.scratchTable, segment, args.segments.length, () => undefined)));
+    lap('digest');
     const restored = { items: parts.reduce((n, p) => n + p.items, 0), digest: addDigests(...parts.map((p) => p.digest)) };
     const mismatches = drillMismatches([{ tableName: args.table, scratchTable: args.scratchTable, expectedItems: backup.items, expectedDigest: backup.digest, restoredItems: restored.items, restoredDigest: restored.digest }]);
-    return { items: restored.items, result: { mismatches } };
+    return { items: restored.items, result: { mismatches, phases } };
   } finally {
     await dynamodb.send(new DeleteTableCommand({ TableName: args.scratchTable }));
   }

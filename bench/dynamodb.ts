@@ -344,8 +344,9 @@ async function drillRow(run: Run, location: BackupLocation, totalSegments: numbe
   const scratchTable = `drill-${run.runId}-${run.source}`;
   run.tables.push(scratchTable);
   const report = await child('drill', { location, table: run.source, scratchTable, segments: Array.from({ length: totalSegments }, (_, i) => i) }, options);
-  const { mismatches } = report.result as { mismatches: string[] };
+  const { mismatches, phases } = report.result as { mismatches: string[]; phases: Record<string, number> };
   if (mismatches.length > 0) throw new Error(`the drill found the backup differs: ${mismatches.join('; ')}`);
+  console.error(`  drill phases (s): ${Object.entries(phases).map(([phase, s]) => `${phase} ${s.toFixed(1)}`).join(', ')}`);
   return childRow('our restore drill (verify, scratch table, import, digest, delete)', report, report.items, totalSegments);
 }
 

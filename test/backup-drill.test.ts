@@ -22,6 +22,7 @@ import { DRILL_FORMAT, parseS3Url } from '../common/dynamodb-backup';
 import type { BackupManifest, DrillRecord } from '../common/dynamodb-backup';
 import { drillRunTag, scratchTableName } from '../common/dynamodb-drill';
 import type { BackupDrillDetails } from '../common/dynamodb-drill';
+import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { tableItems, instanceItems } from '../test-support/dynamodb';
 import { freePort } from '../test-support/free-port';
@@ -147,6 +148,20 @@ describe('restore drills', { timeout: 300_000 }, () => {
 
     expect(await scratchTablesLeft(runId)).toEqual([]);
     expectSameItems(await instanceItems(dynamodb, instance), before);
+  });
+
+  it('a parent run (as the scheduled backup) starts a drill as its child without options: it runs as backup-schedule and passes', async () => {
+    const instance = await seededInstance('drill-child');
+    const url = await exportBackup(instance);
+    const r = await withWorker(
+      async ({ client, taskQueue }) =>
+        (await client.workflow.execute('drillParent', { taskQueue, workflowId: `test/drill-parent/${instance}`, args: [{ instance, backup: url }] })) as RunbookResult<BackupDrillDetails>,
+      { workflows: 'drills' },
+    );
+    expect(r.outcome).toBe('succeeded');
+    expect(r.details!.passed).toBe(true);
+    expect(r.audit.requester).toEqual({ user: 'backup-schedule', authenticated: false });
+    expect((await scratchTablesLeft()).filter((t) => t.endsWith(instance))).toEqual([]);
   });
 
   it('a chunk whose bytes changed fails the drill loudly, naming the table and the chunk, with a failed record; nothing left, the instance untouched', async () => {
