@@ -17,6 +17,7 @@ import { createBackupCatalogActivities } from './aws/backup-catalog';
 import { createBackupStagingActivities } from './aws/backup-staging';
 import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
 import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
+import { createDrillActivities } from './aws/dynamodb-drill';
 import { createArgoCdSyncPauseActivities } from './kubernetes/argocd-sync-pause';
 import { createDynamoDbClaimActivities } from './kubernetes/dynamodb-claim';
 import { createWriterActivities } from './kubernetes/writers';
@@ -64,6 +65,8 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createBackupStagingActivities(deps),
     ...createBackupCatalogActivities(deps),
     ...createDynamoDbVerifyActivities(deps),
+    // Not approval-guarded: a drill writes only scratch tables of its own run, which these activities check themselves.
+    ...createDrillActivities(deps),
     ...createArgoCdSyncPauseActivities(deps),
     ...createWriterActivities(deps),
     ...createDynamoDbClaimActivities(deps),

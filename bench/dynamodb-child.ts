@@ -6,10 +6,12 @@
  *
  * Modes: `write-concurrent` (the seeder and the bare saturating writer), `write-sequential`,
  * `scan-bare` (Scan + JSON.stringify + gzip level 1 to /dev/null), `export` and `import` (the
- * activities' code paths: exportSegment / importSegment, every segment in parallel).
+ * activities' code paths: exportSegment / importSegment, every segment in parallel), `drill` (the
+ * restore drill's code path: read the backup back, a scratch table from the captured definition, the
+ * import, a digest of every segment compared with the manifest, the scratch table deleted).
  */
-import { BatchWriteItemCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { AttributeValue, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, CreateTableCommand, DeleteTableCommand, DynamoDBClient, ScanCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, CreateTableCommandInput, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -17,10 +19,12 @@ import { finished } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { DEFAULT_SEGMENTS_PER_WORKER, SegmentSlots } from '../activities/aws/dynamodb-backup';
 import { exportSegment } from '../activities/aws/dynamodb-export';
-import { importSegment, readManifest } from '../activities/aws/dynamodb-import';
+import { digestTableSegment, importSegment, readManifest, tableOf, verifyTableBackup } from '../activities/aws/dynamodb-import';
 import { forEachLimit } from '../common/concurrency';
 import { loadConfig } from '../common/config';
+import { addDigests } from '../common/dynamodb-backup';
 import type { BackupLocation, SegmentExport } from '../common/dynamodb-backup';
+import { drillMismatches, scratchTableSpec } from '../common/dynamodb-drill';
 
 type Item = Record<string, AttributeValue>;
 
@@ -141,6 +145,43 @@ async function importAll(args: { location: BackupLocation; table: string; target
   return results.reduce((n, r) => n + r.items, 0);
 }
 
+/**
+ * As the backupDrill workflow's activities do it, in one process: every chunk read back and checked,
+ * a scratch table from the captured definition, every segment imported, every segment digested and
+ * compared with the manifest, the scratch table deleted. Items are the restored count.
+ */
+async function drillAll(args: { location: BackupLocation; table: string; scratchTable: string; segments: number[] }): Promise<{ items: number; result: { mismatches: string[]; phases: Record<string, number> } }> {
+  const deps = { dynamodb, s3, expectedBucketOwner: config.aws.expectedBucketOwner };
+  const manifest = await readManifest(s3, args.location, deps.expectedBucketOwner);
+  const backup = tableOf(manifest, args.table);
+  // Seconds per phase, so a slow drill says where its time went.
+  const phases: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (phase: string) => {
+    phases[phase] = (performance.now() - mark) / 1000;
+    mark = performance.now();
+  };
+  await verifyTableBackup(s3, manifest, args.table, () => undefined, deps.expectedBucketOwner);
+  lap('verify');
+  await dynamodb.send(new CreateTableCommand(scratchTableSpec(backup.definition, args.scratchTable, { instance: 'bench', runId: 'bench' }) as CreateTableCommandInput));
+  await waitUntilTableExists({ client: dynamodb, maxWaitTime: 60 }, { TableName: args.scratchTable });
+  lap('create');
+  try {
+    const slots = new SegmentSlots(DEFAULT_SEGMENTS_PER_WORKER);
+    await Promise.all(
+      args.segments.map((segment) => slots.run(() => undefined, () => importSegment(deps, manifest, { tableName: args.table, targetTable: args.scratchTable, segment }, undefined, () => undefined, () => undefined))),
+    );
+    lap('import');
+    const parts = await Promise.all(args.segments.map((segment) => digestTableSegment(dynamodb, args.scratchTable, segment, args.segments.length, () => undefined)));
+    lap('digest');
+    const restored = { items: parts.reduce((n, p) => n + p.items, 0), digest: addDigests(...parts.map((p) => p.digest)) };
+    const mismatches = drillMismatches([{ tableName: args.table, scratchTable: args.scratchTable, expectedItems: backup.items, expectedDigest: backup.digest, restoredItems: restored.items, restoredDigest: restored.digest }]);
+    return { items: restored.items, result: { mismatches, phases } };
+  } finally {
+    await dynamodb.send(new DeleteTableCommand({ TableName: args.scratchTable }));
+  }
+}
+
 async function main(): Promise<void> {
   config = loadConfig(process.env);
   dynamodb = new DynamoDBClient({ region: config.aws.region });
@@ -166,6 +207,9 @@ async function main(): Promise<void> {
       break;
     case 'import':
       items = await importAll(args);
+      break;
+    case 'drill':
+      ({ items, result } = await drillAll(args));
       break;
     default:
       throw new Error(`unknown mode ${JSON.stringify(mode)}`);

@@ -7,6 +7,8 @@
  *           (exportSegment for every segment of segmentsFor(items), in parallel, to the backup bucket)
  *   import  a sequential 25-item BatchWriteItem loop; a bare saturating writer (16 concurrent batches,
  *           no processing); our import (importSegment for every segment, in parallel, from that backup)
+ *   drill   our restore drill of that backup (read back, scratch table, import, digest, delete): its
+ *           items/s over the whole drill and its peak RSS
  *
  * Every row runs in a child process of its own (bench/dynamodb-child.ts) and reports items/s and that
  * process's peak RSS. Each import writes into a fresh table with the source's key schema.
@@ -343,6 +345,18 @@ async function importRows(aws: { dynamodb: DynamoDBClient }, run: Run, items: nu
   return rows;
 }
 
+/** The restore drill's code path (bench/dynamodb-child.ts `drill`) on the backup the export row wrote. */
+async function drillRow(run: Run, location: BackupLocation, totalSegments: number, options: Options): Promise<Row> {
+  console.error(`drill: ours (${plural(totalSegments, 'segment')})`);
+  const scratchTable = `drill-${run.runId}-${run.source}`;
+  run.tables.push(scratchTable);
+  const report = await child('drill', { location, table: run.source, scratchTable, segments: Array.from({ length: totalSegments }, (_, i) => i) }, options);
+  const { mismatches, phases } = report.result as { mismatches: string[]; phases: Record<string, number> };
+  if (mismatches.length > 0) throw new Error(`the drill found the backup differs: ${mismatches.join('; ')}`);
+  console.error(`  drill phases (s): ${Object.entries(phases).map(([phase, s]) => `${phase} ${s.toFixed(1)}`).join(', ')}`);
+  return childRow('our restore drill (verify, scratch table, import, digest, delete)', report, report.items, totalSegments);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output
 
@@ -443,10 +457,12 @@ async function main(): Promise<void> {
       await seed(run, 0, options.items, options);
       const exported = await exportRows(aws, run, options.items, cli, options);
       const imported = await importRows(aws, run, options.items, exported.location, exported.totalSegments, options);
-      printTable(`DynamoDB export and import, ${options.items} items (${setting})`, [
+      const drilled = await drillRow(run, exported.location, exported.totalSegments, options);
+      printTable(`DynamoDB export, import and restore drill, ${options.items} items (${setting})`, [
         HEADER,
         ...exported.rows.map((r) => rowCells('export', r)),
         ...imported.map((r) => rowCells('import', r)),
+        rowCells('drill', drilled),
       ]);
       const find = (rows: Row[], prefix: string) => rows.find((r) => r.name.startsWith(prefix));
       const ourExport = find(exported.rows, 'our export');

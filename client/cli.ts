@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { InvalidInputError } from '../common/instance';
 import { registerBackupsList } from './commands/backups-list';
 import { registerBackupsPrune } from './commands/backups-prune';
+import { registerBackupsDrill } from './commands/backups-drill';
 import { registerCancel } from './commands/cancel';
 import { CliError, EXIT } from './commands/context';
 import type { Cli, Output } from './commands/context';
@@ -62,6 +63,7 @@ export function buildCli(): Command {
     registerKeys,
     registerBackupsList,
     registerBackupsPrune,
+    registerBackupsDrill,
   ]) {
     register(cli);
   }

@@ -10,6 +10,7 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/com
 import { RUNBOOK_INSTANCE, RUNBOOK_NAME, RUNBOOK_STATUS } from '../common/definitions';
 import type { BackupRetentionInput } from '../common/backup-catalog';
 import type { DiagnosticBundleInput } from '../common/diagnostics';
+import type { BackupDrillInput } from '../common/dynamodb-drill';
 import type { DynamoDbExportInput, DynamoDbImportInput, DynamoDbRecoveryInput } from '../common/dynamodb-backup';
 import type { FleetStatusInput } from '../common/fleet-status';
 import { validateInstanceName } from '../common/instance';
@@ -22,6 +23,7 @@ import type { SyncInput } from '../common/sync-plan';
 import {
   backupCatalogWorkflow,
   backupRetentionWorkflow,
+  backupDrillWorkflow,
   diagnosticBundleWorkflow,
   dynamodbExportWorkflow,
   dynamodbImportWorkflow,
@@ -169,4 +171,9 @@ export function startBackupCatalog(client: Client, taskQueue: string, instance: 
 /** Retention of the instance's backups (`runbook backups prune`): deletes what the policy lets go, never the instance's tables. */
 export function startBackupRetention(client: Client, taskQueue: string, input: BackupRetentionInput): Promise<RunbookHandle<typeof backupRetentionWorkflow>> {
   return startRunbook(client, backupRetentionWorkflow, input, { taskQueue });
+}
+
+/** A restore drill of a backup into scratch tables (read-only for the instance: never its lock). */
+export function startBackupDrill(client: Client, taskQueue: string, input: BackupDrillInput): Promise<RunbookHandle<typeof backupDrillWorkflow>> {
+  return startRunbook(client, backupDrillWorkflow, input, { taskQueue });
 }

@@ -34,4 +34,5 @@ export const RUNBOOKS = {
   recreateClaim: 'recreate-claim',
   backupCatalog: 'backup-catalog',
   backupRetention: 'backup-retention',
+  backupDrill: 'backup-drill',
 } as const;

@@ -18,6 +18,7 @@ import type {
   DynamoDbRecoveryDetails,
   DynamoDbRecoveryInput,
 } from './dynamodb-backup';
+import type { BackupDrillDetails, BackupDrillInput } from './dynamodb-drill';
 import type { InstanceStatusInput, InstanceStatusReport } from './instance-status';
 import type { RecreateClaimDetails, RecreateClaimInput } from './recreate-claim-plan';
 import type { RunMatchingJobDetails, RunMatchingJobInput } from './matching-job-plan';
@@ -194,6 +195,14 @@ export const backupRetentionWorkflow = defineWorkflow<BackupRetentionInput, Runb
     `Backup retention of ${input.instance} (${[input.keep !== undefined ? `keep ${input.keep}` : '', input.keepDays !== undefined ? `keep ${input.keepDays} days` : ''].filter(Boolean).join(', ')})${input.dryRun ? ', dry run' : ''}`,
 });
 
+/** Read-only (scratch tables of its own only): an ID per request, never the instance's destructive lock. */
+export const backupDrillWorkflow = defineWorkflow<BackupDrillInput, RunbookResult<BackupDrillDetails>>()({
+  workflowType: 'backupDrill',
+  runbook: RUNBOOKS.backupDrill,
+  ids: 'per-request',
+  summary: (input) => `Restore drill of ${input.instance}${input.backup ? ` (${input.backup})` : ' (newest verified backup)'}`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -211,6 +220,7 @@ export const WORKFLOWS = {
   fleetStatus: fleetStatusWorkflow,
   backupCatalog: backupCatalogWorkflow,
   backupRetention: backupRetentionWorkflow,
+  backupDrill: backupDrillWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */

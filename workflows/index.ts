@@ -5,6 +5,7 @@
  */
 import { backupCatalog } from './backup-catalog';
 import { backupRetention } from './backup-retention';
+import { backupDrill } from './backup-drill';
 import { diagnosticBundle } from './diagnostic-bundle';
 import { dynamodbExport } from './dynamodb-export';
 import { dynamodbImport } from './dynamodb-import';
@@ -19,4 +20,4 @@ import { sync } from './sync';
 import { triage } from './triage';
 import { unpin } from './unpin';
 
-export { backupCatalog, backupRetention, diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };
+export { backupCatalog, backupDrill, backupRetention, diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };

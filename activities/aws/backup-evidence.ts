@@ -66,7 +66,7 @@ export async function writeVerificationRecord(deps: EvidenceDeps, location: Back
   await putBackupObject(deps, location.bucket, verificationKey(location.manifestKey, verification.tableName), JSON.stringify(record, null, 1), 'application/json');
 }
 
-async function readJson<T>(deps: EvidenceDeps, bucket: string, key: string): Promise<T | undefined> {
+export async function readJson<T>(deps: EvidenceDeps, bucket: string, key: string): Promise<T | undefined> {
   try {
     return JSON.parse((await getObjectBytes(deps.s3, bucket, key, deps.expectedBucketOwner)).toString('utf8')) as T;
   } catch (err) {

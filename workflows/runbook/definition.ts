@@ -44,6 +44,11 @@ export interface RunbookDefinition<Step extends string> {
   destructive: boolean;
   /** The workflow's input exactly as started: its signature is verified over all of it. */
   startInput: { options: RunbookOptions };
+  /**
+   * A read-only runbook a parent run starts without a signed request of its own (the scheduled backup
+   * starts its drill): run as a child, its start is the parent's, verified when the parent started.
+   */
+  startedByParent?: boolean;
 }
 
 export interface Approved {

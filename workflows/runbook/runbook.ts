@@ -252,7 +252,7 @@ export class Runbook<Step extends string> {
     try {
       requireDestructiveLock(this.definition.instance, this.definition.destructive && !this.dryRun);
       if (patched(START_CHECKS_PATCH)) {
-        this.requester = await authenticateStart(this.definition.name, this.definition.startInput);
+        this.requester = await this.authenticate();
         this.audit.requester = this.requester;
       }
       details = await procedure();
@@ -302,6 +302,19 @@ export class Runbook<Step extends string> {
       });
     }
     return { outcome, reason, plan: this.plan, planDigest: this.digest, details, audit: this.audit, auditLocation };
+  }
+
+  /**
+   * Who started the run, verified. A read-only child of another run (startedByParent) has no signed
+   * request of its own: it runs as its parent's, unauthenticated, and only as a child; a destructive
+   * runbook never takes this path.
+   */
+  private async authenticate(): Promise<AuthenticatedRequester> {
+    const parent = workflowInfo().parent;
+    if (this.definition.startedByParent && !this.definition.destructive && parent) {
+      return { user: this.definition.options.requestedBy.user, authenticated: false };
+    }
+    return authenticateStart(this.definition.name, this.definition.startInput);
   }
 
   private async runCleanups(): Promise<string[]> {
