@@ -32,4 +32,5 @@ export const RUNBOOKS = {
   sync: 'sync',
   runMatchingJob: 'run-matching-job',
   recreateClaim: 'recreate-claim',
+  scheduledBackup: 'scheduled-backup',
 } as const;

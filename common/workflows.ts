@@ -6,6 +6,7 @@
  * time that every implementation has its definition's signature. Pure code: safe in workflows.
  */
 import { RUNBOOKS } from './definitions';
+import type { ScheduledBackupDetails, ScheduledBackupInput } from './backup-schedule';
 import type { FleetStatusInput, FleetStatusReport } from './fleet-status';
 import { InvalidInputError } from './instance';
 import type { DiagnosticBundleDetails, DiagnosticBundleInput } from './diagnostics';
@@ -173,6 +174,17 @@ export const fleetStatusWorkflow = defineWorkflow<FleetStatusInput, FleetStatusR
   summary: (input) => `Fleet status${input.prefix ? ` of instances ${input.prefix}*` : ''}`,
 });
 
+/**
+ * A backup a Temporal Schedule starts (client/backup-schedules.ts) under `scheduled-backup/<instance>-<time>`;
+ * started by hand, a run of its own per request. Read-only: it takes no lock, and yields to a run that holds one.
+ */
+export const scheduledBackupWorkflow = defineWorkflow<ScheduledBackupInput, RunbookResult<ScheduledBackupDetails>>()({
+  workflowType: 'scheduledBackup',
+  runbook: RUNBOOKS.scheduledBackup,
+  ids: 'per-request',
+  summary: (input) => `Scheduled backup of ${input.instance}`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -188,6 +200,7 @@ export const WORKFLOWS = {
   restart: restartWorkflow,
   runMatchingJob: runMatchingJobWorkflow,
   fleetStatus: fleetStatusWorkflow,
+  scheduledBackup: scheduledBackupWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */

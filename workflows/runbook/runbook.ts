@@ -252,7 +252,7 @@ export class Runbook<Step extends string> {
     try {
       requireDestructiveLock(this.definition.instance, this.definition.destructive && !this.dryRun);
       if (patched(START_CHECKS_PATCH)) {
-        this.requester = await authenticateStart(this.definition.name, this.definition.startInput);
+        this.requester = await this.authenticate();
         this.audit.requester = this.requester;
       }
       details = await procedure();
@@ -302,6 +302,22 @@ export class Runbook<Step extends string> {
       });
     }
     return { outcome, reason, plan: this.plan, planDigest: this.digest, details, audit: this.audit, auditLocation };
+  }
+
+  /**
+   * Who started the run. By default its signed start request; a runbook may bring its own check (a
+   * scheduled run verifies its schedule's signed request). A read-only run started by another run (a
+   * scheduled backup's export) was authenticated by that run: only the worker's workflow code can
+   * start a child. A destructive child still needs its own signed start request.
+   */
+  private async authenticate(): Promise<AuthenticatedRequester> {
+    if (this.definition.authenticate) return this.definition.authenticate();
+    const parent = workflowInfo().parent;
+    if (parent && !this.definition.destructive) {
+      this.audit.parent = { workflowId: parent.workflowId, runId: parent.runId };
+      return { user: this.definition.options.requestedBy.user, authenticated: false };
+    }
+    return authenticateStart(this.definition.name, this.definition.startInput);
   }
 
   private async runCleanups(): Promise<string[]> {
