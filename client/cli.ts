@@ -6,6 +6,12 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { InvalidInputError } from '../common/instance';
+import { BackupScheduleNotFound } from './backup-schedules';
+import { registerBackupsDelete } from './commands/backups-delete';
+import { registerBackupsPause } from './commands/backups-pause';
+import { registerBackupsResume } from './commands/backups-resume';
+import { registerBackupsSchedule } from './commands/backups-schedule';
+import { registerBackupsSchedules } from './commands/backups-schedules';
 import { registerCancel } from './commands/cancel';
 import { CliError, EXIT } from './commands/context';
 import type { Cli, Output } from './commands/context';
@@ -58,6 +64,11 @@ export function buildCli(): Command {
     registerDecisions,
     registerCancel,
     registerKeys,
+    registerBackupsSchedule,
+    registerBackupsSchedules,
+    registerBackupsPause,
+    registerBackupsResume,
+    registerBackupsDelete,
   ]) {
     register(cli);
   }
@@ -72,7 +83,7 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     const json = program.opts<{ output: Output }>().output === 'json';
-    const code = err instanceof CliError ? err.exitCode : err instanceof InstanceBusyError ? EXIT.instanceBusy : err instanceof InvalidInputError ? EXIT.usage : EXIT.error;
+    const code = err instanceof CliError ? err.exitCode : err instanceof InstanceBusyError ? EXIT.instanceBusy : err instanceof BackupScheduleNotFound ? EXIT.scheduleNotFound : err instanceof InvalidInputError ? EXIT.usage : EXIT.error;
     let message = err instanceof Error ? err.message : String(err);
     // An unexpected error says why: its causes (e.g. the S3 error behind a failed upload).
     if (code === EXIT.error) for (let e = err instanceof Error ? err.cause : undefined; e instanceof Error; e = e.cause) message += `: ${e.message}`;
