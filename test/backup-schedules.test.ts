@@ -5,6 +5,7 @@
  * that finds a recovery holding the instance is skipped, naming it, and writes no backup. Every table
  * of the instance is left as it was, item by item.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
@@ -19,6 +20,7 @@ import { destructiveWorkflowId } from '../common/workflows';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { awaitApprovalGate, keys } from '../test-support/approvers';
 import { instanceItems } from '../test-support/dynamodb';
+import { startDynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
 import { expectSameItems } from '../test-support/recovery-run';
 import { until } from '../test-support/runs';
 import { seedForTest } from '../test-support/seed';
@@ -192,6 +194,47 @@ describe('scheduled backups (Temporal Schedules)', { timeout: 300_000 }, () => {
       await recovery.cancel();
       expect((await recovery.result()).outcome).toBe('cancelled');
     });
+    expectSameItems(await instanceItems(dynamodb, instance), before);
+  });
+  it('a recovery that takes the instance during a scheduled export is not delayed: the export is cancelled and the run ends as yielded, with no backup', async () => {
+    const instance = uniqueInstance('sched-yield');
+    await seedForTest(instance, { sizes: { users: 6, matches: 2, feedback: 1 } });
+    const before = await instanceItems(dynamodb, instance);
+    // The backup's worker reads DynamoDB through a proxy that makes each Scan take seconds, so the export is still running when the recovery starts.
+    const slow = await startDynamoDbFaultProxy({ target: process.env.AWS_ENDPOINT_URL_DYNAMODB!, delayMs: 5_000, operations: ['Scan'] });
+    const slowDynamoDb = new DynamoDBClient({ region: config.aws.region, endpoint: slow.url });
+    onTestFinished(async () => {
+      slowDynamoDb.destroy();
+      await slow.close();
+    });
+
+    await withWorker(async ({ client, taskQueue }) => {
+      await schedule(client, taskQueue, instance, 86_400_000);
+      await client.schedule.getHandle(backupScheduleId(instance)).trigger();
+      let run: WorkflowHandle | undefined;
+      await until('the scheduled export under way', async () => {
+        run = (await runsOf(client, instance))[0];
+        return run !== undefined && (await client.workflow.getHandle(scheduledBackupChildId(run.workflowId, 'export')).describe()).status.name === 'RUNNING';
+      }, 30_000, 200);
+
+      // The recovery runs on a worker of its own, at full speed: it reaches its approval gate while the export still scans.
+      const { reason, holderRunId } = await withWorker(async (other) => {
+        const recovery = await startDynamoDbRecovery(other.client, other.taskQueue, { instance, options: { requestedBy: bob, reason: 'takes the instance mid-backup' } });
+        afterTest((c) => c.workflow.getHandle(destructiveWorkflowId(instance)).cancel());
+        await awaitApprovalGate(recovery);
+        const holderRunId = (await recovery.describe()).runId;
+        const result = (await run!.result()) as ScheduledResult;
+        expect(result.outcome, result.reason).toBe('skipped');
+        await recovery.cancel();
+        expect((await recovery.result()).outcome).toBe('cancelled');
+        return { reason: result.reason, holderRunId };
+      });
+      expect(reason).toMatch(new RegExp(`^yielded: dynamodb-recovery run destructive/${instance} \\(run ${holderRunId}.*took the instance during the export, which then failed \\(cancelled to make way for it\\); no backup was made`));
+      const exportRun = await client.workflow.getHandle(scheduledBackupChildId(run!.workflowId, 'export')).describe();
+      expect(exportRun.status.name).toBe('COMPLETED');
+      expect(((await client.workflow.getHandle(exportRun.workflowId).result()) as RunbookResult<unknown>).outcome).toBe('cancelled');
+      expect((await backupsOf(instance)).filter((k) => k.endsWith('manifest.json'))).toEqual([]);
+    }, { overrides: { dynamodb: slowDynamoDb } });
     expectSameItems(await instanceItems(dynamodb, instance), before);
   });
 });
