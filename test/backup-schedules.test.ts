@@ -18,7 +18,9 @@ import { parseS3Url, verificationKey } from '../common/dynamodb-backup';
 import type { AuditRecord, RunbookResult } from '../common/runbook';
 import { destructiveWorkflowId } from '../common/workflows';
 import { ensureBackupBucket } from '../scripts/seed/aws';
+import { generateApproverKey } from '../common/approval';
 import { awaitApprovalGate, keys } from '../test-support/approvers';
+import { messages } from '../test-support/recovery';
 import { instanceItems } from '../test-support/dynamodb';
 import { startDynamoDbFaultProxy } from '../test-support/dynamodb-fault-proxy';
 import { expectSameItems } from '../test-support/recovery-run';
@@ -236,5 +238,27 @@ describe('scheduled backups (Temporal Schedules)', { timeout: 300_000 }, () => {
       expect((await backupsOf(instance)).filter((k) => k.endsWith('manifest.json'))).toEqual([]);
     }, { overrides: { dynamodb: slowDynamoDb } });
     expectSameItems(await instanceItems(dynamodb, instance), before);
+  });
+  it('a schedule whose request is unsigned, or signed by a key not on the keyring, starts runs that refuse before reading anything', async () => {
+    const instance = uniqueInstance('sched-unsigned');
+    await withWorker(async ({ client, taskQueue }) => {
+      const outcomes: string[] = [];
+      for (const key of [undefined, generateApproverKey().privateKey]) {
+        afterTest((c) => deleteBackups(c, instance));
+        await scheduleBackups(client, taskQueue, { instance, everyMs: 86_400_000, requestedBy: bob }, key);
+        await client.schedule.getHandle(backupScheduleId(instance)).trigger();
+        let run: WorkflowHandle | undefined;
+        await until('the triggered run finished', async () => {
+          run = (await runsOf(client, instance)).at(-1);
+          return run !== undefined && (await finished(run));
+        }, 30_000, 300);
+        outcomes.push(messages(await run!.result().catch((err: unknown) => err)));
+        expect(await runsOf(client, instance)).toHaveLength(1);
+        await deleteBackups(client, instance);
+      }
+      expect(outcomes[0]).toMatch(new RegExp(`schedule backups/${instance} carries no signed request`));
+      expect(outcomes[1]).toMatch(new RegExp(`schedule backups/${instance}'s request does not verify against bob's key`));
+      expect(await backupsOf(instance)).toEqual([]);
+    });
   });
 });
