@@ -9,6 +9,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createDynamoDbBackupActivities } from '../activities/aws/dynamodb-backup';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { BackupScheduleNotFound, deleteBackups, describeBackupSchedule, listBackupSchedules, pauseBackups, resumeBackups, scheduleBackups } from '../client/backup-schedules';
 import { startDynamoDbRecovery } from '../client/runbooks';
@@ -260,5 +262,36 @@ describe('scheduled backups (Temporal Schedules)', { timeout: 300_000 }, () => {
       expect(outcomes[1]).toMatch(new RegExp(`schedule backups/${instance}'s request does not verify against bob's key`));
       expect(await backupsOf(instance)).toEqual([]);
     });
+  });
+  it("a cancelled export segment (a backup yielding) stops at its next page and frees the worker's segment slot, so a recovery's segment waiting behind it starts at once", async () => {
+    const instance = uniqueInstance('sched-slot');
+    await seedForTest(instance, { sizes: { users: 60, matches: 4, feedback: 1 } });
+    const slow = await startDynamoDbFaultProxy({ target: process.env.AWS_ENDPOINT_URL_DYNAMODB!, delayMs: 1_000, operations: ['Scan'] });
+    const slowDynamoDb = new DynamoDBClient({ region: config.aws.region, endpoint: slow.url });
+    onTestFinished(async () => {
+      slowDynamoDb.destroy();
+      await slow.close();
+    });
+    // One segment slot on this worker: the backup's segment holds it, the recovery's waits for it.
+    const activities = createDynamoDbBackupActivities({ dynamodb: slowDynamoDb, s3, backupBucket: config.aws.backupBucket, maxConcurrentSegments: 1 });
+    const prefix = (who: string) => `dynamodb-backups/${instance}/${who}`;
+    const backupEnv = new MockActivityEnvironment();
+    const recoveryEnv = new MockActivityEnvironment();
+    const started = Date.now();
+    // 60 items, 5 a page: 12 pages of a second each.
+    const backup = backupEnv.run(() => activities.exportTableSegment({ tableName: `users-${instance}`, segment: 0, totalSegments: 1, prefix: prefix('backup'), chunkMaxItems: 5 }));
+    const backupEnded = backup.then(() => Date.now() - started, (err: unknown) => ({ err, at: Date.now() - started }));
+    const recovery = recoveryEnv.run(() => activities.exportTableSegment({ tableName: `matches-${instance}`, segment: 0, totalSegments: 1, prefix: prefix('recovery') }));
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    backupEnv.cancel();
+    const ended = await backupEnded;
+    const recovered = (await recovery) as { items: number };
+    const recoveryDone = Date.now() - started;
+
+    expect(ended).toMatchObject({ err: expect.objectContaining({ name: 'CancelledFailure' }) as unknown });
+    // Stopped at its next page (a second), not after the remaining nine.
+    expect((ended as { at: number }).at).toBeLessThan(5_000);
+    expect(recovered.items).toBe(4);
+    expect(recoveryDone).toBeLessThan(7_000);
   });
 });
