@@ -24,6 +24,7 @@ import { createWriterActivities } from './kubernetes/writers';
 import { createTriageActivities } from './triage/evidence';
 import { createDeploymentActivities } from './kubernetes/deployments';
 import { createMatchingJobActivities } from './kubernetes/matching-job';
+import { createInstanceLockActivities } from './temporal/instance-lock';
 import type { ApprovalConfig } from '../common/runbook';
 import type { StagingArea } from './diagnostics/staging';
 import { guardActivities } from './approval-guard';
@@ -73,6 +74,7 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createTriageActivities(deps),
     ...createDeploymentActivities(deps),
     ...createMatchingJobActivities(deps),
+    ...createInstanceLockActivities(),
   };
 }
 

@@ -9,6 +9,12 @@ import { InvalidInputError } from '../common/instance';
 import { registerBackupsList } from './commands/backups-list';
 import { registerBackupsPrune } from './commands/backups-prune';
 import { registerBackupsDrill } from './commands/backups-drill';
+import { BackupScheduleNotFound } from './backup-schedules';
+import { registerBackupsDelete } from './commands/backups-delete';
+import { registerBackupsPause } from './commands/backups-pause';
+import { registerBackupsResume } from './commands/backups-resume';
+import { registerBackupsSchedule } from './commands/backups-schedule';
+import { registerBackupsSchedules } from './commands/backups-schedules';
 import { registerCancel } from './commands/cancel';
 import { CliError, EXIT } from './commands/context';
 import type { Cli, Output } from './commands/context';
@@ -64,6 +70,11 @@ export function buildCli(): Command {
     registerBackupsList,
     registerBackupsPrune,
     registerBackupsDrill,
+    registerBackupsSchedule,
+    registerBackupsSchedules,
+    registerBackupsPause,
+    registerBackupsResume,
+    registerBackupsDelete,
   ]) {
     register(cli);
   }
@@ -78,7 +89,7 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     const json = program.opts<{ output: Output }>().output === 'json';
-    const code = err instanceof CliError ? err.exitCode : err instanceof InstanceBusyError ? EXIT.instanceBusy : err instanceof InvalidInputError ? EXIT.usage : EXIT.error;
+    const code = err instanceof CliError ? err.exitCode : err instanceof InstanceBusyError ? EXIT.instanceBusy : err instanceof BackupScheduleNotFound ? EXIT.scheduleNotFound : err instanceof InvalidInputError ? EXIT.usage : EXIT.error;
     let message = err instanceof Error ? err.message : String(err);
     // An unexpected error says why: its causes (e.g. the S3 error behind a failed upload).
     if (code === EXIT.error) for (let e = err instanceof Error ? err.cause : undefined; e instanceof Error; e = e.cause) message += `: ${e.message}`;

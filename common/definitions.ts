@@ -35,4 +35,5 @@ export const RUNBOOKS = {
   backupCatalog: 'backup-catalog',
   backupRetention: 'backup-retention',
   backupDrill: 'backup-drill',
+  scheduledBackup: 'scheduled-backup',
 } as const;

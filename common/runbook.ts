@@ -24,7 +24,9 @@ export type RunbookStatus =
   | 'Rejected'
   | 'TimedOut'
   | 'Cancelled'
-  | 'Planned';
+  | 'Planned'
+  /** Ended without acting, on purpose (a scheduled backup yielding to a run that holds the instance). */
+  | 'Skipped';
 
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 
@@ -99,13 +101,15 @@ export interface AuditRecord {
   changes: ChangeRecord[];
   outcome?: RunbookOutcome;
   outcomeReason?: string;
+  /** A run started by another run (a scheduled backup's export): that run, which authenticated its own start. */
+  parent?: { workflowId: string; runId: string };
   /** Alert notifications attached to this run: the first MAX_LISTED_ALERT_EPISODES distinct episodes; repeats are counted. */
   alerts?: (AlertNotification & { repeats: number })[];
   /** Notifications of episodes past that limit: counted, not listed, so a storm cannot grow the run's state without bound. */
   unlistedAlerts?: number;
 }
 
-export type RunbookOutcome = 'succeeded' | 'failed' | 'rejected' | 'timed-out' | 'cancelled' | 'planned';
+export type RunbookOutcome = 'succeeded' | 'failed' | 'rejected' | 'timed-out' | 'cancelled' | 'planned' | 'skipped';
 
 export interface RunbookResult<T> {
   outcome: RunbookOutcome;

@@ -14,7 +14,7 @@ import { canonicalJson } from './canonical';
 /** Who asked for a run, and from where: the audit's first line. */
 export interface Requester {
   user: string;
-  via: 'cli' | 'alert' | 'api' | 'demo' | 'test';
+  via: 'cli' | 'alert' | 'api' | 'demo' | 'test' | 'schedule';
   /** Host or address of the CLI, or the alert receiver. */
   origin?: string;
   /** For alert-started runs: the alert's fingerprint and startsAt. */

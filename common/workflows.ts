@@ -7,6 +7,7 @@
  */
 import { RUNBOOKS } from './definitions';
 import type { BackupCatalog, BackupCatalogInput, BackupRetentionDetails, BackupRetentionInput } from './backup-catalog';
+import type { ScheduledBackupDetails, ScheduledBackupInput } from './backup-schedule';
 import type { FleetStatusInput, FleetStatusReport } from './fleet-status';
 import { InvalidInputError } from './instance';
 import type { DiagnosticBundleDetails, DiagnosticBundleInput } from './diagnostics';
@@ -203,6 +204,17 @@ export const backupDrillWorkflow = defineWorkflow<BackupDrillInput, RunbookResul
   summary: (input) => `Restore drill of ${input.instance}${input.backup ? ` (${input.backup})` : ' (newest verified backup)'}`,
 });
 
+/**
+ * A backup a Temporal Schedule starts (client/backup-schedules.ts) under `scheduled-backup/<instance>-<time>`;
+ * started by hand, a run of its own per request. Read-only: it takes no lock, and yields to a run that holds one.
+ */
+export const scheduledBackupWorkflow = defineWorkflow<ScheduledBackupInput, RunbookResult<ScheduledBackupDetails>>()({
+  workflowType: 'scheduledBackup',
+  runbook: RUNBOOKS.scheduledBackup,
+  ids: 'per-request',
+  summary: (input) => `Scheduled backup of ${input.instance}`,
+});
+
 /** Every product workflow, by workflow type. */
 export const WORKFLOWS = {
   instanceStatus: instanceStatusWorkflow,
@@ -221,6 +233,7 @@ export const WORKFLOWS = {
   backupCatalog: backupCatalogWorkflow,
   backupRetention: backupRetentionWorkflow,
   backupDrill: backupDrillWorkflow,
+  scheduledBackup: scheduledBackupWorkflow,
 } as const;
 
 /** What workflows/index.ts must export: each definition's function under its workflow type. */

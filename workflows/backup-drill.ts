@@ -120,7 +120,6 @@ function setup(input: BackupDrillInput): Drill {
     instance,
     options,
     destructive: false,
-    startedByParent: input.options === undefined,
     startInput: { ...input, options },
     steps: DRILL_STEPS,
   });

@@ -16,8 +16,9 @@ import { recreateClaim } from './recreate-claim';
 import { restart } from './restart';
 import { rollback } from './rollback';
 import { runMatchingJob } from './run-matching-job';
+import { scheduledBackup } from './scheduled-backup';
 import { sync } from './sync';
 import { triage } from './triage';
 import { unpin } from './unpin';
 
-export { backupCatalog, backupDrill, backupRetention, diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, sync, triage, unpin };
+export { backupCatalog, backupDrill, backupRetention, diagnosticBundle, dynamodbExport, dynamodbImport, dynamodbRecovery, fleetStatus, instanceStatus, recreateClaim, restart, rollback, runMatchingJob, scheduledBackup, sync, triage, unpin };

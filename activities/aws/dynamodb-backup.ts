@@ -5,7 +5,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { activityInfo, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { BACKUP_FORMAT, validateTableName } from '../../common/dynamodb-backup';
 import { NativeExportError } from '../../common/dynamodb-native-export';
@@ -118,8 +118,10 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
       let last = resumeFrom;
       return slots.run(
         () => heartbeat(last),
-        () =>
-          exportSegment(
+        () => {
+          // Cancelled while it waited for a slot: hand the slot on without scanning.
+          cancellationSignal().throwIfAborted();
+          return exportSegment(
             target,
             { ...input, bucket: backupBucket },
             resumeFrom,
@@ -128,8 +130,14 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
               heartbeat(checkpoint);
             },
             // Between commits the heartbeat repeats the last checkpoint: it is the only resumable point.
-            () => heartbeat(last),
-          ),
+            // A cancelled export (a scheduled backup yielding to a recovery) stops at its next page,
+            // freeing its segment slot at once: the recovery's own segments never queue behind it.
+            () => {
+              heartbeat(last);
+              cancellationSignal().throwIfAborted();
+            },
+          );
+        },
       );
     },
 

@@ -25,6 +25,8 @@ export const EXIT = {
   temporalUnreachable: 6,
   /** `approve`/`reject`: the run did not reach its approval gate within `--wait`, or ended before it. */
   gateNotReached: 7,
+  /** `backups pause|resume|delete`: the instance has no backup schedule. */
+  scheduleNotFound: 8,
 } as const;
 
 export class CliError extends Error {
@@ -58,7 +60,7 @@ export function requestedBy(as?: string): Requester {
  * Start requests are signed with the requester's own key (the workers verify it), loaded when a start
  * names them; without a key the start is refused here, before anything reaches the server.
  */
-const signingKeys = {
+export const signingKeys = {
   get(user: string): Uint8Array {
     try {
       return loadKey(user).privateKey;

@@ -1,11 +1,12 @@
 /** What a runbook declares, and how it ends early but normally. */
 import type { ApprovalEvidence, ApprovalProgress, RunbookOptions, RunbookOutcome, RunbookStatus } from '../../common/runbook';
+import type { AuthenticatedRequester } from '../../common/start-request';
 
 /** Ends a run early but normally: a rejection, a timeout, or a dry run that has its plan. */
 export class RunbookStopped extends Error {
   override readonly name = 'RunbookStopped';
   constructor(
-    readonly outcome: Extract<RunbookOutcome, 'rejected' | 'timed-out' | 'planned'>,
+    readonly outcome: Extract<RunbookOutcome, 'rejected' | 'timed-out' | 'planned' | 'skipped'>,
     message: string,
   ) {
     super(message);
@@ -19,6 +20,7 @@ export const STATUS_OF: Record<RunbookOutcome, RunbookStatus> = {
   'timed-out': 'TimedOut',
   cancelled: 'Cancelled',
   planned: 'Planned',
+  skipped: 'Skipped',
 };
 
 /** One step of a runbook as the UI lists it; its name is what the runbook's code calls it by. */
@@ -45,10 +47,10 @@ export interface RunbookDefinition<Step extends string> {
   /** The workflow's input exactly as started: its signature is verified over all of it. */
   startInput: { options: RunbookOptions };
   /**
-   * A read-only runbook a parent run starts without a signed request of its own (the scheduled backup
-   * starts its drill): run as a child, its start is the parent's, verified when the parent started.
+   * How the run's start is authenticated, when not by a signed start request (a run a Temporal
+   * Schedule started verifies the schedule's signed request instead).
    */
-  startedByParent?: boolean;
+  authenticate?: () => Promise<AuthenticatedRequester>;
 }
 
 export interface Approved {

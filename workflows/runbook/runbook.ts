@@ -305,13 +305,16 @@ export class Runbook<Step extends string> {
   }
 
   /**
-   * Who started the run, verified. A read-only child of another run (startedByParent) has no signed
-   * request of its own: it runs as its parent's, unauthenticated, and only as a child; a destructive
-   * runbook never takes this path.
+   * Who started the run. By default its signed start request; a runbook may bring its own check (a
+   * scheduled run verifies its schedule's signed request). A read-only run started by another run (a
+   * scheduled backup's export) was authenticated by that run: only the worker's workflow code can
+   * start a child. A destructive child still needs its own signed start request.
    */
   private async authenticate(): Promise<AuthenticatedRequester> {
+    if (this.definition.authenticate) return this.definition.authenticate();
     const parent = workflowInfo().parent;
-    if (this.definition.startedByParent && !this.definition.destructive && parent) {
+    if (parent && !this.definition.destructive) {
+      this.audit.parent = { workflowId: parent.workflowId, runId: parent.runId };
       return { user: this.definition.options.requestedBy.user, authenticated: false };
     }
     return authenticateStart(this.definition.name, this.definition.startInput);
