@@ -6,6 +6,8 @@ SHELL := bash
 NODE_STAMP := node_modules/.vcp-installed
 DEMO_ENV := .stack/demo/env
 TEST_ENV := .stack/test/env
+# Test files mostly wait on the controllers, so more of them run at once than there are cores.
+INTEGRATION_WORKERS ?= 3
 TEST_FAULTS_ENV := .stack/test-faults/env
 with_env = set -a; . $(1); set +a;
 
@@ -75,7 +77,7 @@ test: test-unit
 	    VCP_STACK_PROFILE=test scripts/stack/down.sh; VCP_STACK_PROFILE=test-faults scripts/stack/down.sh; exit 1; fi
 	status=0; \
 	  ( $(call with_env,$(TEST_FAULTS_ENV)) VCP_ALLOW_SERVER_RESTARTS=1 npx vitest run --project server-faults ) >.stack/test-faults/vitest.log 2>&1 & faults=$$!; \
-	  ( $(call with_env,$(TEST_ENV)) npx vitest run --project integration ) || status=$$?; \
+	  ( $(call with_env,$(TEST_ENV)) npx vitest run --project integration --maxWorkers=$(INTEGRATION_WORKERS) ) || status=$$?; \
 	  wait $$faults || status=$$?; \
 	  echo "== test/server-faults.test.ts, on the test-faults stack"; cat .stack/test-faults/vitest.log; \
 	  VCP_STACK_PROFILE=test scripts/stack/down.sh; VCP_STACK_PROFILE=test-faults scripts/stack/down.sh; exit $$status
