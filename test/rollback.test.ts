@@ -373,7 +373,8 @@ describe('rollback survives its worker', () => {
     } finally {
       await close();
     }
-  });
+    // Two worker processes start here, each compiling and bundling the workflows: minutes on a busy machine.
+  }, 240_000);
 });
 
 describe('unpin runbook', () => {
