@@ -15,15 +15,17 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { deleteBackups, scheduleBackups } from '../client/backup-schedules';
-import { startBackupCatalog } from '../client/runbooks';
+import { EXIT } from '../client/commands/context';
+import { startBackupCatalog, startDynamoDbRecovery } from '../client/runbooks';
 import type { BackupCatalog, BackupRetentionDetails } from '../common/backup-catalog';
 import { backupScheduleId, scheduledBackupChildId } from '../common/backup-schedule';
 import type { ScheduledBackupDetails } from '../common/backup-schedule';
 import { parseS3Url } from '../common/dynamodb-backup';
+import { destructiveWorkflowId } from '../common/workflows';
 import type { BackupDrillDetails } from '../common/dynamodb-drill';
 import type { AuditRecord, RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { keys } from '../test-support/approvers';
+import { awaitApprovalGate, keys } from '../test-support/approvers';
 import { instanceItems } from '../test-support/dynamodb';
 import { expectSameItems } from '../test-support/recovery-run';
 import { until } from '../test-support/runs';
@@ -79,16 +81,34 @@ async function allTables(): Promise<string[]> {
   return names;
 }
 
-async function cliJson<T>(args: string[], taskQueue: string): Promise<{ code: number; stdout: string; json?: T }> {
+/** After the test, whatever happened, with a client of its own (the test's worker and client are gone by then). */
+function afterTest(cleanup: (client: Client) => Promise<unknown>): void {
+  onTestFinished(async () => {
+    const { client, close } = await temporalClient();
+    try {
+      await cleanup(client).catch(() => undefined);
+    } finally {
+      await close();
+    }
+  });
+}
+
+/** The CLI as a user runs it, against the test's worker. */
+async function cli(args: string[], taskQueue: string): Promise<{ code: number; stdout: string }> {
   try {
     const { stdout } = await promisify(execFile)(process.execPath, [path.join(__dirname, '..', 'bin', 'runbook.js'), ...args], {
       env: { ...process.env, VCP_TASK_QUEUE: taskQueue, NODE_NO_WARNINGS: '1' },
     });
-    return { code: 0, stdout, json: args.includes('json') ? (JSON.parse(stdout) as T) : undefined };
+    return { code: 0, stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: `${e.stdout}${e.stderr}` };
   }
+}
+
+async function cliJson<T>(args: string[], taskQueue: string): Promise<{ code: number; stdout: string; json?: T }> {
+  const ran = await cli(args, taskQueue);
+  return { ...ran, json: ran.code === 0 ? (JSON.parse(ran.stdout) as T) : undefined };
 }
 
 const idOf = (backup: { prefix: string }) => backup.prefix.split('/').pop()!;
@@ -101,14 +121,7 @@ describe('the backup service: schedule, export, retention, drill and catalog tog
     const items = Object.values(before).reduce((sum, t) => sum + t.size, 0);
 
     await withWorker(async ({ client, taskQueue }) => {
-      onTestFinished(async () => {
-        const { client: c, close } = await temporalClient();
-        try {
-          await deleteBackups(c, instance).catch(() => undefined);
-        } finally {
-          await close();
-        }
-      });
+      afterTest((c) => deleteBackups(c, instance));
       expect(await scheduleBackups(client, taskQueue, { instance, everyMs: EVERY_MS, keep: KEEP, drill: true, requestedBy: bob }, keys.bob.privateKey)).toMatchObject({ created: true });
       await until(`${RUNS} scheduled runs finished`, async () => {
         const runs = await runsOf(client, instance);
@@ -179,7 +192,7 @@ describe('the backup service: schedule, export, retention, drill and catalog tog
       const listed = await cliJson<BackupCatalog>(['-o', 'json', 'backups', 'list', instance], taskQueue);
       expect(listed.code, listed.stdout).toBe(0);
       expect(listed.json!.entries.map((e) => [e.id, e.verified, e.drill?.passed, e.pointInTime])).toEqual(kept.map((b) => [idOf(b), true, true, false]));
-      const table = await cliJson(['backups', 'list', instance], taskQueue);
+      const table = await cli(['backups', 'list', instance], taskQueue);
       expect(table.code, table.stdout).toBe(0);
       for (const b of kept) expect(table.stdout).toMatch(new RegExp(`${idOf(b)}\\s.*\\s${items}\\s.*\\syes\\s+passed \\S+\\s+no \\(Scan\\)`));
 
@@ -188,6 +201,49 @@ describe('the backup service: schedule, export, retention, drill and catalog tog
       expect(scratch.length).toBeGreaterThan(0);
       expect(tables.filter((t) => scratch.includes(t))).toEqual([]);
       expect(tables.filter((t) => t.startsWith('drill-') && t.includes(instance))).toEqual([]);
+    });
+    expectSameItems(await instanceItems(dynamodb, instance), before);
+  });
+
+  it('`runbook watch` and `runbook show` of a scheduled run skipped for a recovery print skipped with its reason and exit 0; of a cancelled run, exit 3', async () => {
+    const instance = uniqueInstance('bk-skip');
+    await seedForTest(instance, { sizes: { users: 4, matches: 1, feedback: 1 } });
+    const before = await instanceItems(dynamodb, instance);
+
+    await withWorker(async ({ client, taskQueue }) => {
+      // A recovery holds the instance at its approval gate; a scheduled run triggered now yields to it.
+      const recovery = await startDynamoDbRecovery(client, taskQueue, { instance, options: { requestedBy: bob, reason: 'holds the lock for the test' } });
+      afterTest((c) => c.workflow.getHandle(destructiveWorkflowId(instance)).cancel());
+      await awaitApprovalGate(recovery);
+      afterTest((c) => deleteBackups(c, instance));
+      await scheduleBackups(client, taskQueue, { instance, everyMs: 86_400_000, keep: KEEP, drill: true, requestedBy: bob }, keys.bob.privateKey);
+      await client.schedule.getHandle(backupScheduleId(instance)).trigger();
+      let run: WorkflowHandle | undefined;
+      await until('the triggered run finished', async () => {
+        run = (await runsOf(client, instance))[0];
+        return run !== undefined && (await finished(run));
+      }, 60_000, 500);
+      const result = (await run!.result()) as RunbookResult<ScheduledBackupDetails>;
+      expect(result.outcome).toBe('skipped');
+      expect(result.reason).toMatch(/^skipped: the instance is held by dynamodb-recovery run /);
+
+      const watched = await cli(['watch', run!.workflowId, '--interval', '200'], taskQueue);
+      expect(watched.code, watched.stdout).toBe(EXIT.ok);
+      expect(watched.stdout.trimEnd().split('\n').at(-1)).toBe(`${run!.workflowId}: skipped (${result.reason})`);
+      const watchedJson = await cli(['watch', run!.workflowId, '-o', 'json'], taskQueue);
+      expect(watchedJson.code, watchedJson.stdout).toBe(EXIT.ok);
+      expect(JSON.parse(watchedJson.stdout.trimEnd().split('\n').at(-1)!)).toMatchObject({ event: 'end', outcome: 'skipped', succeeded: true, reason: result.reason });
+      const shown = await cli(['show', run!.workflowId], taskQueue);
+      expect(shown.code, shown.stdout).toBe(EXIT.ok);
+      expect(shown.stdout).toContain(`  outcome: skipped (${result.reason})`);
+
+      // A run that returned an outcome other than succeeded, planned or skipped exits 3 from both.
+      await recovery.cancel();
+      expect((await recovery.result()).outcome).toBe('cancelled');
+      expect((await cli(['watch', recovery.workflowId], taskQueue)).code).toBe(EXIT.notSucceeded);
+      const shownCancelled = await cli(['show', recovery.workflowId], taskQueue);
+      expect(shownCancelled.code, shownCancelled.stdout).toBe(EXIT.notSucceeded);
+      expect(shownCancelled.stdout).toContain('  outcome: cancelled');
     });
     expectSameItems(await instanceItems(dynamodb, instance), before);
   });
