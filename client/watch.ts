@@ -13,7 +13,7 @@ import type { ProgressSnapshot, StepProgress } from '../common/runbook';
 import type { DownloadLink } from '../common/diagnostics';
 import { resultLines } from './results';
 
-/** How a watched run ended. `succeeded` is what the exit code follows. */
+/** How a watched run ended. `succeeded` (the outcome is one a run ends with by design: endedAsDesigned) is what the exit code follows. */
 export interface WatchEnd {
   workflowId: string;
   runId: string;
@@ -37,8 +37,17 @@ export interface WatchView {
 
 export class RunNotFoundError extends Error {}
 
-/** A dry run that returned its plan did what was asked; every other non-success outcome did not. */
-const SUCCESSFUL_OUTCOMES = new Set(['succeeded', 'planned']);
+/**
+ * The outcomes a run ends with by design, which `watch` and `show` exit 0 for: succeeded; planned (a
+ * dry run returned its plan); skipped (a scheduled backup yielded to a recovery or import holding the
+ * instance, by design: the reason is printed, and the next firing backs up). Every other outcome exits 3.
+ */
+const SUCCESSFUL_OUTCOMES = new Set(['succeeded', 'planned', 'skipped']);
+
+/** Whether a run that ended with `outcome` did what it is for (exit 0), see SUCCESSFUL_OUTCOMES. */
+export function endedAsDesigned(outcome: string): boolean {
+  return SUCCESSFUL_OUTCOMES.has(outcome);
+}
 /** Named like the runbook outcomes, for runs that ended without returning one. */
 const FAILED_OUTCOMES: Record<string, string> = { FAILED: 'failed', TIMED_OUT: 'timed-out', CANCELLED: 'cancelled', TERMINATED: 'terminated' };
 /** A query needs a worker; on a closed run it replays the history, so allow for that. */
@@ -104,7 +113,7 @@ async function outcomeOf(handle: WorkflowHandle, description: WorkflowExecutionD
     const returned = typeof result === 'object' && result !== null && 'outcome' in result ? result as { outcome: unknown; reason?: unknown } : undefined;
     const outcome = typeof returned?.outcome === 'string' ? returned.outcome : 'succeeded';
     const reason = typeof returned?.reason === 'string' ? returned.reason : undefined;
-    return { end: { ...base, outcome, succeeded: SUCCESSFUL_OUTCOMES.has(outcome), reason, result } };
+    return { end: { ...base, outcome, succeeded: endedAsDesigned(outcome), reason, result } };
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
     const cause = err.cause;

@@ -78,7 +78,8 @@ export interface BackupEntry {
 
 const MANIFEST = 'manifest.json';
 
-function verificationHolds(record: VerificationRecord | undefined, manifestKey: string, sha256: string, table: { tableName: string; items: number; digest: string }): boolean {
+/** Whether a table's verification record vouches for this very manifest: its key, SHA-256, the table's item count and digest. */
+export function verificationHolds(record: VerificationRecord | undefined, manifestKey: string, sha256: string, table: { tableName: string; items: number; digest: string }): boolean {
   return (
     record?.format === VERIFICATION_FORMAT &&
     record.manifestKey === manifestKey &&
@@ -151,6 +152,16 @@ export function catalogEntry(instance: string, bucket: string, folder: BackupFol
     consistency: native ? `point-in-time at ${native.exportTime}` : 'not point-in-time (Scan)',
     recovery: manifest.claim ? { restored: (folder.restoreRecords ?? 0) > 0 } : undefined,
   };
+}
+
+/** A backup retention counts as verified: complete, every table's record vouching for its manifest, dated. */
+export function isVerifiedBackup(e: BackupEntry): boolean {
+  return e.state === 'complete' && e.verified && e.createdAt !== undefined;
+}
+
+/** The newest verified backup: retention never deletes it, and a drill with no backup named restores it. */
+export function newestVerifiedEntry(entries: readonly BackupEntry[]): BackupEntry | undefined {
+  return newestFirst(entries).find(isVerifiedBackup);
 }
 
 /** Newest first; undated entries last. */
@@ -320,7 +331,7 @@ function describeEntry(e: BackupEntry): string {
  */
 export function selectForRetention(entries: readonly BackupEntry[], policy: RetentionPolicy, now: Date, uses: readonly BackupUse[]): RetentionSelection {
   const sorted = newestFirst(entries);
-  const verified = sorted.filter((e) => e.state === 'complete' && e.verified && e.createdAt !== undefined);
+  const verified = sorted.filter(isVerifiedBackup);
   const newestVerified = verified[0];
   const newestN = new Set(policy.keep === undefined ? [] : verified.slice(0, policy.keep).map((e) => e.id));
   const cutoff = policy.keepDays === undefined ? undefined : now.getTime() - policy.keepDays * DAY_MS;

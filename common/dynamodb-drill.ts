@@ -7,6 +7,7 @@
  * can never be a platform table (`users-<instance>`, …), and the activities that create, write and
  * delete tables refuse any name that is not this run's scratch name.
  */
+import { instanceBackupsFolder } from './backup-catalog';
 import { InvalidInputError, instanceTableNames, validateInstanceName } from './instance';
 import { parseS3Url, validateTableName } from './dynamodb-backup';
 import type { DrillRecord, TableDefinition } from './dynamodb-backup';
@@ -82,11 +83,6 @@ export function drillManifestUrl(instance: string, backup: string, backupBucket:
     throw new InvalidInputError(`${JSON.stringify(backup)} is neither an s3:// manifest URL nor a backup ID (the last part of the backup's prefix)`);
   }
   return { bucket: backupBucket, key: `${instanceBackupsFolder(instance)}${backup}/manifest.json` };
-}
-
-/** Where an instance's backups are: one folder per backup (common/dynamodb-backup.ts backupPrefix). */
-export function instanceBackupsFolder(instance: string): string {
-  return `dynamodb-backups/${validateInstanceName(instance)}/`;
 }
 
 /** The backup ID: the last part of the manifest's folder. */

@@ -2,7 +2,9 @@
  * Records the event histories that the replay tests replay against the current workflow code:
  * the status workflows (one instance, the fleet), the runbook machinery on every approval path (approve, reject, timeout,
  * quorum of two, cancellation, dry run), and each runbook's main paths (rollback, its revert, unpin,
- * bundle, recovery with its confirmation, a resumed recovery, export, import). Run it against a
+ * bundle, recovery with its confirmation, a resumed recovery, export, import), and the backup service
+ * (a scheduled backup with its export, retention and drill children; a drill, a retention and the
+ * catalog started on their own). Run it against a
  * running test stack (`make record-histories`) after a deliberate workflow change, and commit the
  * files: a later change that breaks determinism then fails `make test`.
  */
@@ -12,7 +14,11 @@ import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { decide, waitForApprovalGate } from '../client/approvals';
+import { deleteBackups, scheduleBackups } from '../client/backup-schedules';
 import {
+  startBackupCatalog,
+  startBackupDrill,
+  startBackupRetention,
   startDiagnosticBundle,
   startDynamoDbExport,
   startDynamoDbImport,
@@ -26,6 +32,7 @@ import {
   startTriage,
   startUnpin,
 } from '../client/runbooks';
+import { backupScheduleId, scheduledBackupChildId } from '../common/backup-schedule';
 import { progressQuery } from '../common/runbook';
 import { deleteInstance, seedInstance } from '../platform-sim/seed';
 import { generateApproverKey } from '../common/approval';
@@ -109,6 +116,8 @@ async function main(): Promise<void> {
       policies: { default: { timeoutMs: 60_000, remindBeforeTimeoutMs: [] } },
     });
     if (wanted('drill-approved', 'drill-rejected', 'drill-timed-out', 'drill-quorum', 'drill-cancelled', 'drill-dry-run')) await recordDrills(alice, carol, approvals);
+
+    if (wanted(...BACKUP_SERVICE_HISTORIES)) await recordBackupService(aws, approvals);
 
     const approve = (handle: WorkflowHandle, by: 'alice' | 'carol' = 'alice') => decide(handle, { approver: by, privateKey: (by === 'alice' ? alice : carol).privateKey, decision: 'approve' });
     if (wanted('rollback-reverted')) await recordRevertedRollback(aws, approve, approvals);
@@ -271,6 +280,58 @@ async function recordDrills(alice: KeyPair, carol: KeyPair, approvals: ApprovalC
     },
     { workflows: 'drills', extraActivities: createDrillActivities(systems), overrides: { approvals } },
   );
+}
+
+const BACKUP_SERVICE_HISTORIES = ['scheduled-backup', 'scheduled-backup-export', 'scheduled-backup-retention', 'scheduled-backup-drill', 'backup-drill', 'backup-retention', 'backup-catalog'];
+
+/**
+ * The backup service: two exports, then a run its schedule starts (keep 2, drill), so the scheduled
+ * run's retention child deletes the oldest backup (its audited delete path) and its drill child
+ * restores the new one; then a drill (newest verified), a dry-run retention and the catalog on their own.
+ */
+async function recordBackupService(aws: ReturnType<typeof awsClients>, approvals: ApprovalConfig): Promise<void> {
+  const instance = uniqueInstance('replay-backups');
+  await seedInstance(aws.kube, aws.dynamodb, instance, { sizes: { users: 3, matches: 1, feedback: 1 }, automatedSync: false });
+  try {
+    await withWorker(
+      async ({ client, taskQueue }) => {
+        for (let i = 0; i < 2; i++) {
+          const exported = await (await startDynamoDbExport(client, taskQueue, { instance, options: { requestedBy } })).result();
+          if (exported.outcome !== 'succeeded') throw new Error(`export ${i + 1} ended ${exported.outcome}: ${exported.reason}`);
+        }
+        try {
+          await scheduleBackups(client, taskQueue, { instance, everyMs: 86_400_000, keep: 2, drill: true, requestedBy }, keys.bob.privateKey);
+          const schedule = client.schedule.getHandle(backupScheduleId(instance));
+          await schedule.trigger();
+          let workflowId: string | undefined;
+          while (!workflowId) {
+            workflowId = (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId;
+            if (!workflowId) await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+          const scheduled = client.workflow.getHandle(workflowId);
+          const result = (await scheduled.result()) as { outcome: string; reason?: string };
+          if (result.outcome !== 'succeeded') throw new Error(`the scheduled backup ended ${result.outcome}: ${result.reason}`);
+          await save('scheduled-backup', scheduled);
+          for (const child of ['export', 'retention', 'drill'] as const) await save(`scheduled-backup-${child}`, client.workflow.getHandle(scheduledBackupChildId(workflowId, child)));
+        } finally {
+          await deleteBackups(client, instance).catch(() => undefined);
+        }
+
+        const drill = await startBackupDrill(client, taskQueue, { instance, options: { requestedBy } });
+        if ((await drill.result()).outcome !== 'succeeded') throw new Error('the drill of the newest verified backup did not pass');
+        await save('backup-drill', drill);
+        const retention = await startBackupRetention(client, taskQueue, { instance, keep: 1, dryRun: true, options: { requestedBy } });
+        await retention.result();
+        await save('backup-retention', retention);
+        const catalog = await startBackupCatalog(client, taskQueue, instance);
+        await catalog.result();
+        await save('backup-catalog', catalog);
+      },
+      { overrides: { approvals } },
+    );
+  } finally {
+    await deleteInstance(aws.kube, instance);
+  }
 }
 
 /** A rollback whose sync fails (the API server refuses the selector change): the run reverts, then fails. */

@@ -85,8 +85,8 @@ async function readFolder(deps: BackupCatalogDeps, folderPrefix: string, id: str
   return folder;
 }
 
-/** The catalog of an instance's backups, read from the bucket now. */
-export async function readCatalog(deps: BackupCatalogDeps, instance: string): Promise<BackupCatalog> {
+/** The catalog of an instance's backups, read from the bucket now; `onFolder` after each folder is read (a caller's heartbeat). */
+export async function readCatalog(deps: BackupCatalogDeps, instance: string, onFolder?: (id: string) => void): Promise<BackupCatalog> {
   const folderPrefix = instanceBackupsFolder(validateInstanceName(instance));
   const byFolder = new Map<string, ListedObject[]>();
   for (const object of await listObjects(deps, folderPrefix)) {
@@ -100,6 +100,7 @@ export async function readCatalog(deps: BackupCatalogDeps, instance: string): Pr
   const folders: BackupFolder[] = [];
   await forEachLimit([...byFolder], READ_CONCURRENCY, async ([id, objects]) => {
     folders.push(await readFolder(deps, folderPrefix, id, objects));
+    onFolder?.(id);
   });
   return {
     instance,

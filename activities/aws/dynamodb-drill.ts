@@ -7,15 +7,16 @@
  */
 import { CreateTableCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { drillRecordKey, s3Url, VERIFICATION_FORMAT, verificationKey } from '../../common/dynamodb-backup';
+import { instanceBackupsFolder, newestVerifiedEntry, verificationHolds } from '../../common/backup-catalog';
+import { drillRecordKey, s3Url, verificationKey } from '../../common/dynamodb-backup';
 import type { BackupLocation, BackupManifest, DrillRecord, TableDefinition, VerificationRecord } from '../../common/dynamodb-backup';
-import { backupIdOf, drillManifestUrl, instanceBackupsFolder, scratchTableRefusal, scratchTableSpec } from '../../common/dynamodb-drill';
+import { backupIdOf, drillManifestUrl, scratchTableRefusal, scratchTableSpec } from '../../common/dynamodb-drill';
 import { InvalidInputError } from '../../common/instance';
 import { notYet } from '../not-ready';
+import { readCatalog } from './backup-catalog';
 import { readJson } from './backup-evidence';
 import { putBackupObject, sha256Hex } from './dynamodb-export';
 import { BackupCorruptError, getObjectBytes, importSegment, verifyTableBackup } from './dynamodb-import';
@@ -65,19 +66,12 @@ async function readPinnedManifest(deps: DrillDeps, bucket: string, key: string):
   }
 }
 
-/** The tables of `manifest` (at `sha256`) whose verification record is missing or vouches for something else. */
+/** The tables of `manifest` (at `sha256`) whose verification record does not vouch for it, by the catalog's rule. */
 async function unverifiedTables(deps: DrillDeps, manifestKey: string, sha256: string, manifest: BackupManifest): Promise<string[]> {
   const unverified: string[] = [];
   for (const table of manifest.tables) {
     const record = await readJson<VerificationRecord>(deps, deps.backupBucket, verificationKey(manifestKey, table.tableName));
-    const holds =
-      record?.format === VERIFICATION_FORMAT &&
-      record.manifestKey === manifestKey &&
-      record.manifestSha256 === sha256 &&
-      record.tableName === table.tableName &&
-      record.items === table.items &&
-      record.digest === table.digest;
-    if (!holds) unverified.push(table.tableName);
+    if (!verificationHolds(record, manifestKey, sha256, table)) unverified.push(table.tableName);
   }
   return unverified;
 }
@@ -93,33 +87,18 @@ function drillBackup(deps: DrillDeps, manifestKey: string, manifest: BackupManif
   };
 }
 
-/** How many of an instance's newest backups the drill looks through for a verified one. */
-const NEWEST_BACKUPS_LOOKED_AT = 50;
-
 /**
- * The newest backup of the instance whose every table is verified: its folders under
- * `dynamodb-backups/<instance>/` sort by their time stamp (backupPrefix). Kept small and apart so
- * the catalog can take its place.
+ * The newest verified backup of the instance as the catalog reads it (readBackupCatalog, whose rules
+ * retention applies too), its manifest read again and pinned by SHA-256. Its verification is checked
+ * again against the manifest pinned: one rewritten since the catalog read it is not what was verified.
  */
 export async function newestVerifiedBackup(deps: DrillDeps, instance: string): Promise<DrillBackup | undefined> {
-  const folders: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await deps.s3.send(
-      new ListObjectsV2Command({ Bucket: deps.backupBucket, Prefix: instanceBackupsFolder(instance), Delimiter: '/', ContinuationToken: token, ExpectedBucketOwner: deps.expectedBucketOwner }),
-    );
-    for (const p of page.CommonPrefixes ?? []) if (p.Prefix) folders.push(p.Prefix);
-    token = page.NextContinuationToken;
-  } while (token);
-  for (const folder of folders.sort().reverse().slice(0, NEWEST_BACKUPS_LOOKED_AT)) {
-    heartbeat({ folder });
-    const manifestKey = `${folder}manifest.json`;
-    const read = await readPinnedManifest(deps, deps.backupBucket, manifestKey).catch(() => undefined);
-    if (!read || read.manifest.tables?.length === 0) continue;
-    const unverified = await unverifiedTables(deps, manifestKey, read.sha256, read.manifest);
-    if (unverified.length === 0) return drillBackup(deps, manifestKey, read.manifest, read.sha256, unverified);
-  }
-  return undefined;
+  const catalog = await readCatalog(deps, instance, (folder) => heartbeat({ folder }));
+  const entry = newestVerifiedEntry(catalog.entries);
+  if (!entry) return undefined;
+  const manifestKey = `${entry.prefix}/manifest.json`;
+  const read = await readPinnedManifest(deps, deps.backupBucket, manifestKey);
+  return drillBackup(deps, manifestKey, read.manifest, read.sha256, await unverifiedTables(deps, manifestKey, read.sha256, read.manifest));
 }
 
 export function createDrillActivities(deps: DrillDeps) {

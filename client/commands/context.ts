@@ -18,7 +18,7 @@ export const EXIT = {
   ok: 0,
   error: 1,
   usage: 2,
-  /** The runbook ended without succeeding (failed, rejected, timed out, cancelled) or the instance is unhealthy. */
+  /** The runbook ended without succeeding (failed, rejected, timed out, cancelled; not skipped, see client/watch.ts endedAsDesigned) or the instance is unhealthy. */
   notSucceeded: 3,
   approvalRefused: 4,
   instanceBusy: 5,

@@ -1,9 +1,10 @@
-/** `runbook show <workflowId>`: a run's steps, approval and plan, and its result once it ended. */
+/** `runbook show <workflowId>`: a run's steps, approval and plan, and its result once it ended (exit codes as `watch`). */
 import { progressQuery } from '../../common/runbook';
 import type { ProgressSnapshot } from '../../common/runbook';
 import { linkForResult } from '../download-link';
 import { urlExpiryOption, validateWorkflowId } from '../options';
 import { asRunbookResult, resultLines } from '../results';
+import { endedAsDesigned } from '../watch';
 import { EXIT, print, withClient } from './context';
 import type { Cli } from './context';
 
@@ -23,7 +24,10 @@ function describeSnapshot(s: ProgressSnapshot): string {
 export function registerShow({ program, output }: Cli): void {
   program
     .command('show <workflowId>')
-    .description('show a run: steps, approval, plan, and the result or failure once it ended (a bundle: with a download link signed with your AWS credentials)')
+    .description(
+      'show a run: steps, approval, plan, and the result or failure once it ended (a bundle: with a download link signed with your AWS credentials); ' +
+        'exit 0 running, succeeded, a dry run planned, or skipped by design with its reason printed; 3 ended otherwise',
+    )
     .addOption(urlExpiryOption())
     .action(async (workflowIdArg: string, opts: { urlExpiry: number }) => {
       const workflowId = validateWorkflowId(workflowIdArg);
@@ -47,7 +51,8 @@ export function registerShow({ program, output }: Cli): void {
             .filter(Boolean)
             .join('\n'),
         );
-        if ('failure' in outcome) process.exitCode = EXIT.notSucceeded;
+        // A run that failed, or returned an outcome such as rejected or cancelled, did not do what it is for; a skipped one did.
+        if ('failure' in outcome || (result && !endedAsDesigned(result.outcome))) process.exitCode = EXIT.notSucceeded;
       });
     });
 }

@@ -1,4 +1,4 @@
-/** `runbook watch <workflowId>`: follow a run to its end (exit 0 succeeded, 3 ended otherwise). */
+/** `runbook watch <workflowId>`: follow a run to its end (exit 0 succeeded, planned or skipped, 3 ended otherwise). */
 import { linkForResult } from '../download-link';
 import { parseInterval, urlExpiryOption, validateWorkflowId } from '../options';
 import { JsonView, PlainView, RunNotFoundError, TerminalView, watchRun } from '../watch';
@@ -9,7 +9,7 @@ import type { Cli } from './context';
 export function registerWatch({ program, output }: Cli): void {
   program
     .command('watch <workflowId>')
-    .description('follow a run until it ends: steps and progress bars on a terminal, a line per change otherwise (exit 0 succeeded, 3 ended otherwise)')
+    .description('follow a run until it ends: steps and progress bars on a terminal, a line per change otherwise (exit 0 succeeded, a dry run planned, or skipped by design with its reason printed; 3 ended otherwise)')
     .option('--interval <ms>', 'how often to poll the run', parseInterval, 1000)
     .addOption(urlExpiryOption())
     .action(async (workflowIdArg: string, opts: { interval: number; urlExpiry: number }) => {

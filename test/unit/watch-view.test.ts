@@ -1,6 +1,6 @@
 /** What `runbook watch` shows for a snapshot, without a server: bars from counter pairs, lines on change. */
 import { describe, expect, it } from 'vitest';
-import { measures, PlainView } from '../../client/watch';
+import { endedAsDesigned, measures, PlainView } from '../../client/watch';
 import type { ProgressSnapshot, StepState } from '../../common/runbook';
 
 function snapshot(states: StepState[], counters: Record<string, number> = {}): ProgressSnapshot {
@@ -46,5 +46,16 @@ describe('runbook watch view', () => {
     expect(out).toEqual([]);
     view.progress(snapshot(['done', 'running'], { 'collectors done': 2, 'collectors total': 2 }));
     expect(out).toEqual(['  [done   ] Step 0', '  [running] Step 1', '  collectors done: 2/2']);
+  });
+
+  it('a skipped run (a scheduled backup that yielded) ends as designed, exit 0 like succeeded and planned; failed, rejected, timed-out, cancelled, terminated do not', () => {
+    for (const outcome of ['succeeded', 'planned', 'skipped']) expect(endedAsDesigned(outcome), outcome).toBe(true);
+    for (const outcome of ['failed', 'rejected', 'timed-out', 'cancelled', 'terminated']) expect(endedAsDesigned(outcome), outcome).toBe(false);
+  });
+
+  it('prints a skipped run\'s outcome with its reason as the last line', () => {
+    const out: string[] = [];
+    new PlainView('scheduled-backup/demo-x', (l) => out.push(l)).end({ workflowId: 'scheduled-backup/demo-x', runId: 'r', status: 'COMPLETED', outcome: 'skipped', succeeded: true, reason: 'skipped: the instance is held by dynamodb-recovery run destructive/demo' });
+    expect(out.at(-1)).toBe('scheduled-backup/demo-x: skipped (skipped: the instance is held by dynamodb-recovery run destructive/demo)');
   });
 });
