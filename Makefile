@@ -57,6 +57,7 @@ worker: stack-up demo-identities
 demo: seed worker
 	$(call with_env,$(DEMO_ENV)) npx tsx client/demo.ts demo
 	$(call with_env,$(DEMO_ENV)) npx tsx scripts/demo-triage.ts demo
+	$(call with_env,$(DEMO_ENV)) npx tsx scripts/demo-backups.ts demo
 	@$(call with_env,$(DEMO_ENV)) echo; echo "Temporal UI: $$TEMPORAL_UI_URL"; echo "The stack keeps running; stop it with: make stack-down"
 
 # Unit tests first (no stack), then the integration tests on a test stack that is separate (ports
