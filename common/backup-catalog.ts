@@ -194,6 +194,8 @@ export interface RunningWorkflow {
   workflowId: string;
   runId: string;
   input: unknown;
+  /** What the run said it uses once it knew (a drill's resolved backup). */
+  memo?: unknown;
 }
 
 /** One backup a running workflow uses: by folder (from a URL or ID in its input) or by run ID (the folder it writes). */
@@ -226,7 +228,7 @@ export function backupsInUse(runs: readonly RunningWorkflow[]): BackupUse[] {
   for (const run of runs) {
     const by = { workflowType: run.workflowType, workflowId: run.workflowId, runId: run.runId };
     uses.push({ runId: run.runId, how: 'writes', by });
-    for (const s of stringsIn(run.input)) {
+    for (const s of [...stringsIn(run.input), ...stringsIn(run.memo)]) {
       const folder = BACKUP_FOLDER_IN.exec(s);
       if (folder) uses.push({ prefix: `dynamodb-backups/${folder[1]}/${folder[2]}`, how: 'reads', by });
       else if (backupIdParts(s)) uses.push({ id: s, how: 'reads', by });

@@ -112,7 +112,11 @@ async function drill(instance: string, backup?: string): Promise<{ details?: Bac
   return withWorker(async ({ client, taskQueue }) => {
     const handle = await startBackupDrill(client, taskQueue, { instance, backup, options: { requestedBy } });
     const ended = await handle.result().then(
-      (r) => ({ details: r.details, runId: handle.firstExecutionRunId }),
+      async (r) => {
+        // The backup it resolved is in its memo, where retention looks for what running drills read.
+        expect((await handle.describe()).memo).toMatchObject({ backup: r.details!.backup.url });
+        return { details: r.details, runId: handle.firstExecutionRunId };
+      },
       (failure: unknown) => ({ failure, runId: handle.firstExecutionRunId }),
     );
     return { ...ended, metrics: await (await fetch(metricsUrl)).text() };

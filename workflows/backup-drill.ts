@@ -10,7 +10,7 @@
  * (it runs under an ID of its own, like an export): a recovery or import that needs the instance must
  * never wait for, or be refused because of, a drill of an old backup.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { DrillBackup } from '../activities/aws/dynamodb-drill';
@@ -136,6 +136,8 @@ async function resolve(d: Drill): Promise<DrillBackup> {
       }),
     );
     d.runbook.note(`Backup: ${backup.url}`);
+    // A drill started without naming its backup says which one it reads: retention spares it.
+    upsertMemo({ backup: backup.url });
     return backup;
   } catch (err) {
     // No backup to record a result beside: the metric still says the instance has no passing drill.

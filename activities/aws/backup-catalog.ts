@@ -115,9 +115,9 @@ export async function runningBackupWorkflows(): Promise<RunningWorkflow[]> {
   const ctx = Context.current();
   const namespace = ctx.info.workflowNamespace;
   const types = BACKUP_USING_WORKFLOW_TYPES.map((t) => `"${t}"`).join(', ');
-  const listed: { workflowType: string; workflowId: string; runId: string }[] = [];
+  const listed: { workflowType: string; workflowId: string; runId: string; memo?: Record<string, unknown> }[] = [];
   for await (const execution of ctx.client.workflow.list({ query: `ExecutionStatus = "Running" AND WorkflowType IN (${types})` })) {
-    listed.push({ workflowType: execution.type, workflowId: execution.workflowId, runId: execution.runId });
+    listed.push({ workflowType: execution.type, workflowId: execution.workflowId, runId: execution.runId, memo: execution.memo });
   }
   const runs: RunningWorkflow[] = [];
   await forEachLimit(listed, READ_CONCURRENCY, async (run) => {

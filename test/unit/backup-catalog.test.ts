@@ -239,4 +239,10 @@ describe('backups in use', () => {
       { id: '20261202T000000Z-abc', how: 'reads', by: { workflowType: 'backupDrill', workflowId: 'drill', runId: 'dr' } },
     ]);
   });
+
+  it('a drill started without naming its backup uses the one its memo names once it resolved it', () => {
+    const url = 's3://bkt/dynamodb-backups/a/20261203T000000Z-newest/manifest.json';
+    const by = { workflowType: 'backupDrill', workflowId: 'backup-drill/a/1', runId: 'dr' };
+    expect(backupsInUse([{ ...by, input: { instance: 'a' }, memo: { backup: url } }])).toContainEqual({ prefix: 'dynamodb-backups/a/20261203T000000Z-newest', how: 'reads', by });
+  });
 });
