@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../activities';
-import { readChunk } from '../activities/aws/dynamodb-import';
+import { readChunk } from '../activities/aws/backup-chunks';
 import { ItemDigest } from '../activities/aws/dynamodb-items';
 import { startDynamoDbExport, startDynamoDbImport } from '../client/runbooks';
 import { addDigests, parseS3Url } from '../common/dynamodb-backup';

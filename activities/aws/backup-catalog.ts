@@ -12,7 +12,7 @@ import type { BackupManifest, DrillRecord, VerificationRecord } from '../../comm
 import { forEachLimit } from '../../common/concurrency';
 import { validateInstanceName } from '../../common/instance';
 import { sha256Hex } from './dynamodb-export';
-import { getObjectBytes } from './dynamodb-import';
+import { getObjectBytes } from './backup-chunks';
 
 export interface BackupCatalogDeps {
   s3: S3Client;

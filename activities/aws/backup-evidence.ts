@@ -11,7 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { VERIFICATION_FORMAT, verificationKey } from '../../common/dynamodb-backup';
 import type { BackupLocation, BackupManifest, BackupRef, RestoreRecord, VerificationRecord } from '../../common/dynamodb-backup';
 import { putBackupObject } from './dynamodb-export';
-import { BackupCorruptError, getObjectBytes, readManifest } from './dynamodb-import';
+import { BackupCorruptError, getObjectBytes, readManifest } from './backup-chunks';
 import type { TableVerification } from './dynamodb-import';
 
 export interface EvidenceDeps {

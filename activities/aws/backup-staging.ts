@@ -17,7 +17,7 @@ import { nonRetryable } from './dynamodb-backup';
 import type { DynamoDbBackupDeps } from './dynamodb-backup';
 import { putBackupObject, sha256Hex } from './dynamodb-export';
 import type { ExportTarget as ExportTargetDeps } from './dynamodb-export';
-import { BackupCorruptError } from './dynamodb-import';
+import { BackupCorruptError } from './backup-chunks';
 import { checkKeyAttributes, ItemDigest, itemFromWire } from './dynamodb-items';
 import { describeDefinition } from './dynamodb-tables';
 import { nativeExportItems, readNativeExport } from './native-export';

@@ -15,7 +15,8 @@ import { readAllowedManifest, requireAllowedSourceBucket, requireVerifiedBackup,
 import { countItemsByScan } from './dynamodb';
 import { exportSegment, putBackupObject, sha256Hex } from './dynamodb-export';
 import type { ExportCheckpoint, ExportSegmentInput } from './dynamodb-export';
-import { BackupCorruptError, digestTableSegment, importSegment, verifyTableBackup } from './dynamodb-import';
+import { digestTableSegment, importSegment, verifyTableBackup } from './dynamodb-import';
+import { BackupCorruptError } from './backup-chunks';
 import type { ImportCheckpoint, ImportSegmentResult, TableVerification } from './dynamodb-import';
 import { MalformedItemError } from './dynamodb-items';
 import { applyTableSettings, compareWithCaptured, createNativeBackup, deleteTableIfExists, snapshotTable } from './dynamodb-tables';

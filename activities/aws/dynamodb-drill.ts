@@ -19,7 +19,8 @@ import { notYet } from '../not-ready';
 import { readCatalog } from './backup-catalog';
 import { readJson } from './backup-evidence';
 import { putBackupObject, sha256Hex } from './dynamodb-export';
-import { BackupCorruptError, getObjectBytes, importSegment, verifyTableBackup } from './dynamodb-import';
+import { importSegment, verifyTableBackup } from './dynamodb-import';
+import { BackupCorruptError, getObjectBytes } from './backup-chunks';
 import type { ImportCheckpoint, ImportSegmentResult, TableVerification } from './dynamodb-import';
 import { deleteTableIfExists, tableStatus } from './dynamodb-tables';
 

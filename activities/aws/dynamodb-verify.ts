@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackupLocation, BackupRef } from '../../common/dynamodb-backup';
 import type { EvidenceDeps } from './backup-evidence';
 import { readAllowedManifest, restoreRecordExists, writeRestoreRecord } from './backup-evidence';
-import { BackupCorruptError, readChunk, tableOf } from './dynamodb-import';
+import { BackupCorruptError, readChunk, tableOf } from './backup-chunks';
 import type { Item } from './dynamodb-items';
 import { canonicalItem, primaryKeyOf } from './dynamodb-items';
 import { backoffDelayMs, untilNotThrottled } from './dynamodb-retry';

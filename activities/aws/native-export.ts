@@ -14,7 +14,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { checksumMatches, itemOfExportLine, NativeExportError, parseNativeFiles, parseNativeSummary } from '../../common/dynamodb-native-export';
 import type { NativeExportFile, NativeExportSummary } from '../../common/dynamodb-native-export';
-import { getObjectBytes } from './dynamodb-import';
+import { getObjectBytes } from './backup-chunks';
 import { sha256Hex } from './dynamodb-export';
 
 /**

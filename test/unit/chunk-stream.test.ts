@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseItemLines, splitLines, writeInBatches } from '../../activities/aws/chunk-stream';
 import type { Line } from '../../activities/aws/chunk-stream';
 import { nonRetryable } from '../../activities/aws/dynamodb-backup';
-import { BackupCorruptError, chunkItems, downloadVerifiedChunk } from '../../activities/aws/dynamodb-import';
+import { BackupCorruptError, chunkItems, downloadVerifiedChunk } from '../../activities/aws/backup-chunks';
 import { MalformedItemError } from '../../activities/aws/dynamodb-items';
 import type { ChunkRecord, TableDefinition } from '../../common/dynamodb-backup';
 import { typedAwsError } from '../../worker/aws-error-types';

@@ -34,8 +34,7 @@ import type {
 import { ApprovalGate } from './approval-gate';
 import { renderDetails } from './details';
 import { activity, localActivity } from './proxies';
-import { approvalSettings, authenticateStart, loadApprovalConfig } from './start-checks';
-
+import { approvalSettings, authenticateRun, loadApprovalConfig } from './start-checks';
 import { failureReason, requireDestructiveLock, requireUnchanged } from './checks';
 import { notifyRun } from './notify';
 import { RunbookStopped, STATUS_OF } from './definition';
@@ -252,8 +251,10 @@ export class Runbook<Step extends string> {
     try {
       requireDestructiveLock(this.definition.instance, this.definition.destructive && !this.dryRun);
       if (patched(START_CHECKS_PATCH)) {
-        this.requester = await this.authenticate();
-        this.audit.requester = this.requester;
+        const { requester, parent } = await authenticateRun(this.definition);
+        this.requester = requester;
+        this.audit.requester = requester;
+        if (parent) this.audit.parent = parent;
       }
       details = await procedure();
       outcome = 'succeeded';
@@ -302,22 +303,6 @@ export class Runbook<Step extends string> {
       });
     }
     return { outcome, reason, plan: this.plan, planDigest: this.digest, details, audit: this.audit, auditLocation };
-  }
-
-  /**
-   * Who started the run. By default its signed start request; a runbook may bring its own check (a
-   * scheduled run verifies its schedule's signed request). A read-only run started by another run (a
-   * scheduled backup's export) was authenticated by that run: only the worker's workflow code can
-   * start a child. A destructive child still needs its own signed start request.
-   */
-  private async authenticate(): Promise<AuthenticatedRequester> {
-    if (this.definition.authenticate) return this.definition.authenticate();
-    const parent = workflowInfo().parent;
-    if (parent && !this.definition.destructive) {
-      this.audit.parent = { workflowId: parent.workflowId, runId: parent.runId };
-      return { user: this.definition.options.requestedBy.user, authenticated: false };
-    }
-    return authenticateStart(this.definition.name, this.definition.startInput);
   }
 
   private async runCleanups(): Promise<string[]> {

@@ -8,6 +8,7 @@ import type { ApprovalPolicy, ApprovalPolicyOverrides, ApproverKeyring } from '.
 import type { RunbookOptions } from '../../common/runbook';
 import { StartRequestRefused, verifyStartRequest } from '../../common/start-request';
 import type { AuthenticatedRequester } from '../../common/start-request';
+import type { RunbookDefinition } from './definition';
 import { activity } from './proxies';
 
 export function loadApprovalConfig(runbook: string): Promise<{ keyring: ApproverKeyring; policy: ApprovalPolicy }> {
@@ -25,6 +26,23 @@ export async function authenticateStart(runbook: string, startInput: { options: 
   const info = workflowInfo();
   const { keyring, policy } = await approvalSettings(runbook, startInput.options.approvalPolicy);
   return refuseAsFailure(() => verifyStartRequest(keyring, info.workflowId, startInput, info.runStartTime.getTime(), policy.allowUnsigned));
+}
+
+/**
+ * Who started the run. By default its signed start request; a runbook may bring its own check (a
+ * scheduled run verifies its schedule's signed request). A read-only run started by another run (a
+ * scheduled backup's export) was authenticated by that run: only the worker's workflow code can
+ * start a child. A destructive child still needs its own signed start request.
+ */
+export async function authenticateRun(
+  definition: RunbookDefinition<string>,
+): Promise<{ requester: AuthenticatedRequester; parent?: { workflowId: string; runId: string } }> {
+  if (definition.authenticate) return { requester: await definition.authenticate() };
+  const parent = workflowInfo().parent;
+  if (parent && !definition.destructive) {
+    return { requester: { user: definition.options.requestedBy.user, authenticated: false }, parent: { workflowId: parent.workflowId, runId: parent.runId } };
+  }
+  return { requester: await authenticateStart(definition.name, definition.startInput) };
 }
 
 /** A refused start or policy is the caller's error: fail the run at once with the reason, never retry. */
