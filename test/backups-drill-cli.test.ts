@@ -73,7 +73,8 @@ describe('runbook backups drill', { timeout: 240_000 }, () => {
         expect(failed.code).toBe(EXIT.notSucceeded);
         expect(failed.stdout).toContain(`restore drill of ${url}: FAILED`);
         expect(failed.stdout).toMatch(new RegExp(`users-${instance} → drill-[0-9a-f]{12}-users-${instance}: expected 20 items, restored -, not compared`));
-        expect(failed.stdout).toContain(`error: verifyDrillBackupTable: chunk ${chunk.key}: SHA-256`);
+        // Re-gzipped, the chunk may be refused for its size before its hash.
+        expect(failed.stdout).toMatch(new RegExp(`error: verifyDrillBackupTable: chunk ${chunk.key}: (SHA-256|more than the \\d+ bytes the manifest says)`));
         expect(failed.stderr).toMatch(/the drill FAILED/);
       },
       { overrides: { approvals } },
