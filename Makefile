@@ -77,11 +77,16 @@ test: test-unit
 	  if [ $$test_status != 0 ] || [ $$faults_up != 0 ]; then \
 	    VCP_STACK_PROFILE=test scripts/stack/down.sh; VCP_STACK_PROFILE=test-faults scripts/stack/down.sh; exit 1; fi
 	status=0; \
-	  ( $(call with_env,$(TEST_FAULTS_ENV)) VCP_ALLOW_SERVER_RESTARTS=1 npx vitest run --project server-faults ) >.stack/test-faults/vitest.log 2>&1 & faults=$$!; \
-	  ( $(call with_env,$(TEST_ENV)) npx vitest run --project integration --maxWorkers=$(INTEGRATION_WORKERS) ) || status=$$?; \
+	  ( $(call with_env,$(TEST_FAULTS_ENV)) VCP_ALLOW_SERVER_RESTARTS=1 VCP_TEST_SUMMARY=.stack/test-faults/summary.txt \
+	      npx vitest run --project server-faults ) >.stack/test-faults/vitest.log 2>&1 & faults=$$!; \
+	  ( $(call with_env,$(TEST_ENV)) VCP_TEST_SUMMARY=.stack/test/summary.txt \
+	      npx vitest run --project integration --maxWorkers=$(INTEGRATION_WORKERS) ) || status=$$?; \
 	  wait $$faults || status=$$?; \
 	  echo "== test/server-faults.test.ts, on the test-faults stack"; cat .stack/test-faults/vitest.log; \
-	  VCP_STACK_PROFILE=test scripts/stack/down.sh; VCP_STACK_PROFILE=test-faults scripts/stack/down.sh; exit $$status
+	  VCP_STACK_PROFILE=test scripts/stack/down.sh; VCP_STACK_PROFILE=test-faults scripts/stack/down.sh; \
+	  for suite in test test-faults; do echo "== summary: $$suite stack"; \
+	    cat .stack/$$suite/summary.txt 2>/dev/null || echo "no summary: the suite did not finish"; done; \
+	  exit $$status
 
 test-unit: deps
 	npx vitest run --project unit

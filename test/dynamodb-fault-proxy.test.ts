@@ -10,6 +10,7 @@ import {
   ProvisionedThroughputExceededException,
   PutItemCommand,
   ScanCommand,
+  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import type { WriteRequest } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -51,6 +52,8 @@ describe('DynamoDB fault proxy (test-support/dynamodb-fault-proxy.ts) in front o
       }),
     );
     tables.push(TableName);
+    // dynalite answers ResourceNotFound to writes while a table is CREATING, which lasts longer under load.
+    await waitUntilTableExists({ client: direct, maxWaitTime: 60 }, { TableName });
     return TableName;
   }
 

@@ -266,14 +266,15 @@ describe('rollback runbook', () => {
     await patchApp(instance, {
       operation: { sync: { revision: fixtures.immutableSelector }, initiatedBy: { username: 'someone-else' }, retry: { limit: 2, backoff: { duration: '5s', factor: 1 } } },
     });
-    await waitFor('the other sync to retry', async () => ((await readApp(instance)).status?.operationState?.retryCount ?? 0) >= 1);
+    // Argo CD's first attempt waits for the repo server's manifests, slow when the cores are saturated.
+    await waitFor('the other sync to retry', async () => ((await readApp(instance)).status?.operationState?.retryCount ?? 0) >= 1, 90_000);
     const result = await withWorker(async ({ client, taskQueue }) => approvedRollback(await startRollback(client, taskQueue, input(instance, 'previous'))), workerOptions);
     expect(result.outcome).toBe('succeeded');
     const after = await readApp(instance);
     expect(operationChangeId(after)).toMatch(/\/rollback$/);
     expect(after.status?.history?.at(-1)?.revision).toBe(PREVIOUS);
     expect(after.status?.sync).toMatchObject({ status: 'Synced', revision: PREVIOUS });
-  });
+  }, 240_000);
 
   it('"previous" is planned from what ran (the history), not from status.sync.revision, which follows a branch head that never synced', async () => {
     const instance = uniqueInstance('rb-current');

@@ -176,7 +176,8 @@ describe('sync runbook', { timeout: 240_000 }, () => {
       },
       MERGE_PATCH,
     );
-    await waitFor('the other sync to retry', async () => ((await readApp(kube, instance)).status?.operationState?.retryCount ?? 0) >= 1);
+    // Argo CD's first attempt waits for the repo server's manifests, slow when the cores are saturated.
+    await waitFor('the other sync to retry', async () => ((await readApp(kube, instance)).status?.operationState?.retryCount ?? 0) >= 1, 90_000);
     const { plan, result } = await approvedSync(instance);
     expect(plan.risks.join('\n')).toMatch(/an operation is in progress/);
     expect(result.outcome, result.reason).toBe('succeeded');
