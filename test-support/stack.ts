@@ -1,5 +1,6 @@
 /** Helpers for tests on the real local stack (started by `make test`). */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
 import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
@@ -45,9 +46,24 @@ const bundles = new Map<string, Promise<{ code: string }>>();
 /** The product's workflows, the drills beside them, or a hostile worker's code under the product's names. */
 type WorkflowEntry = 'product' | 'drills' | 'rogue';
 
-/** Bundles a workflow entry once per test file; bundling takes seconds. */
+/**
+ * The product's bundle the global setup made once for the whole run (test-support/global-setup.ts),
+ * or undefined outside vitest (benches and scripts bundle for themselves).
+ */
+async function bundleOfThisRun(): Promise<{ code: string } | undefined> {
+  if (!process.env.VITEST) return undefined;
+  const { inject } = await import('vitest');
+  const file = inject('productWorkflowBundle');
+  return file ? { code: await readFile(file, 'utf8') } : undefined;
+}
+
+/** Bundles a workflow entry once per test file (the product's once per run); bundling takes seconds of CPU. */
 function bundle(entry: WorkflowEntry): Promise<{ code: string }> {
   let found = bundles.get(entry);
+  if (!found && entry === 'product') {
+    found = bundleOfThisRun().then((made) => made ?? bundleWorkflowCode({ workflowsPath: path.join(__dirname, '../workflows/index.ts'), logger: quietBundlerLogger }));
+    bundles.set(entry, found);
+  }
   if (!found) {
     const workflowsPath = {
       product: path.join(__dirname, '../workflows/index.ts'),
