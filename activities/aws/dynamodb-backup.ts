@@ -5,7 +5,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { cancellationSignal, heartbeat } from '@temporalio/activity';
+import { checkpointHeartbeats } from '../checkpoint-heartbeats';
 import { ApplicationFailure } from '@temporalio/common';
 import { BACKUP_FORMAT, validateTableName } from '../../common/dynamodb-backup';
 import { NativeExportError } from '../../common/dynamodb-native-export';
@@ -115,31 +116,23 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
 
     /** One scan segment into chunks in S3, resuming from the last committed chunk of a previous attempt. */
     async exportTableSegment(input: Omit<ExportSegmentInput, 'bucket'>): Promise<SegmentExport> {
-      const resumeFrom = activityInfo().heartbeatDetails as ExportCheckpoint | undefined;
-      let last = resumeFrom;
-      return slots.run(
-        () => heartbeat(last),
-        () => {
-          // Cancelled while it waited for a slot: hand the slot on without scanning.
-          cancellationSignal().throwIfAborted();
-          return exportSegment(
-            target,
-            { ...input, bucket: backupBucket },
-            resumeFrom,
-            (checkpoint) => {
-              last = checkpoint;
-              heartbeat(checkpoint);
-            },
-            // Between commits the heartbeat repeats the last checkpoint: it is the only resumable point.
-            // A cancelled export (a scheduled backup yielding to a recovery) stops at its next page,
-            // freeing its segment slot at once: the recovery's own segments never queue behind it.
-            () => {
-              heartbeat(last);
-              cancellationSignal().throwIfAborted();
-            },
-          );
-        },
-      );
+      const { resumeFrom, onCheckpoint, beat } = checkpointHeartbeats<ExportCheckpoint>();
+      return slots.run(beat, () => {
+        // Cancelled while it waited for a slot: hand the slot on without scanning.
+        cancellationSignal().throwIfAborted();
+        return exportSegment(
+          target,
+          { ...input, bucket: backupBucket },
+          resumeFrom,
+          onCheckpoint,
+          // A cancelled export (a scheduled backup yielding to a recovery) stops at its next page,
+          // freeing its segment slot at once: the recovery's own segments never queue behind it.
+          () => {
+            beat();
+            cancellationSignal().throwIfAborted();
+          },
+        );
+      });
     },
 
     /** Writes the manifest; its SHA-256 travels with its location so readers detect an altered one. */
@@ -217,25 +210,10 @@ export function createDynamoDbBackupActivities(deps: DynamoDbBackupDeps) {
 
     /** Imports one segment's chunks, resuming after the last chunk a previous attempt wrote. */
     async importBackupSegment(input: { location: BackupLocation; tableName: string; targetTable: string; segment: number; concurrency?: number }): Promise<ImportSegmentResult> {
-      const resumeFrom = activityInfo().heartbeatDetails as ImportCheckpoint | undefined;
-      let last = resumeFrom;
+      const { resumeFrom, onCheckpoint, beat } = checkpointHeartbeats<ImportCheckpoint>();
       try {
         const manifest = await readAllowedManifest(deps, input.location);
-        return await slots.run(
-          () => heartbeat(last),
-          () =>
-            importSegment(
-              { ...target, spoolDir: deps.stagingDir },
-              manifest,
-              input,
-              resumeFrom,
-              (checkpoint) => {
-                last = checkpoint;
-                heartbeat(checkpoint);
-              },
-              () => heartbeat(last),
-            ),
-        );
+        return await slots.run(beat, () => importSegment({ ...target, spoolDir: deps.stagingDir }, manifest, input, resumeFrom, onCheckpoint, beat));
       } catch (err) {
         return nonRetryable(err);
       }

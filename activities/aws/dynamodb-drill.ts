@@ -9,6 +9,7 @@ import { CreateTableCommand, ResourceInUseException } from '@aws-sdk/client-dyna
 import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, Context, heartbeat } from '@temporalio/activity';
+import { checkpointHeartbeats } from '../checkpoint-heartbeats';
 import { ApplicationFailure } from '@temporalio/common';
 import { instanceBackupsFolder, newestVerifiedEntry, verificationHolds } from '../../common/backup-catalog';
 import { drillRecordKey, s3Url, verificationKey } from '../../common/dynamodb-backup';
@@ -173,8 +174,7 @@ export function createDrillActivities(deps: DrillDeps) {
     /** Imports one backup segment into a scratch table (the import's own code: chunk checks, checkpoints). */
     async importScratchSegment(input: { instance: string; location: BackupLocation; tableName: string; scratchTable: string; segment: number; concurrency?: number }): Promise<ImportSegmentResult> {
       requireScratchTable(input.scratchTable, input.instance);
-      const resumeFrom = activityInfo().heartbeatDetails as ImportCheckpoint | undefined;
-      let last = resumeFrom;
+      const { resumeFrom, onCheckpoint, beat } = checkpointHeartbeats<ImportCheckpoint>();
       try {
         const { manifest, sha256 } = await readPinnedManifest(deps, input.location.bucket, input.location.manifestKey);
         if (sha256 !== input.location.manifestSha256) throw new BackupCorruptError(`manifest ${input.location.manifestKey} changed during the drill (SHA-256 ${sha256}, pinned ${input.location.manifestSha256})`);
@@ -183,11 +183,8 @@ export function createDrillActivities(deps: DrillDeps) {
           manifest,
           { tableName: input.tableName, targetTable: input.scratchTable, segment: input.segment, concurrency: input.concurrency },
           resumeFrom,
-          (checkpoint) => {
-            last = checkpoint;
-            heartbeat(checkpoint);
-          },
-          () => heartbeat(last),
+          onCheckpoint,
+          beat,
         );
       } catch (err) {
         if (err instanceof BackupCorruptError || (err instanceof Error && err.name === 'MalformedItemError')) refuse(err.name, err.message, err);
