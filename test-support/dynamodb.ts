@@ -1,5 +1,5 @@
 /** Reading tables back in tests, so two scans compare item by item. */
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ListTablesCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { canonicalItem } from '../activities/aws/dynamodb-items';
 import { PLATFORM_TABLE_BASES } from '../common/instance';
@@ -23,4 +23,16 @@ export async function instanceItems(dynamodb: DynamoDBClient, instance: string):
   const out: Record<string, ItemsByCanonicalText> = {};
   for (const base of PLATFORM_TABLE_BASES) out[base] = await tableItems(dynamodb, `${base}-${instance}`);
   return out;
+}
+
+/** Every table's name on the endpoint: what a test checks no scratch table is left among. */
+export async function allTableNames(dynamodb: DynamoDBClient): Promise<string[]> {
+  const names: string[] = [];
+  let start: string | undefined;
+  do {
+    const page = await dynamodb.send(new ListTablesCommand({ ExclusiveStartTableName: start }));
+    names.push(...(page.TableNames ?? []));
+    start = page.LastEvaluatedTableName;
+  } while (start);
+  return names;
 }

@@ -6,7 +6,7 @@
  * drill no scratch table remains and every table of the instance holds exactly what it held before.
  * The activities refuse to create, write or delete any table but their own run's scratch tables.
  */
-import { BatchWriteItemCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { heartbeat, sleep as activitySleep } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -24,7 +24,7 @@ import { drillRunTag, scratchTableName } from '../common/dynamodb-drill';
 import type { BackupDrillDetails } from '../common/dynamodb-drill';
 import type { RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { tableItems, instanceItems } from '../test-support/dynamodb';
+import { allTableNames, instanceItems, tableItems } from '../test-support/dynamodb';
 import { freePort } from '../test-support/free-port';
 import { everyTypeItems } from '../test-support/native-export';
 import { messages } from '../test-support/recovery';
@@ -97,14 +97,7 @@ async function drillRecords(manifestUrl: string): Promise<DrillRecord[]> {
 
 /** Tables whose name marks them as a drill's scratch table of `runId` (or of any run). */
 async function scratchTablesLeft(runId?: string): Promise<string[]> {
-  const names: string[] = [];
-  let start: string | undefined;
-  do {
-    const page = await dynamodb.send(new ListTablesCommand({ ExclusiveStartTableName: start }));
-    names.push(...(page.TableNames ?? []));
-    start = page.LastEvaluatedTableName;
-  } while (start);
-  return names.filter((n) => n.startsWith(runId ? `drill-${drillRunTag(runId)}-` : 'drill-'));
+  return (await allTableNames(dynamodb)).filter((n) => n.startsWith(runId ? `drill-${drillRunTag(runId)}-` : 'drill-'));
 }
 
 /** A drill run to its end, and the metrics the worker's endpoint shows then (it lives as long as the worker). */

@@ -10,7 +10,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -26,7 +25,7 @@ import type { BackupDrillDetails } from '../common/dynamodb-drill';
 import type { AuditRecord, RunbookResult } from '../common/runbook';
 import { ensureBackupBucket } from '../scripts/seed/aws';
 import { awaitApprovalGate, keys } from '../test-support/approvers';
-import { instanceItems } from '../test-support/dynamodb';
+import { allTableNames, instanceItems } from '../test-support/dynamodb';
 import { expectSameItems } from '../test-support/recovery-run';
 import { until } from '../test-support/runs';
 import { seedForTest } from '../test-support/seed';
@@ -70,16 +69,6 @@ async function auditRecordAt(location: string | undefined): Promise<AuditRecord>
   return JSON.parse(await object.Body!.transformToString()) as AuditRecord;
 }
 
-async function allTables(): Promise<string[]> {
-  const names: string[] = [];
-  let start: string | undefined;
-  do {
-    const page = await dynamodb.send(new ListTablesCommand({ ExclusiveStartTableName: start }));
-    names.push(...(page.TableNames ?? []));
-    start = page.LastEvaluatedTableName;
-  } while (start);
-  return names;
-}
 
 /** After the test, whatever happened, with a client of its own (the test's worker and client are gone by then). */
 function afterTest(cleanup: (client: Client) => Promise<unknown>): void {
@@ -197,7 +186,7 @@ describe('the backup service: schedule, export, retention, drill and catalog tog
       for (const b of kept) expect(table.stdout).toMatch(new RegExp(`${idOf(b)}\\s.*\\s${items}\\s.*\\syes\\s+passed \\S+\\s+no \\(Scan\\)`));
 
       // No scratch table of the drills remains, nor any drill table named for this instance.
-      const tables = await allTables();
+      const tables = await allTableNames(dynamodb);
       expect(scratch.length).toBeGreaterThan(0);
       expect(tables.filter((t) => scratch.includes(t))).toEqual([]);
       expect(tables.filter((t) => t.startsWith('drill-') && t.includes(instance))).toEqual([]);
