@@ -176,8 +176,14 @@ function approvalLine(s: ProgressSnapshot, workflowId: string): string | undefin
   return `  approval: ${a.state}, ${approvals}/${a.minApprovals}, deadline ${a.deadline}${hint}`;
 }
 
+/** `skipped (the instance is held by …)`: a reason that starts with the outcome ("skipped: …") is not worth saying twice. */
+export function outcomeWithReason(outcome: string, reason: string | undefined): string {
+  const said = reason?.startsWith(`${outcome}: `) ? reason.slice(outcome.length + 2) : reason;
+  return `${outcome}${said ? ` (${said})` : ''}`;
+}
+
 function endLine(end: WatchEnd): string {
-  return `${end.workflowId}: ${end.outcome}${end.reason ? ` (${end.reason})` : ''}`;
+  return `${end.workflowId}: ${outcomeWithReason(end.outcome, end.reason)}`;
 }
 
 /** Plain lines, printed only when something changed: for logs and pipes. */

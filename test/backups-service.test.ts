@@ -218,13 +218,13 @@ describe('the backup service: schedule, export, retention, drill and catalog tog
 
       const watched = await cli(['watch', run!.workflowId, '--interval', '200'], taskQueue);
       expect(watched.code, watched.stdout).toBe(EXIT.ok);
-      expect(watched.stdout.trimEnd().split('\n').at(-1)).toBe(`${run!.workflowId}: skipped (${result.reason})`);
+      expect(watched.stdout.trimEnd().split('\n').at(-1)).toBe(`${run!.workflowId}: skipped (${result.reason!.replace(/^skipped: /, '')})`);
       const watchedJson = await cli(['watch', run!.workflowId, '-o', 'json'], taskQueue);
       expect(watchedJson.code, watchedJson.stdout).toBe(EXIT.ok);
       expect(JSON.parse(watchedJson.stdout.trimEnd().split('\n').at(-1)!)).toMatchObject({ event: 'end', outcome: 'skipped', succeeded: true, reason: result.reason });
       const shown = await cli(['show', run!.workflowId], taskQueue);
       expect(shown.code, shown.stdout).toBe(EXIT.ok);
-      expect(shown.stdout).toContain(`  outcome: skipped (${result.reason})`);
+      expect(shown.stdout).toContain(`  outcome: skipped (${result.reason!.replace(/^skipped: /, '')})`);
 
       // A run that returned an outcome other than succeeded, planned or skipped exits 3 from both.
       await recovery.cancel();

@@ -4,7 +4,7 @@ import type { ProgressSnapshot } from '../../common/runbook';
 import { linkForResult } from '../download-link';
 import { urlExpiryOption, validateWorkflowId } from '../options';
 import { asRunbookResult, resultLines } from '../results';
-import { endedAsDesigned } from '../watch';
+import { endedAsDesigned, outcomeWithReason } from '../watch';
 import { EXIT, print, withClient } from './context';
 import type { Cli } from './context';
 
@@ -43,7 +43,7 @@ export function registerShow({ program, output }: Cli): void {
           [
             `${workflowId} (${description.status.name})`,
             snapshot ? describeSnapshot(snapshot) : '  (no progress: is a worker running?)',
-            result ? `  outcome: ${result.outcome}${result.reason ? ` (${result.reason})` : ''}` : '',
+            result ? `  outcome: ${outcomeWithReason(result.outcome, result.reason)}` : '',
             ...resultLines(result, download),
             result?.auditLocation ? `  audit record: ${result.auditLocation}` : '',
             'failure' in outcome ? `  failure: ${String(outcome.failure)}` : '',

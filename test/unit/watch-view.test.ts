@@ -56,6 +56,6 @@ describe('runbook watch view', () => {
   it('prints a skipped run\'s outcome with its reason as the last line', () => {
     const out: string[] = [];
     new PlainView('scheduled-backup/demo-x', (l) => out.push(l)).end({ workflowId: 'scheduled-backup/demo-x', runId: 'r', status: 'COMPLETED', outcome: 'skipped', succeeded: true, reason: 'skipped: the instance is held by dynamodb-recovery run destructive/demo' });
-    expect(out.at(-1)).toBe('scheduled-backup/demo-x: skipped (skipped: the instance is held by dynamodb-recovery run destructive/demo)');
+    expect(out.at(-1)).toBe('scheduled-backup/demo-x: skipped (the instance is held by dynamodb-recovery run destructive/demo)');
   });
 });
