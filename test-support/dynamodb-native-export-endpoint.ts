@@ -1,7 +1,8 @@
 /**
  * A loopback DynamoDB endpoint for tests of native export as a backup method: a proxy in front of
- * dynalite that forwards every request except the four operations dynalite lacks, which it implements
- * after the DynamoDB API Reference:
+ * dynalite (or the stack's emulator, scripts/stack/dynamodb-emulator.js, which serves PITR settings but
+ * no export) that forwards every request except these four, which it implements itself, so PITR and
+ * exports agree, after the DynamoDB API Reference:
  *
  * - DescribeContinuousBackups  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DescribeContinuousBackups.html
  * - UpdateContinuousBackups    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateContinuousBackups.html

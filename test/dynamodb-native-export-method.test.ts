@@ -4,7 +4,7 @@
  * endpoint in front of dynalite (test-support/dynamodb-native-export-endpoint.ts). A native backup is
  * one point in time across tables, verified, listed point-in-time, drilled and imported back item for
  * item (every attribute type), and deleted whole by retention; a lost start response does not start a
- * second export; a table without PITR, an endpoint without the API and a failed export each end the run
+ * second export; a table without PITR, an endpoint without the export API (the stack's own) and a failed export each end the run
  * before any manifest is written; `auto` falls back to scan with the reason.
  */
 import { BatchWriteItemCommand, DescribeTableCommand, DynamoDBClient, UpdateContinuousBackupsCommand } from '@aws-sdk/client-dynamodb';
@@ -186,14 +186,14 @@ describe('export-dynamodb --method native|auto', { timeout: 600_000 }, () => {
     expectSameItems(await instanceItems(dynamodb, instance), before);
   });
 
-  it('an endpoint without the API (plain dynalite): native is refused with what to do, and writes no manifest', async () => {
+  it('an endpoint without the export API (the stack\'s: dynalite behind its emulator, which serves PITR settings only): native is refused with what to do, and writes no manifest', async () => {
     const instance = await seededInstance('ddb-pitr-none');
     const before = await instanceItems(dynamodb, instance);
     const failure = await withWorker(async ({ client, taskQueue }) =>
       (await startDynamoDbExport(client, taskQueue, exportInput(instance, 'native'))).result().then((r) => r.reason, (err: unknown) => messages(err)),
     );
     // Refused by the check before any export was asked for, not by a failing ExportTableToPointInTime.
-    expect(failure).toContain('--method native refused: this DynamoDB endpoint does not support ExportTableToPointInTime; use --method scan (it does not implement DescribeContinuousBackups)');
+    expect(failure).toContain('--method native refused: this DynamoDB endpoint does not support ExportTableToPointInTime; use --method scan (it does not implement DescribeExport)');
     expect(await manifestsOf(instance)).toEqual([]);
     expectSameItems(await instanceItems(dynamodb, instance), before);
   });
