@@ -10,14 +10,18 @@
 import { BatchWriteItemCommand, DescribeTableCommand, DynamoDBClient, UpdateContinuousBackupsCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { deleteBackups, describeBackupSchedule, scheduleBackups } from '../client/backup-schedules';
 import { catalogLines } from '../client/commands/backups-list';
 import { startBackupCatalog, startBackupDrill, startBackupRetention, startDynamoDbExport, startDynamoDbImport } from '../client/runbooks';
 import { parseS3Url } from '../common/dynamodb-backup';
-import type { BackupManifest, DynamoDbExportInput } from '../common/dynamodb-backup';
+import type { BackupManifest, DynamoDbExportDetails, DynamoDbExportInput } from '../common/dynamodb-backup';
+import { backupScheduleId } from '../common/backup-schedule';
+import type { ScheduledBackupDetails } from '../common/backup-schedule';
+import type { RunbookResult } from '../common/runbook';
 import { instanceTableNames } from '../common/instance';
 import { ensureBackupBucket } from '../scripts/seed/aws';
-import { approveAs, awaitApprovalGate } from '../test-support/approvers';
+import { approveAs, awaitApprovalGate, keys } from '../test-support/approvers';
 import { instanceItems, tableItems } from '../test-support/dynamodb';
 import { startNativeExportEndpoint } from '../test-support/dynamodb-native-export-endpoint';
 import type { NativeExportEndpoint, NativeExportEndpointOptions } from '../test-support/dynamodb-native-export-endpoint';
@@ -25,7 +29,8 @@ import { everyTypeItems } from '../test-support/native-export';
 import { messages } from '../test-support/recovery';
 import { expectSameItems } from '../test-support/recovery-run';
 import { seedForTest } from '../test-support/seed';
-import { awsClients, config, uniqueInstance, withWorker } from '../test-support/stack';
+import { until } from '../test-support/runs';
+import { awsClients, config, temporalClient, uniqueInstance, withWorker } from '../test-support/stack';
 
 const aws = awsClients();
 const { dynamodb, s3 } = aws;
@@ -211,5 +216,31 @@ describe('export-dynamodb --method native|auto', { timeout: 600_000 }, () => {
     expect(endpoint.stats.exportsStarted).toBeGreaterThanOrEqual(1);
     expect(await manifestsOf(instance)).toEqual([]);
     expectSameItems(await instanceItems(dynamodb, instance), before);
+  });
+
+  it('a schedule with --method native stores it in its action input, and its runs back up natively, verified', async () => {
+    const instance = await seededInstance('ddb-pitr-sched');
+    const { client: viaEndpoint } = await nativeEndpoint();
+    await enablePitr(viaEndpoint, instanceTableNames(instance));
+    onTestFinished(async () => {
+      const { client, close } = await temporalClient();
+      await deleteBackups(client, instance).catch(() => undefined);
+      await close();
+    });
+    await withWorker(async ({ client, taskQueue }) => {
+      await scheduleBackups(client, taskQueue, { instance, everyMs: 10_000, method: 'native', requestedBy }, keys.bob.privateKey);
+      expect(await describeBackupSchedule(client, instance)).toMatchObject({ method: 'native' });
+      const firstRun = async () => (await client.schedule.getHandle(backupScheduleId(instance)).describe()).info.recentActions[0]?.action.workflow;
+      await until('a scheduled run finished', async () => {
+        const run = await firstRun();
+        return run !== undefined && (await client.workflow.getHandle(run.workflowId, run.firstExecutionRunId).describe()).status.name !== 'RUNNING';
+      }, 120_000, 500);
+      const run = (await firstRun())!;
+      const result = (await client.workflow.getHandle(run.workflowId, run.firstExecutionRunId).result()) as RunbookResult<ScheduledBackupDetails>;
+      expect(result.outcome, result.reason).toBe('succeeded');
+      const exported = (await client.workflow.getHandle(result.details!.export.workflowId).result()) as RunbookResult<DynamoDbExportDetails>;
+      expect(exported.details!.method).toEqual({ method: 'native', requested: 'native' });
+      expect((await readManifest(exported.details!.backup.url)).pointInTime?.tables).toHaveLength(3);
+    }, { overrides: { dynamodb: viaEndpoint } });
   });
 });
