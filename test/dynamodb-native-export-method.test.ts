@@ -7,7 +7,14 @@
  * second export; a table without PITR, an endpoint without the export API (the stack's own) and a failed export each end the run
  * before any manifest is written; `auto` falls back to scan with the reason.
  */
-import { BatchWriteItemCommand, DescribeTableCommand, DynamoDBClient, UpdateContinuousBackupsCommand } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteItemCommand,
+  DescribeExportCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ExportTableToPointInTimeCommand,
+  UpdateContinuousBackupsCommand,
+} from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -242,5 +249,31 @@ describe('export-dynamodb --method native|auto', { timeout: 600_000 }, () => {
       expect(exported.details!.method).toEqual({ method: 'native', requested: 'native' });
       expect((await readManifest(exported.details!.backup.url)).pointInTime?.tables).toHaveLength(3);
     }, { overrides: { dynamodb: viaEndpoint } });
+  });
+
+  it('the test endpoint refuses what the API Reference says ExportTableToPointInTime refuses, and honours ClientToken', async () => {
+    const instance = uniqueInstance('ddb-pitr-api');
+    await seedForTest(instance, { sizes: { users: 2, matches: 1, feedback: 1 } });
+    const [users] = instanceTableNames(instance);
+    const { endpoint, client } = await nativeEndpoint();
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: users }));
+    const request = (extra: Partial<ConstructorParameters<typeof ExportTableToPointInTimeCommand>[0]> = {}) =>
+      client.send(new ExportTableToPointInTimeCommand({ TableArn: Table!.TableArn!, S3Bucket: bucket, S3Prefix: `native-api/${instance}`, ClientToken: 'token-1', ...extra })).then(
+        (out) => out.ExportDescription!,
+        (err: Error) => err.name,
+      );
+    expect(await request()).toBe('PointInTimeRecoveryUnavailableException');
+    const enabledAt = Date.now();
+    await enablePitr(client, [users!]);
+    expect(await request({ ExportTime: new Date(Date.now() + 60_000) })).toBe('InvalidExportTimeException');
+    expect(await request({ ExportTime: new Date(enabledAt - 60_000) })).toBe('InvalidExportTimeException');
+    const exportTime = new Date(Date.now() - 1);
+    const first = await request({ ExportTime: exportTime });
+    expect(first).toMatchObject({ ExportStatus: 'IN_PROGRESS', ExportFormat: 'DYNAMODB_JSON', ExportType: 'FULL_EXPORT' });
+    expect((await request({ ExportTime: exportTime })) as object).toMatchObject({ ExportArn: (first as { ExportArn: string }).ExportArn });
+    expect(await request({ ExportTime: exportTime, S3Prefix: `native-api/${instance}/other` })).toBe('IdempotentParameterMismatchException');
+    expect(endpoint.stats.exportsStarted).toBe(1);
+    await expect(client.send(new DescribeExportCommand({ ExportArn: `${Table!.TableArn!}/export/00000000000000-00000000` }))).rejects.toMatchObject({ name: 'ExportNotFoundException' });
+    await until('the export completed', async () => (await client.send(new DescribeExportCommand({ ExportArn: (first as { ExportArn: string }).ExportArn }))).ExportDescription?.ExportStatus === 'COMPLETED', 30_000, 200);
   });
 });
