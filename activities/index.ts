@@ -16,6 +16,7 @@ import { createArchiveActivities } from './aws/archive';
 import { createBackupCatalogActivities } from './aws/backup-catalog';
 import { createBackupStagingActivities } from './aws/backup-staging';
 import { createDynamoDbBackupActivities } from './aws/dynamodb-backup';
+import { createPitrExportActivities } from './aws/dynamodb-pitr-export';
 import { createDynamoDbVerifyActivities } from './aws/dynamodb-verify';
 import { createDrillActivities } from './aws/dynamodb-drill';
 import { createArgoCdSyncPauseActivities } from './kubernetes/argocd-sync-pause';
@@ -64,6 +65,8 @@ export function createUnguardedActivities(deps: ActivityDeps & WorkerProcessDeps
     ...createArchiveActivities(deps),
     ...createDynamoDbBackupActivities(deps),
     ...createBackupStagingActivities(deps),
+    // Read-only for the instance: it starts DynamoDB exports into the backup bucket.
+    ...createPitrExportActivities(deps),
     ...createBackupCatalogActivities(deps),
     ...createDynamoDbVerifyActivities(deps),
     // Not approval-guarded: a drill writes only scratch tables of its own run, which these activities check themselves.

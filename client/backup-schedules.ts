@@ -5,6 +5,7 @@
  * RunbookInstance search attributes on the schedule and on every run it starts, so `runbook list`, the
  * Temporal UI's Schedules page and `temporal schedule list` show them. Scheduling again updates.
  */
+import type { ExportMethod } from '../common/dynamodb-export-method';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Client, ScheduleDescription, ScheduleHandle, ScheduleOptionsAction } from '@temporalio/client';
 import {
@@ -36,6 +37,7 @@ export interface BackupScheduleRequest {
   keep?: number;
   keepDays?: number;
   drill?: boolean;
+  method?: ExportMethod;
   requestedBy: Requester;
 }
 
@@ -49,6 +51,8 @@ export interface BackupScheduleView {
   keep?: number;
   keepDays?: number;
   drill: boolean;
+  /** The backups' export method (scan when the schedule names none). */
+  method: ExportMethod;
   catchupWindow: string;
   scheduledBy?: string;
   nextRuns: string[];
@@ -94,6 +98,7 @@ export async function scheduleBackups(
     ...(request.keep !== undefined ? { keep: request.keep } : {}),
     ...(request.keepDays !== undefined ? { keepDays: request.keepDays } : {}),
     ...(request.drill ? { drill: true } : {}),
+    ...(request.method !== undefined ? { method: request.method } : {}),
     options: { requestedBy: { ...request.requestedBy, via: 'schedule' }, reason: `backups every ${formatEvery(request.everyMs)}` },
   };
   const input = signingKey ? signScheduleRequest(scheduleId, unsigned, signingKey) : unsigned;
@@ -177,6 +182,7 @@ async function view(client: Client, d: ScheduleDescription): Promise<BackupSched
     keep: input?.keep,
     keepDays: input?.keepDays,
     drill: input?.drill === true,
+    method: input?.method ?? 'scan',
     catchupWindow: formatEvery(d.policies.catchupWindow),
     scheduledBy: input?.options.requestedBy.user,
     nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),

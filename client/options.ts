@@ -11,6 +11,7 @@ import { MAX_PRESIGN_SECONDS } from '../common/diagnostics';
 import { FLEET_CONCURRENCY, validateFleetStatusInput } from '../common/fleet-status';
 import { parseS3Url, validateRecoveryTables } from '../common/dynamodb-backup';
 import type { ExportTuning, ImportTuning } from '../common/dynamodb-backup';
+import { EXPORT_METHODS } from '../common/dynamodb-export-method';
 import { isNativeExportKey, nativeResumeRefusal } from '../common/dynamodb-native-export';
 import { InvalidInputError, instanceTableNames } from '../common/instance';
 import { validateRollbackTarget } from '../common/rollback';
@@ -208,6 +209,14 @@ export function reasonOption(): Option {
 /** `--url-expiry <seconds>`: a diagnostic bundle's download link lifetime. */
 export function urlExpiryOption(description = "a diagnostic bundle's download link lifetime (at most 604800)"): Option {
   return new Option('--url-expiry <seconds>', description).argParser(parseUrlExpiry).default(DEFAULT_LINK_SECONDS);
+}
+
+/** `--method scan|native|auto`: how a backup reads the tables (absent: scan). */
+export function exportMethodOption(): Option {
+  return new Option(
+    '--method <method>',
+    'scan (default: a parallel Scan, not point-in-time, consumes read capacity), native (DynamoDB ExportTableToPointInTime: one point in time for all tables, needs PITR on each), auto (native when every table has PITR, else scan)',
+  ).choices(EXPORT_METHODS);
 }
 
 /** `--chunk-max-items <n>` and `--segments <n>`: the export's tuning. */

@@ -38,9 +38,16 @@ function recoveryLines(d: DynamoDbRecoveryDetails): string[] {
   ];
 }
 
+function methodText(d: DynamoDbExportDetails): string {
+  const m = d.method!;
+  const how = m.method === 'native' ? `native export, point-in-time at ${d.pointInTime?.exportTime ?? '?'}` : 'scan, not point-in-time';
+  return `${how}${m.requested === 'auto' ? ' (auto' + (m.reason ? `: ${m.reason}` : '') + ')' : ''}`;
+}
+
 export function exportLines(d: DynamoDbExportDetails): string[] {
   return [
     `  backup: ${d.backup.url} (${d.backup.items} items, ${d.backup.chunks} chunks, ${seconds(d.exportSeconds)}, ${d.itemsPerSecond} items/s)`,
+    ...(d.method ? [`  method: ${methodText(d)}`] : []),
     ...d.tables.map((t) => `  ${t.tableName}: ${t.items} items, digest ${t.digest.slice(0, 16)}`),
   ];
 }

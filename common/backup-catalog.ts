@@ -66,7 +66,10 @@ export interface BackupEntry {
   unverifiedTables: string[];
   /** The newest restore drill of this manifest. */
   drill?: { passed: boolean; at: string; error?: string; drilledBy: { workflowId: string; runId: string } };
-  /** scan: our parallel Scan (not point-in-time: each segment reads while others write); native-export: DynamoDB's export to S3. */
+  /**
+   * scan: our parallel Scan (not point-in-time: each segment reads while others write); native-export:
+   * DynamoDB's export to S3 (`export-dynamodb --method native`, or an import staged from one).
+   */
   method: 'scan' | 'native-export';
   pointInTime: boolean;
   /** What the copy is a copy of, in words: "not point-in-time (Scan)" or "point-in-time at <export time>". */
@@ -133,7 +136,8 @@ export function catalogEntry(instance: string, bucket: string, folder: BackupFol
   const unverifiedTables = manifest.tables
     .filter((t) => !verificationHolds(folder.verifications.find((v) => v.tableName === t.tableName), manifestKey, manifestSha256, t))
     .map((t) => t.tableName);
-  const native = manifest.source?.kind === 'dynamodb-native-export' ? manifest.source : undefined;
+  // A backup taken by native export records its one ExportTime; an import staged from one, its source's.
+  const exportTime = manifest.pointInTime?.exportTime ?? (manifest.source?.kind === 'dynamodb-native-export' ? manifest.source.exportTime : undefined);
   return {
     ...base,
     url: s3Url(bucket, manifestKey),
@@ -147,9 +151,9 @@ export function catalogEntry(instance: string, bucket: string, folder: BackupFol
     verified: tables.length > 0 && unverifiedTables.length === 0,
     unverifiedTables,
     drill: drillOf(folder.newestDrill, manifestKey, manifestSha256),
-    method: native ? 'native-export' : 'scan',
-    pointInTime: Boolean(native),
-    consistency: native ? `point-in-time at ${native.exportTime}` : 'not point-in-time (Scan)',
+    method: exportTime ? 'native-export' : 'scan',
+    pointInTime: Boolean(exportTime),
+    consistency: exportTime ? `point-in-time at ${exportTime}` : 'not point-in-time (Scan)',
     recovery: manifest.claim ? { restored: (folder.restoreRecords ?? 0) > 0 } : undefined,
   };
 }

@@ -10,6 +10,8 @@ import { keyFingerprint } from './approval';
 import { decodeBase64, encodeBase64 } from './base64';
 import { canonicalJson } from './canonical';
 import type { DynamoDbExportDetails } from './dynamodb-backup';
+import { validateExportMethod } from './dynamodb-export-method';
+import type { ExportMethod } from './dynamodb-export-method';
 import { InvalidInputError } from './instance';
 import type { RunbookOptions } from './runbook';
 import type { AuthenticatedRequester, Requester } from './start-request';
@@ -23,6 +25,8 @@ export interface ScheduledBackupInput {
   keepDays?: number;
   /** Restore-drill the new backup (child workflow `backupDrill`). */
   drill?: boolean;
+  /** How each backup reads the tables (`export-dynamodb --method`); absent in older schedules: scan. */
+  method?: ExportMethod;
   options: RunbookOptions;
 }
 
@@ -128,12 +132,15 @@ export function validateRetention(keep: number | undefined, keepDays: number | u
 export interface ScheduledBackupPlan {
   retention?: { keep?: number; keepDays?: number };
   drill: boolean;
+  /** The export's method when the schedule names one (else the export's default, scan). */
+  method?: ExportMethod;
 }
 
-export function planScheduledBackup(input: Pick<ScheduledBackupInput, 'keep' | 'keepDays' | 'drill'>): ScheduledBackupPlan {
+export function planScheduledBackup(input: Pick<ScheduledBackupInput, 'keep' | 'keepDays' | 'drill' | 'method'>): ScheduledBackupPlan {
   validateRetention(input.keep, input.keepDays);
+  const method = input.method === undefined ? undefined : validateExportMethod(input.method);
   const retention = input.keep !== undefined || input.keepDays !== undefined ? { keep: input.keep, keepDays: input.keepDays } : undefined;
-  return { ...(retention ? { retention } : {}), drill: input.drill === true };
+  return { ...(retention ? { retention } : {}), drill: input.drill === true, ...(method ? { method } : {}) };
 }
 
 function describeHolder(h: LockHolder): string {

@@ -12,6 +12,7 @@ import { InvalidInputError, validateInstanceName } from './instance';
 import type { RunbookOptions } from './runbook';
 import type { ManagementAction } from './platform';
 import type { NativeExportSource } from './dynamodb-native-export';
+import type { ExportMethod, ExportMethodRecord, PointInTime } from './dynamodb-export-method';
 
 export const BACKUP_FORMAT = 'vcp-runbooks/dynamodb-backup/v1';
 
@@ -76,6 +77,10 @@ export interface BackupManifest {
   ownedTables?: string[];
   /** A manifest staged from a DynamoDB native export: that export, as checked when staged. */
   source?: NativeExportSource;
+  /** How the tables were read (absent in older manifests: scan), and why when `auto` chose. */
+  exportMethod?: ExportMethodRecord;
+  /** A native backup: its one ExportTime and each table's export (their files are under `<prefix>/native/`). */
+  pointInTime?: PointInTime;
   tables: TableBackup[];
 }
 
@@ -244,6 +249,8 @@ export interface DynamoDbExportInput {
   /** A subset of the instance's tables; default: all of them. */
   tables?: string[];
   export?: ExportTuning;
+  /** scan (default; also when absent), native (DynamoDB's export at one point in time) or auto. */
+  method?: ExportMethod;
   options: RunbookOptions;
 }
 
@@ -269,6 +276,9 @@ export interface DynamoDbExportDetails {
   tables: { tableName: string; items: number; digest: string }[];
   exportSeconds: number;
   itemsPerSecond: number;
+  /** How the tables were read (absent from runs before the method option). */
+  method?: ExportMethodRecord;
+  pointInTime?: PointInTime;
 }
 
 export interface DynamoDbImportPlan {

@@ -212,7 +212,7 @@ function countItems(items: RequestItems): number {
 }
 
 /** Answers with a JSON body, its Content-Length and the CRC32 the AWS SDK may check. */
-function sendJson(res: ServerResponse, statusCode: number, data: unknown, headers: OutgoingHttpHeaders = {}): void {
+export function sendJson(res: ServerResponse, statusCode: number, data: unknown, headers: OutgoingHttpHeaders = {}): void {
   const body = Buffer.from(JSON.stringify(data));
   const out: OutgoingHttpHeaders = { 'x-amzn-requestid': randomBytes(26).toString('hex').toUpperCase(), ...headers };
   delete out['transfer-encoding'];
@@ -222,7 +222,7 @@ function sendJson(res: ServerResponse, statusCode: number, data: unknown, header
   res.end(body);
 }
 
-function readAll(stream: IncomingMessage): Promise<Buffer> {
+export function readAll(stream: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -31,17 +31,26 @@ export interface NativeExportOptions {
   items: Record<string, AttributeValue>[];
   /** Data files (DynamoDB writes at least one per partition; empty ones too). */
   files?: number;
+  /** As an endpoint that started the export names it (default: a fresh ID, a made-up ARN, now). */
+  exportId?: string;
+  tableArn?: string;
+  exportTime?: string;
   /** Changes the summary document before it is written (and checksummed). */
   summary?: (doc: Record<string, unknown>) => void;
 }
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();
 
+/** An ExportId as DynamoDB forms them: 14 digits of time, a dash, 8 hex digits. */
+export function newExportId(): string {
+  return `${Date.now().toString().padStart(14, '0')}-${randomBytes(4).toString('hex')}`;
+}
+
 export function buildNativeExport(options: NativeExportOptions): NativeExportFixture {
   const { bucket, prefix, tableName, items } = options;
-  const exportId = `${Date.now().toString().padStart(14, '0')}-${randomBytes(4).toString('hex')}`;
+  const exportId = options.exportId ?? newExportId();
   const folder = `${prefix}/AWSDynamoDB/${exportId}`;
-  const tableArn = `arn:aws:dynamodb:us-east-1:123456789012:table/${tableName}`;
+  const tableArn = options.tableArn ?? `arn:aws:dynamodb:us-east-1:123456789012:table/${tableName}`;
   const objects = new Map<string, Buffer>();
   const fileCount = options.files ?? 3;
   const manifestLines: string[] = [];
@@ -64,7 +73,7 @@ export function buildNativeExport(options: NativeExportOptions): NativeExportFix
     endTime: now,
     tableArn,
     tableId: '12345a12-abcd-123a-ab12-1234abc12345',
-    exportTime: now,
+    exportTime: options.exportTime ?? now,
     s3Bucket: bucket,
     s3Prefix: prefix,
     s3SseAlgorithm: 'AES256',

@@ -69,6 +69,9 @@ describe('runbook backups schedule|schedules|pause|resume|delete', { timeout: 18
     expect(keep.code).toBe(EXIT.usage);
     expect(keep.stderr).toMatch(/--keep 0 must be a whole number from 1 to 10000/);
     expect((await cli(['backups', 'schedule', instance])).code).toBe(EXIT.usage);
+    const method = await cli(['backups', 'schedule', instance, '--every', '6h', '--method', 'snapshot']);
+    expect(method.code).toBe(EXIT.usage);
+    expect(method.stderr).toMatch(/--method <method>' argument 'snapshot' is invalid\. Allowed choices are scan, native, auto/);
     expect(await scheduleExists(instance)).toBe(false);
 
     for (const sub of ['pause', 'resume', 'delete']) {

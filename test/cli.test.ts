@@ -525,6 +525,7 @@ describe('runbook CLI', () => {
       [['recover-dynamodb', instance, '--import-concurrency', '257'], /a whole number from 1 to 256/],
       [['recover-dynamodb', instance, '--reason', 'a\tb'], /text without control characters/],
       [['export-dynamodb', instance, '--segments', '2000'], /a whole number from 1 to 1024/],
+      [['export-dynamodb', instance, '--method', 'snapshot'], /--method <method>' argument 'snapshot' is invalid\. Allowed choices are scan, native, auto/],
       [['import-dynamodb', instance, '--from', '/proc/self/environ', '--tables', 'users'], /--from \/proc\/self\/environ: not `aws dynamodb scan` output .*nothing was uploaded/],
       [['import-dynamodb', instance, '--from', notScan, '--tables', 'users'], /users\.json: not `aws dynamodb scan` output/],
       [['import-dynamodb', instance, '--from', bigNotScan, '--tables', 'users'], /big\.json: not `aws dynamodb scan` output/],

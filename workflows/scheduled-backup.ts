@@ -133,7 +133,7 @@ async function exportBackup(s: ScheduledRun): Promise<ExportOutcome> {
   const child = scope.run(() =>
     executeChild(dynamodbExport, {
       workflowId,
-      args: [{ instance: s.instance, options: { requestedBy: s.input.options.requestedBy, reason: `scheduled backup ${s.workflowId}` } }],
+      args: [{ instance: s.instance, ...(s.plan.method ? { method: s.plan.method } : {}), options: { requestedBy: s.input.options.requestedBy, reason: `scheduled backup ${s.workflowId}` } }],
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
     }),
   );

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { BACKUP_FORMAT, chunkKey, DEFAULT_CHUNK_MAX_ITEMS, s3Url } from '../../common/dynamodb-backup';
-import type { BackupLocation, BackupManifest, ChunkRecord, TableDefinition } from '../../common/dynamodb-backup';
+import type { BackupLocation, BackupManifest, ChunkRecord, TableBackup, TableDefinition } from '../../common/dynamodb-backup';
 import type { NativeExportSource } from '../../common/dynamodb-native-export';
 import { requireAllowedSourceBucket } from './backup-evidence';
 import { nonRetryable } from './dynamodb-backup';
@@ -76,13 +76,24 @@ class ChunkStager {
     heartbeat({ chunks: this.chunks.length, items: this.digest.count });
   }
 
-  /** The last chunk, then the manifest; its location pinned by SHA-256. */
-  async finish(source?: NativeExportSource): Promise<BackupLocation> {
-    const { definition } = this;
+  /** The last chunk; the table as a manifest lists it (one segment). */
+  async finishTable(): Promise<TableBackup> {
     if (this.lines.length > 0) await this.flush();
-    const { prefix, tableName } = this.input;
     const count = this.digest.count;
     const digest = this.digest.digest;
+    return {
+      tableName: this.input.tableName,
+      definition: this.definition,
+      items: count,
+      digest,
+      segments: [{ segment: 0, totalSegments: 1, chunks: this.chunks, items: count, digest, itemsReadByLastAttempt: count, resumedFromItems: 0, attempts: activityInfo().attempt }],
+    };
+  }
+
+  /** The last chunk, then the manifest; its location pinned by SHA-256. */
+  async finish(source?: NativeExportSource): Promise<BackupLocation> {
+    const table = await this.finishTable();
+    const { prefix } = this.input;
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
       createdAt: new Date().toISOString(),
@@ -90,21 +101,43 @@ class ChunkStager {
       bucket: this.bucket,
       prefix,
       ...(source ? { source } : {}),
-      tables: [
-        {
-          tableName,
-          definition,
-          items: count,
-          digest,
-          segments: [{ segment: 0, totalSegments: 1, chunks: this.chunks, items: count, digest, itemsReadByLastAttempt: count, resumedFromItems: 0, attempts: activityInfo().attempt }],
-        },
-      ],
+      tables: [table],
     };
     const manifestKey = `${prefix}/manifest.json`;
     const body = JSON.stringify(manifest, null, 1);
     await putBackupObject(this.target, this.bucket, manifestKey, body, 'application/json');
     return { bucket: this.bucket, prefix, manifestKey, manifestSha256: sha256Hex(body) };
   }
+}
+
+/**
+ * Every data file of a native export through the stager: both manifests checked against their
+ * checksum files, each data file against its MD5 and item count, the total against the summary.
+ * Returns the export as it was checked.
+ */
+async function stageExportFiles(deps: Pick<DynamoDbBackupDeps, 's3' | 'expectedBucketOwner'>, source: { bucket: string; key: string }, stager: ChunkStager): Promise<NativeExportSource> {
+  const { s3, expectedBucketOwner } = deps;
+  const native = await readNativeExport(s3, source.bucket, source.key, expectedBucketOwner);
+  for (const file of native.files) {
+    let line = 0;
+    for await (const raw of nativeExportItems(s3, source.bucket, file, expectedBucketOwner)) await stager.add(raw, `${file.key} item ${++line}`);
+  }
+  if (stager.count !== native.summary.itemCount) {
+    throw new BackupCorruptError(`the export's data files hold ${stager.count} items, manifest-summary.json says ${native.summary.itemCount}`);
+  }
+  const { summary } = native;
+  return {
+    kind: 'dynamodb-native-export',
+    url: s3Url(source.bucket, source.key),
+    exportArn: summary.exportArn,
+    tableArn: summary.tableArn,
+    tableName: summary.tableName,
+    exportTime: summary.exportTime,
+    itemCount: summary.itemCount,
+    files: native.files.length,
+    summarySha256: native.summarySha256,
+    filesManifestSha256: native.filesManifestSha256,
+  };
 }
 
 export function createBackupStagingActivities(deps: DynamoDbBackupDeps) {
@@ -144,29 +177,27 @@ export function createBackupStagingActivities(deps: DynamoDbBackupDeps) {
     async stageNativeExport(input: StageInput): Promise<BackupLocation> {
       requireAllowedSourceBucket(deps, input.source.bucket);
       try {
-        const native = await readNativeExport(s3, input.source.bucket, input.source.key, expectedBucketOwner);
-        const definition = await definitionOf(input.tableName);
-        const stager = new ChunkStager(target, backupBucket, input, definition);
-        for (const file of native.files) {
-          let line = 0;
-          for await (const raw of nativeExportItems(s3, input.source.bucket, file, expectedBucketOwner)) await stager.add(raw, `${file.key} item ${++line}`);
+        const stager = new ChunkStager(target, backupBucket, input, await definitionOf(input.tableName));
+        return await stager.finish(await stageExportFiles(deps, input.source, stager));
+      } catch (err) {
+        return nonRetryable(err);
+      }
+    },
+
+    /**
+     * A native export a backup run started (`--method native`), staged into that backup's chunks:
+     * checked like an imported export, and it must be the very export the run started, of this table.
+     * Returns the table as the backup's manifest lists it; the run writes one manifest for all tables.
+     */
+    async stageNativeExportTable(input: StageInput & { exportArn: string }): Promise<TableBackup & { source: NativeExportSource }> {
+      requireAllowedSourceBucket(deps, input.source.bucket);
+      try {
+        const stager = new ChunkStager(target, backupBucket, input, await definitionOf(input.tableName));
+        const source = await stageExportFiles(deps, input.source, stager);
+        if (source.exportArn !== input.exportArn || source.tableName !== input.tableName) {
+          throw new BackupCorruptError(`${source.url} is export ${source.exportArn} of ${source.tableName}, not ${input.exportArn} of ${input.tableName}`);
         }
-        if (stager.count !== native.summary.itemCount) {
-          throw new BackupCorruptError(`the export's data files hold ${stager.count} items, manifest-summary.json says ${native.summary.itemCount}`);
-        }
-        const { summary } = native;
-        return await stager.finish({
-          kind: 'dynamodb-native-export',
-          url: s3Url(input.source.bucket, input.source.key),
-          exportArn: summary.exportArn,
-          tableArn: summary.tableArn,
-          tableName: summary.tableName,
-          exportTime: summary.exportTime,
-          itemCount: summary.itemCount,
-          files: native.files.length,
-          summarySha256: native.summarySha256,
-          filesManifestSha256: native.filesManifestSha256,
-        });
+        return { ...(await stager.finishTable()), source };
       } catch (err) {
         return nonRetryable(err);
       }

@@ -19,7 +19,7 @@ import type { TableDefinition, TableSnapshot } from '../../common/dynamodb-backu
 import { countItemsByScan } from './dynamodb';
 
 /** The endpoint does not implement this API (emulators): the setting is recorded as unsupported. */
-function isUnsupported(err: unknown): boolean {
+export function isUnsupported(err: unknown): boolean {
   return err instanceof Error && (err.name === 'UnknownOperationException' || /not (yet )?(implemented|supported)/i.test(err.message));
 }
 

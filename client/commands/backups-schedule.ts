@@ -7,7 +7,8 @@ import { InvalidArgumentError } from 'commander';
 import { parseEvery, validateRetention } from '../../common/backup-schedule';
 import { InvalidInputError, validateInstanceName } from '../../common/instance';
 import { describeBackupSchedule, scheduleBackups } from '../backup-schedules';
-import { identityOption } from '../options';
+import type { ExportMethod } from '../../common/dynamodb-export-method';
+import { exportMethodOption, identityOption } from '../options';
 import { backupsGroup } from './backups-group';
 import { print, requestedBy, signingKeys, withClient } from './context';
 import type { Cli } from './context';
@@ -44,13 +45,14 @@ export function registerBackupsSchedule(cli: Cli): void {
     .option('--keep <n>', 'after each verified backup, keep the newest N (retention)', parseKeep)
     .option('--keep-days <d>', 'after each verified backup, keep backups younger than D days (retention)', parseKeepDays)
     .option('--drill', 'restore-drill each new backup into scratch tables')
+    .addOption(exportMethodOption())
     .addOption(identityOption('who schedules it: their key signs the schedule (default: $VCP_USER or your login)'))
-    .action(async (instanceArg: string, opts: { every: number; keep?: number; keepDays?: number; drill?: boolean; as?: string }) => {
+    .action(async (instanceArg: string, opts: { every: number; keep?: number; keepDays?: number; drill?: boolean; method?: ExportMethod; as?: string }) => {
       const instance = validateInstanceName(instanceArg);
       const requester = requestedBy(opts.as);
       const key = signingKeys.get(requester.user);
       await withClient(async (client, config) => {
-        const { created } = await scheduleBackups(client, config.temporal.taskQueue, { instance, everyMs: opts.every, keep: opts.keep, keepDays: opts.keepDays, drill: opts.drill, requestedBy: requester }, key);
+        const { created } = await scheduleBackups(client, config.temporal.taskQueue, { instance, everyMs: opts.every, keep: opts.keep, keepDays: opts.keepDays, drill: opts.drill, method: opts.method, requestedBy: requester }, key);
         const schedule = await describeBackupSchedule(client, instance);
         print(cli.output(), { created, schedule }, () => [`${created ? 'created' : 'updated'} ${schedule.scheduleId}`, ...scheduleLines(schedule)].join('\n'));
       });

@@ -23,6 +23,7 @@ export function scheduleLines(s: BackupScheduleView): string[] {
     `  every:      ${s.every} (catch-up window ${s.catchupWindow}, overlap: skip)`,
     `  state:      ${s.paused ? 'PAUSED' : 'active'}${s.note ? ` (${s.note})` : ''}`,
     `  retention:  ${retention(s)}${s.drill ? '; drill each backup' : ''}`,
+    `  method:     ${s.method}`,
     `  next runs:  ${s.paused ? '(paused)' : s.nextRuns.slice(0, 3).join(', ') || 'none'}`,
     `  last run:   ${lastRun(s)}`,
   ];

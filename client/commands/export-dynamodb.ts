@@ -1,6 +1,7 @@
 /** `runbook export-dynamodb <instance>`: the guide's `aws dynamodb scan > backup.json`, as a verified backup. Read-only. */
 import { validateInstanceName } from '../../common/instance';
-import { exportTuningOptions, identityOption, parseTableList, resolveTables, tuning } from '../options';
+import type { ExportMethod } from '../../common/dynamodb-export-method';
+import { exportMethodOption, exportTuningOptions, identityOption, parseTableList, resolveTables, tuning } from '../options';
 import { exportLines } from '../results';
 import { startDynamoDbExport } from '../runbooks';
 import { print, requestedBy, runResult, withClient } from './context';
@@ -11,8 +12,8 @@ export function registerExportDynamoDb({ program, output }: Cli): void {
     .command('export-dynamodb <instance>')
     .description("export the instance's tables to S3 as a verified backup and print its URL (read-only: no approval, writers keep running)")
     .option('--tables <names>', 'only these tables (comma-separated: users,matches,feedback or full names)', parseTableList);
-  for (const option of exportTuningOptions()) command.addOption(option);
-  command.addOption(identityOption()).action(async (instanceArg: string, opts: { tables?: string[]; chunkMaxItems?: number; segments?: number; as?: string }) => {
+  for (const option of [exportMethodOption(), ...exportTuningOptions()]) command.addOption(option);
+  command.addOption(identityOption()).action(async (instanceArg: string, opts: { tables?: string[]; method?: ExportMethod; chunkMaxItems?: number; segments?: number; as?: string }) => {
     const instance = validateInstanceName(instanceArg);
     const tables = resolveTables(instance, opts.tables);
     const requester = requestedBy(opts.as);
@@ -21,6 +22,7 @@ export function registerExportDynamoDb({ program, output }: Cli): void {
         instance,
         tables,
         export: tuning({ chunkMaxItems: opts.chunkMaxItems, segments: opts.segments }),
+        ...(opts.method ? { method: opts.method } : {}),
         options: { requestedBy: requester },
       });
       const details = (await runResult(handle)).details!;

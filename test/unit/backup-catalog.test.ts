@@ -122,6 +122,14 @@ describe('catalog entries', () => {
     expect(entries(folder(1, 'run-a', { manifest: { source } }))[0]).toMatchObject({ method: 'native-export', pointInTime: true, consistency: 'point-in-time at 2026-12-09T00:00:00Z' });
   });
 
+  it('labels a backup taken by native export point-in-time at its one ExportTime, and a scan that auto chose not', () => {
+    const pointInTime = { exportTime: '2026-12-09T06:00:00.000Z', tables: [{ tableName: 'users-demo', exportArn: 'arn:aws:dynamodb:us-east-1:1:table/users-demo/export/1-a' }] };
+    const native = entries(folder(1, 'run-n', { manifest: { exportMethod: { method: 'native', requested: 'native' }, pointInTime } }))[0];
+    expect(native).toMatchObject({ method: 'native-export', pointInTime: true, consistency: 'point-in-time at 2026-12-09T06:00:00.000Z' });
+    const fellBack = entries(folder(1, 'run-s', { manifest: { exportMethod: { method: 'scan', requested: 'auto', reason: 'native export not possible: …' } } }))[0];
+    expect(fellBack).toMatchObject({ method: 'scan', pointInTime: false, consistency: 'not point-in-time (Scan)' });
+  });
+
   it('lists a folder with chunks and no manifest as incomplete, dated by its folder name', () => {
     const [entry] = entries(folder(2, 'run-x', { incomplete: true }));
     expect(entry).toMatchObject({ state: 'incomplete', verified: false, items: 0, createdAt: new Date(NOW.getTime() - 2 * DAY).toISOString() });

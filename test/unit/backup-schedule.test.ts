@@ -67,6 +67,12 @@ describe('a scheduled run\'s plan', () => {
     expect(planScheduledBackup({ keepDays: 30, drill: true })).toEqual({ retention: { keep: undefined, keepDays: 30 }, drill: true });
   });
 
+  it('carries the export method when the schedule names one; a schedule from before the option has none (scan); another value is refused', () => {
+    expect(planScheduledBackup({ method: 'native' })).toEqual({ drill: false, method: 'native' });
+    expect(planScheduledBackup({})).not.toHaveProperty('method');
+    expect(() => planScheduledBackup({ method: 'snapshot' as never })).toThrow('method "snapshot" is not one of scan, native, auto');
+  });
+
   it('refuses retention that is not a positive whole number', () => {
     expect(() => planScheduledBackup({ keep: 0 })).toThrow(/--keep 0/);
     expect(() => planScheduledBackup({ keep: 1.5 })).toThrow(/--keep/);

@@ -20,11 +20,11 @@ const LONG_RUNNING: ActivityOptions = {
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
-function long<K extends keyof Activities>(name: K, summary: string): Activities[K] {
+export function long<K extends keyof Activities>(name: K, summary: string): Activities[K] {
   return proxyActivities<Activities>({ ...LONG_RUNNING, summary })[name];
 }
 
-function short<K extends keyof Activities>(name: K, summary: string): Activities[K] {
+export function short<K extends keyof Activities>(name: K, summary: string): Activities[K] {
   return proxyActivities<Activities>({
     summary,
     startToCloseTimeout: '10 minutes',
@@ -49,19 +49,21 @@ export interface ExportRequest {
   claim?: BackupManifest['claim'];
   /** Every table the claim owned (a resume restores all of them). */
   ownedTables?: string[];
+  /** How the tables are read, recorded in the manifest (absent: scan, as before the option). */
+  exportMethod?: BackupManifest['exportMethod'];
+}
+
+/** What an export returns: the manifest's location, its summary without chunk lists, and totals. */
+export interface ExportedBackup {
+  location: BackupLocation;
+  manifest: Omit<BackupManifest, 'tables'> & { tables: Omit<TableBackup, 'segments'>[] };
+  items: number;
+  chunks: number;
 }
 
 /** Exports every table (all segments in parallel) and writes the manifest; returns its location. */
-export async function exportTables({
-  runbook,
-  snapshots,
-  bucket,
-  prefix,
-  tuning = {},
-  instance,
-  claim,
-  ownedTables,
-}: ExportRequest): Promise<{ location: BackupLocation; manifest: Omit<BackupManifest, 'tables'> & { tables: Omit<TableBackup, 'segments'>[] }; items: number; chunks: number }> {
+export async function exportTables(request: ExportRequest): Promise<ExportedBackup> {
+  const { runbook, snapshots, prefix, tuning = {} } = request;
   let exported = 0;
   const total = snapshots.reduce((n, s) => n + (s.itemCount ?? 0), 0);
   runbook.setCounter('items exported', 0);
@@ -92,6 +94,12 @@ export async function exportTables({
       };
     }),
   );
+  return writeManifest(request, tables);
+}
+
+/** One manifest for every table of the backup, however they were read. */
+export async function writeManifest(request: ExportRequest, tables: TableBackup[], pointInTime?: BackupManifest['pointInTime']): Promise<ExportedBackup> {
+  const { bucket, prefix, instance, claim, ownedTables, exportMethod } = request;
   const info = workflowInfo();
   const manifest: BackupManifest = {
     format: BACKUP_FORMAT,
@@ -102,6 +110,8 @@ export async function exportTables({
     prefix,
     claim,
     ownedTables,
+    ...(exportMethod ? { exportMethod } : {}),
+    ...(pointInTime ? { pointInTime } : {}),
     tables,
   };
   const location = await short('writeBackupManifest', 'Write the backup manifest')(manifest);
@@ -110,7 +120,7 @@ export async function exportTables({
     location,
     // The workflow keeps the summary; the chunk lists live in the manifest in S3.
     manifest: { ...manifest, tables: tables.map(({ segments: _segments, ...rest }) => rest) },
-    items: exported,
+    items: tables.reduce((n, t) => n + t.items, 0),
     chunks,
   };
 }
