@@ -31,8 +31,11 @@ const ACTIONS_OF_CALL: Record<string, string[]> = {
   CreateTableCommand: ['dynamodb:CreateTable'],
   DeleteTableCommand: ['dynamodb:DeleteTable'],
   DescribeContinuousBackupsCommand: ['dynamodb:DescribeContinuousBackups'],
+  DescribeExportCommand: ['dynamodb:DescribeExport'],
   DescribeTableCommand: ['dynamodb:DescribeTable'],
   DescribeTimeToLiveCommand: ['dynamodb:DescribeTimeToLive'],
+  // DynamoDB writes the export into S3 with the caller's permissions.
+  ExportTableToPointInTimeCommand: ['dynamodb:ExportTableToPointInTime', 's3:PutObject', 's3:PutObjectAcl', 's3:AbortMultipartUpload'],
   ListTagsOfResourceCommand: ['dynamodb:ListTagsOfResource'],
   ScanCommand: ['dynamodb:Scan'],
   TagResourceCommand: ['dynamodb:TagResource'],
